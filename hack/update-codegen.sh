@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Regenerates everything derived from pkg/apis: deepcopy and register code next to the types, the clientset,
+# listers, informers and apply configurations in pkg/generated, and the CRD in artifacts/crds.
+#
+# It works in any checkout (no GOPATH layout needed): code-generator's kube_codegen.sh is taken from the module
+# cache at the version pinned in go.mod, and the generators it installs go to a git-ignored folder of the project.
+#
+# Usage: hack/update-codegen.sh [OUTPUT_ROOT]
+#   OUTPUT_ROOT defaults to the repository; verify-codegen.sh passes a scratch copy of it.
+set -o errexit -o nounset -o pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+out_root="${1:-${repo_root}}"
+module="github.com/berthdev/berth"
+
+cd "${out_root}"
+# kube_codegen.sh greps these folders before it first writes them.
+mkdir -p pkg/generated/{applyconfiguration,clientset,listers,informers}
+go mod download k8s.io/code-generator
+codegen_root="$(go list -m -f '{{.Dir}}' k8s.io/code-generator)"
+
+# kube_codegen.sh "go install"s the generators; keep them inside the project instead of ~/go/bin.
+export GOBIN="${repo_root}/.cache/codegen-bin"
+mkdir -p "${GOBIN}"
+
+# shellcheck source=/dev/null
+source "${codegen_root}/kube_codegen.sh"
+
+boilerplate="${repo_root}/hack/boilerplate.go.txt"
+
+kube::codegen::gen_helpers \
+    --boilerplate "${boilerplate}" \
+    "${out_root}/pkg/apis"
+
+kube::codegen::gen_register \
+    --boilerplate "${boilerplate}" \
+    "${out_root}/pkg/apis"
+
+kube::codegen::gen_client \
+    --with-watch \
+    --with-applyconfig \
+    --applyconfig-externals "k8s.io/api/autoscaling/v1.Scale:k8s.io/client-go/applyconfigurations/autoscaling/v1" \
+    --output-dir "${out_root}/pkg/generated" \
+    --output-pkg "${module}/pkg/generated" \
+    --boilerplate "${boilerplate}" \
+    "${out_root}/pkg/apis"
+
+echo "Generating the CRD into artifacts/crds"
+go tool controller-gen crd:crdVersions=v1 paths=./pkg/apis/... output:crd:artifacts:config=artifacts/crds
