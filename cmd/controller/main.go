@@ -1,0 +1,51 @@
+// Command controller runs berth: it keeps a Deployment and a Service for every App in the cluster.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/klog/v2"
+)
+
+func main() {
+	opts := defaultOptions()
+	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	klog.InitFlags(fs)
+	opts.addFlags(fs)
+	_ = fs.Parse(os.Args[1:]) // ExitOnError: Parse exits by itself on bad flags.
+	if err := opts.validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		os.Exit(2)
+	}
+
+	ctx := signalContext()
+	if err := run(ctx, opts); err != nil {
+		klog.FromContext(ctx).Error(err, "berth stopped")
+		klog.Flush()
+		os.Exit(1)
+	}
+	klog.Flush()
+}
+
+// signalContext is cancelled at the first SIGINT or SIGTERM, so that berth shuts down gracefully; a second signal
+// ends the process at once, for when a graceful shutdown hangs.
+func signalContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		klog.Background().Info("Shutting down; a second signal exits at once", "signal", sig.String())
+		cancel()
+		<-signals
+		klog.Background().Info("Second signal: exiting now")
+		klog.Flush()
+		os.Exit(1)
+	}()
+	return ctx
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/controller"
+	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
+	berthscheme "github.com/berthdev/berth/pkg/generated/clientset/versioned/scheme"
+	berthinformers "github.com/berthdev/berth/pkg/generated/informers/externalversions"
+)
+
+// run connects to the cluster, starts the informers and runs the controller until ctx is done.
+func run(ctx context.Context, opts options) error {
+	logger := klog.FromContext(ctx)
+
+	config, err := restConfig(opts)
+	if err != nil {
+		return err
+	}
+	kubeClient, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	berthClient, err := versioned.NewForConfig(config)
+	if err != nil {
+		return fmt.Errorf("creating the berth client: %w", err)
+	}
+	if err := checkCRDInstalled(kubeClient); err != nil {
+		return err
+	}
+
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), berthscheme.AddToScheme(scheme)); err != nil {
+		return fmt.Errorf("building the scheme: %w", err)
+	}
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kubeClient.EventsV1()})
+	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
+		return fmt.Errorf("starting the event broadcaster: %w", err)
+	}
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme, controller.FieldManager)
+
+	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, opts.resyncPeriod,
+		kubeinformers.WithNamespace(opts.namespace),
+		kubeinformers.WithTransform(controller.TrimManagedFields))
+	podFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, opts.resyncPeriod,
+		kubeinformers.WithNamespace(opts.namespace),
+		kubeinformers.WithTweakListOptions(controller.PodListOptions),
+		kubeinformers.WithTransform(controller.TrimManagedFields))
+	berthFactory := berthinformers.NewSharedInformerFactoryWithOptions(berthClient, opts.resyncPeriod,
+		berthinformers.WithNamespace(opts.namespace),
+		berthinformers.WithTransform(controller.TrimManagedFields))
+
+	ctrl, err := controller.New(ctx, kubeClient, berthClient,
+		berthFactory.Berth().V1alpha1().Apps(),
+		kubeFactory.Apps().V1().Deployments(),
+		kubeFactory.Core().V1().Services(),
+		podFactory.Core().V1().Pods(),
+		recorder, nil,
+		controller.Options{
+			BackoffBase:   opts.backoffBase,
+			BackoffMax:    opts.backoffMax,
+			ClusterDomain: opts.clusterDomain,
+			DrainTimeout:  opts.drainTimeout,
+		})
+	if err != nil {
+		return err
+	}
+
+	// The factories' goroutines stop when ctx is done; Shutdown waits for them.
+	kubeFactory.Start(ctx.Done())
+	podFactory.Start(ctx.Done())
+	berthFactory.Start(ctx.Done())
+	defer kubeFactory.Shutdown()
+	defer podFactory.Shutdown()
+	defer berthFactory.Shutdown()
+
+	logger.Info("Starting berth", "namespace", opts.namespace, "workers", opts.workers, "host", config.Host)
+	return ctrl.Run(ctx, opts.workers)
+}
+
+// restConfig loads --kubeconfig (or $KUBECONFIG), or else the in-cluster configuration, and applies the client
+// rate limits of the flags.
+func restConfig(opts options) (*rest.Config, error) {
+	var config *rest.Config
+	var err error
+	switch {
+	case opts.kubeconfig != "":
+		config, err = clientcmd.BuildConfigFromFlags("", opts.kubeconfig)
+	case os.Getenv(clientcmd.RecommendedConfigPathEnvVar) != "":
+		// $KUBECONFIG may list several files, as kubectl reads it.
+		config, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
+	default:
+		config, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading the cluster configuration (set --kubeconfig or KUBECONFIG when running "+
+			"outside a cluster): %w", err)
+	}
+	config.QPS = float32(opts.kubeAPIQPS)
+	config.Burst = opts.kubeAPIBurst
+	config.UserAgent = "berth"
+	return config, nil
+}
+
+// checkCRDInstalled fails with a readable message when the API server does not serve Apps, rather than letting
+// the informers log list errors forever.
+func checkCRDInstalled(client kubernetes.Interface) error {
+	gv := berthv1alpha1.SchemeGroupVersion.String()
+	resources, err := client.Discovery().ServerResourcesForGroupVersion(gv)
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("the API server does not serve %s: the App CRD is not installed; "+
+			"install it with `kubectl apply -f artifacts/crds/`", gv)
+	}
+	if err != nil {
+		return fmt.Errorf("asking the API server whether it serves %s: %w", gv, err)
+	}
+	for _, r := range resources.APIResources {
+		if r.Name == "apps" {
+			return nil
+		}
+	}
+	return fmt.Errorf("the API server serves %s but not its apps resource: reinstall the CRD with "+
+		"`kubectl apply -f artifacts/crds/`", gv)
+}

@@ -1,0 +1,343 @@
+// Package controller is berth's control loop: informers feed a rate-limited queue of App keys, and workers take
+// keys from it and make the cluster match each App (see sync.go). What an App wants (desired.go) and what its
+// status says (status.go) are pure functions, kept apart from the loop.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
+	berthinformers "github.com/berthdev/berth/pkg/generated/informers/externalversions/berth/v1alpha1"
+	berthlisters "github.com/berthdev/berth/pkg/generated/listers/berth/v1alpha1"
+)
+
+// QueueName names berth's workqueue in its metrics.
+const QueueName = "app"
+
+const appKind = "App"
+
+// Options tune the controller; the zero value of a field means its default.
+type Options struct {
+	// BackoffBase is the first retry delay of a key whose sync failed; it doubles with every further failure.
+	BackoffBase time.Duration
+	// BackoffMax caps the retry delay of one key.
+	BackoffMax time.Duration
+	// RetryQPS and RetryBurst bound how fast all failed keys together are retried.
+	RetryQPS   float64
+	RetryBurst int
+	// ClusterDomain is the DNS domain of the cluster, used in the App's status.url.
+	ClusterDomain string
+	// DrainTimeout bounds how long Run lets in-flight syncs finish once it is asked to stop.
+	DrainTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = 5 * time.Millisecond
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 5 * time.Minute
+	}
+	if o.RetryQPS <= 0 {
+		o.RetryQPS = 10
+	}
+	if o.RetryBurst <= 0 {
+		o.RetryBurst = 100
+	}
+	if o.ClusterDomain == "" {
+		o.ClusterDomain = "cluster.local"
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	return o
+}
+
+// Controller makes a Deployment and a Service for every App, and reports on them in the App's status.
+type Controller struct {
+	kubeClient  kubernetes.Interface
+	berthClient versioned.Interface
+
+	appLister        berthlisters.AppLister
+	deploymentLister appslisters.DeploymentLister
+	serviceLister    corelisters.ServiceLister
+	podLister        corelisters.PodLister
+	cachesSynced     []cache.InformerSynced
+
+	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	recorder events.EventRecorder
+	metrics  Metrics
+
+	clusterDomain string
+	drainTimeout  time.Duration
+}
+
+// NewRateLimiter is berth's retry policy for a key: exponential backoff per key from base to max, and an overall
+// token bucket so that many failing keys together cannot flood the API server.
+func NewRateLimiter(base, max time.Duration, qps float64, burst int) workqueue.TypedRateLimiter[cache.ObjectName] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](base, max),
+		&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(rate.Limit(qps), burst)},
+	)
+}
+
+// New wires the controller to its informers. The Pod informer should watch only Pods labelled
+// app.kubernetes.io/managed-by=berth (see PodListOptions). The informers are started by the caller.
+func New(
+	ctx context.Context,
+	kubeClient kubernetes.Interface,
+	berthClient versioned.Interface,
+	appInformer berthinformers.AppInformer,
+	deploymentInformer appsinformers.DeploymentInformer,
+	serviceInformer coreinformers.ServiceInformer,
+	podInformer coreinformers.PodInformer,
+	recorder events.EventRecorder,
+	metrics Metrics,
+	opts Options,
+) (*Controller, error) {
+	opts = opts.withDefaults()
+	if metrics == nil {
+		metrics = noMetrics{}
+	}
+	c := &Controller{
+		kubeClient:       kubeClient,
+		berthClient:      berthClient,
+		appLister:        appInformer.Lister(),
+		deploymentLister: deploymentInformer.Lister(),
+		serviceLister:    serviceInformer.Lister(),
+		podLister:        podInformer.Lister(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			NewRateLimiter(opts.BackoffBase, opts.BackoffMax, opts.RetryQPS, opts.RetryBurst),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName},
+		),
+		recorder:      recorder,
+		metrics:       metrics,
+		clusterDomain: opts.ClusterDomain,
+		drainTimeout:  opts.DrainTimeout,
+	}
+
+	logger := klog.FromContext(ctx)
+	handlers := []struct {
+		informer cache.SharedIndexInformer
+		handler  cache.ResourceEventHandler
+	}{
+		{appInformer.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.enqueueApp,
+			UpdateFunc: func(_, newObj any) { c.enqueueApp(newObj) },
+			DeleteFunc: c.enqueueApp,
+		}},
+		{deploymentInformer.Informer(), ownedObjectHandler(c.handleOwnedObject)},
+		{serviceInformer.Informer(), ownedObjectHandler(c.handleOwnedObject)},
+		{podInformer.Informer(), ownedObjectHandler(c.handlePod)},
+	}
+	for _, h := range handlers {
+		registration, err := h.informer.AddEventHandlerWithOptions(h.handler, cache.HandlerOptions{Logger: &logger})
+		if err != nil {
+			return nil, fmt.Errorf("adding event handler: %w", err)
+		}
+		c.cachesSynced = append(c.cachesSynced, registration.HasSynced)
+	}
+	return c, nil
+}
+
+// ownedObjectHandler calls handle for every add, change and delete, skipping the periodic resyncs of objects that
+// did not change: what berth owns is compared when its App is synced anyway.
+func ownedObjectHandler(handle func(obj any)) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: handle,
+		UpdateFunc: func(oldObj, newObj any) {
+			oldMeta, okOld := oldObj.(metav1.Object)
+			newMeta, okNew := newObj.(metav1.Object)
+			if okOld && okNew && oldMeta.GetResourceVersion() == newMeta.GetResourceVersion() {
+				return
+			}
+			handle(newObj)
+		},
+		DeleteFunc: handle,
+	}
+}
+
+func (c *Controller) enqueueApp(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	app, ok := obj.(*berthv1alpha1.App)
+	if !ok {
+		return
+	}
+	c.queue.Add(cache.MetaObjectToName(app))
+}
+
+// handleOwnedObject maps a Deployment or Service to the App that controls it. An object that no App controls is
+// mapped to the App of the same name, if there is one: berth names what it owns after the App, so such an object
+// is in that App's way, and its change or deletion is what lets the App proceed.
+func (c *Controller) handleOwnedObject(obj any) {
+	object, ok := metaObject(obj)
+	if !ok {
+		return
+	}
+	if ref := metav1.GetControllerOfNoCopy(object); ref != nil && refersToApp(ref) {
+		app, err := c.appLister.Apps(object.GetNamespace()).Get(ref.Name)
+		if err == nil && app.UID == ref.UID {
+			c.queue.Add(cache.MetaObjectToName(app))
+			return
+		}
+	}
+	if app, err := c.appLister.Apps(object.GetNamespace()).Get(object.GetName()); err == nil {
+		c.queue.Add(cache.MetaObjectToName(app))
+	}
+}
+
+// handlePod maps one of berth's Pods to its App through the instance label that berth put on the Pod template.
+func (c *Controller) handlePod(obj any) {
+	pod, ok := metaObject(obj)
+	if !ok {
+		return
+	}
+	labels := pod.GetLabels()
+	name := labels[LabelInstance]
+	if name == "" || labels[LabelManagedBy] != ManagedByBerth {
+		return
+	}
+	if app, err := c.appLister.Apps(pod.GetNamespace()).Get(name); err == nil {
+		c.queue.Add(cache.MetaObjectToName(app))
+	}
+}
+
+// metaObject unwraps the tombstone an informer hands over when it missed a delete.
+func metaObject(obj any) (metav1.Object, bool) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	object, ok := obj.(metav1.Object)
+	return object, ok
+}
+
+// refersToApp tells whether an owner reference points at berth's App kind, in berth's API group, at any version.
+func refersToApp(ref *metav1.OwnerReference) bool {
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	return err == nil && gv.Group == berthv1alpha1.GroupName && ref.Kind == appKind
+}
+
+// Run waits for the caches, then runs workers until ctx is done. Then it stops taking keys, lets the syncs under
+// way finish (for at most the drain timeout, after which their API calls are cancelled), and returns once every
+// worker has returned.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	logger := klog.FromContext(ctx)
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.cachesSynced...) {
+		c.queue.ShutDown()
+		return errors.New("the informers' caches did not sync before shutdown")
+	}
+
+	// Syncs get a context of their own, so that a shutdown lets them finish their writes instead of
+	// breaking them off half-way.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	logger.Info("Starting workers", "count", workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for c.processNextWorkItem(ctx, workCtx) {
+			}
+		})
+	}
+
+	<-ctx.Done()
+	logger.Info("Shutting down: draining the syncs under way", "timeout", c.drainTimeout)
+	drained := make(chan struct{})
+	go func() {
+		c.queue.ShutDownWithDrain()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(c.drainTimeout):
+		logger.Info("Drain timed out: cancelling the syncs under way")
+		cancelWork()
+		<-drained
+	}
+	wg.Wait()
+	logger.Info("All workers stopped")
+	return nil
+}
+
+// processNextWorkItem syncs one key and decides, by the class of its error, whether and when it comes back. It
+// returns false when the worker should stop.
+func (c *Controller) processNextWorkItem(runCtx, workCtx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+	if runCtx.Err() != nil {
+		// Shutting down: leave the keys still queued to the next run (or leader), which syncs every App.
+		return false
+	}
+
+	logger := klog.FromContext(workCtx).WithValues("key", key)
+	ctx := klog.NewContext(workCtx, logger)
+	start := time.Now()
+	err := c.syncWithRecover(ctx, key)
+	c.handleResult(logger, key, err, time.Since(start))
+	return true
+}
+
+// handleResult applies the retry policy for one error class.
+func (c *Controller) handleResult(logger klog.Logger, key cache.ObjectName, err error, took time.Duration) {
+	switch {
+	case err == nil:
+		c.metrics.ObserveReconcile(ResultSuccess, took)
+		c.queue.Forget(key)
+	case apierrors.IsConflict(err):
+		// Someone wrote the object between our read and our write; the cache will catch up. Not a failure.
+		logger.V(4).Info("Conflict, retrying", "err", err)
+		c.metrics.ObserveReconcile(ResultConflict, took)
+		c.queue.Forget(key)
+		c.queue.Add(key)
+	case errors.Is(err, errUnsatisfiable):
+		// The App's status says why; an event on the App or the object in its way brings the key back.
+		logger.V(2).Info("App cannot be satisfied; waiting for a change", "reason", err)
+		c.metrics.ObserveReconcile(ResultUnsatisfiable, took)
+		c.queue.Forget(key)
+	default:
+		logger.Error(err, "Sync failed, retrying with backoff", "requeues", c.queue.NumRequeues(key))
+		c.metrics.ObserveReconcile(ResultError, took)
+		c.queue.AddRateLimited(key)
+	}
+}
+
+// errPanic marks a sync that panicked.
+var errPanic = errors.New("sync panicked")
+
+// syncWithRecover turns a panic in one sync into an error for that key, so that one bad App cannot stop the
+// controller, and the key is retried with backoff.
+func (c *Controller) syncWithRecover(ctx context.Context, key cache.ObjectName) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			klog.FromContext(ctx).Error(nil, "Recovered from a panic in sync", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", errPanic, r)
+		}
+	}()
+	return c.syncApp(ctx, key)
+}

@@ -1,0 +1,143 @@
+package controller
+
+import (
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+)
+
+// Labels berth puts on everything it owns. The selector uses only instance and managed-by, which never change
+// for an App, because a Deployment's selector is immutable.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByBerth is the value of LabelManagedBy on berth's objects and Pods; the Pod informer watches only it.
+	ManagedByBerth = "berth"
+)
+
+// containerName is the name of the App's one container in its Pods.
+const containerName = "app"
+
+// portName names the App's port on the container and on the Service.
+const portName = "http"
+
+// defaultReplicas is used when an App reaches berth without spec.replicas (the CRD defaults it to 1 too).
+const defaultReplicas int32 = 1
+
+// selectorLabels select the App's Pods.
+func selectorLabels(app *berthv1alpha1.App) map[string]string {
+	return map[string]string{
+		LabelInstance:  app.Name,
+		LabelManagedBy: ManagedByBerth,
+	}
+}
+
+// objectLabels label the App's Deployment, Service and Pods.
+func objectLabels(app *berthv1alpha1.App) map[string]string {
+	l := selectorLabels(app)
+	l[LabelName] = app.Name
+	return l
+}
+
+// selectorString is the App's Pod selector as `kubectl get -l` and the scale subresource read it.
+func selectorString(app *berthv1alpha1.App) string {
+	return labels.SelectorFromSet(selectorLabels(app)).String()
+}
+
+func desiredReplicas(app *berthv1alpha1.App) int32 {
+	if app.Spec.Replicas == nil {
+		return defaultReplicas
+	}
+	return *app.Spec.Replicas
+}
+
+// ownerReference makes the App the controller of an object, so that the garbage collector deletes the object
+// with the App and berth can tell its own objects from others'.
+func ownerReference(app *berthv1alpha1.App) *metav1ac.OwnerReferenceApplyConfiguration {
+	return metav1ac.OwnerReference().
+		WithAPIVersion(berthv1alpha1.SchemeGroupVersion.String()).
+		WithKind(appKind).
+		WithName(app.Name).
+		WithUID(app.UID).
+		WithController(true).
+		WithBlockOwnerDeletion(true)
+}
+
+// desiredDeployment is the Deployment the App asks for: every field berth sets on it, and nothing else, so that
+// server-side apply leaves the fields of other managers alone.
+func desiredDeployment(app *berthv1alpha1.App) *appsv1ac.DeploymentApplyConfiguration {
+	return appsv1ac.Deployment(app.Name, app.Namespace).
+		WithLabels(objectLabels(app)).
+		WithOwnerReferences(ownerReference(app)).
+		WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(desiredReplicas(app)).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(selectorLabels(app))).
+			WithTemplate(corev1ac.PodTemplateSpec().
+				WithLabels(objectLabels(app)).
+				WithSpec(corev1ac.PodSpec().WithContainers(desiredContainer(app)))))
+}
+
+func desiredContainer(app *berthv1alpha1.App) *corev1ac.ContainerApplyConfiguration {
+	c := corev1ac.Container().
+		WithName(containerName).
+		WithImage(app.Spec.Image)
+	for _, env := range app.Spec.Env {
+		c.WithEnv(corev1ac.EnvVar().WithName(env.Name).WithValue(env.Value))
+	}
+	if r := app.Spec.Resources; r != nil && (len(r.Requests) > 0 || len(r.Limits) > 0) {
+		resources := corev1ac.ResourceRequirements()
+		if len(r.Requests) > 0 {
+			resources.WithRequests(r.Requests.DeepCopy())
+		}
+		if len(r.Limits) > 0 {
+			resources.WithLimits(r.Limits.DeepCopy())
+		}
+		c.WithResources(resources)
+	}
+	if app.Spec.Port != nil {
+		c.WithPorts(corev1ac.ContainerPort().
+			WithName(portName).
+			WithContainerPort(*app.Spec.Port).
+			WithProtocol("TCP"))
+		if hc := app.Spec.HealthCheck; hc != nil {
+			c.WithReadinessProbe(httpProbe(hc))
+			c.WithLivenessProbe(httpProbe(hc))
+		}
+	}
+	return c
+}
+
+func httpProbe(hc *berthv1alpha1.HealthCheck) *corev1ac.ProbeApplyConfiguration {
+	p := corev1ac.Probe().WithHTTPGet(corev1ac.HTTPGetAction().
+		WithPath(hc.Path).
+		WithPort(intstr.FromString(portName)))
+	if hc.InitialDelaySeconds != nil {
+		p.WithInitialDelaySeconds(*hc.InitialDelaySeconds)
+	}
+	if hc.PeriodSeconds != nil {
+		p.WithPeriodSeconds(*hc.PeriodSeconds)
+	}
+	return p
+}
+
+// desiredService is the Service the App asks for, or nil when the App has no port and so no Service.
+func desiredService(app *berthv1alpha1.App) *corev1ac.ServiceApplyConfiguration {
+	if app.Spec.Port == nil {
+		return nil
+	}
+	return corev1ac.Service(app.Name, app.Namespace).
+		WithLabels(objectLabels(app)).
+		WithOwnerReferences(ownerReference(app)).
+		WithSpec(corev1ac.ServiceSpec().
+			WithSelector(selectorLabels(app)).
+			WithPorts(corev1ac.ServicePort().
+				WithName(portName).
+				WithProtocol("TCP").
+				WithPort(*app.Spec.Port).
+				WithTargetPort(intstr.FromString(portName))))
+}

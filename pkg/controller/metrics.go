@@ -1,0 +1,22 @@
+package controller
+
+import "time"
+
+// Results of one sync, as counted by Metrics.
+const (
+	ResultSuccess       = "success"
+	ResultConflict      = "conflict"
+	ResultUnsatisfiable = "unsatisfiable"
+	ResultError         = "error"
+)
+
+// Metrics receives what the controller measures of its syncs. cmd/controller backs it with Prometheus metrics;
+// tests may leave it nil.
+type Metrics interface {
+	// ObserveReconcile records one sync of one key: how it ended (a Result* constant) and how long it took.
+	ObserveReconcile(result string, took time.Duration)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) ObserveReconcile(string, time.Duration) {}

@@ -1,0 +1,234 @@
+package controller
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+)
+
+// Reasons of the App's conditions.
+const (
+	ReasonMinimumReplicasAvailable   = "MinimumReplicasAvailable"
+	ReasonMinimumReplicasUnavailable = "MinimumReplicasUnavailable"
+	ReasonDeploymentPending          = "DeploymentPending"
+	ReasonCreating                   = "Creating"
+	ReasonRollingOut                 = "RollingOut"
+	ReasonRolloutComplete            = "RolloutComplete"
+	ReasonProgressDeadlineExceeded   = "ProgressDeadlineExceeded"
+	ReasonAsExpected                 = "AsExpected"
+	ReasonResourceConflict           = "ResourceConflict"
+	ReasonRejected                   = "Rejected"
+	ReasonCrashLoopBackOff           = "CrashLoopBackOff"
+	ReasonImagePullBackOff           = "ImagePullBackOff"
+)
+
+// podFailureReasons maps the waiting reasons of a container that will not get better by itself to the reason
+// the App's Degraded condition reports. The kubelet alternates ErrImagePull and ImagePullBackOff; reporting both
+// as one reason keeps the condition, and so the App's status, from changing with every pull attempt.
+var podFailureReasons = map[string]string{
+	"CrashLoopBackOff":           ReasonCrashLoopBackOff,
+	"ImagePullBackOff":           ReasonImagePullBackOff,
+	"ErrImagePull":               ReasonImagePullBackOff,
+	"InvalidImageName":           "InvalidImageName",
+	"CreateContainerConfigError": "CreateContainerConfigError",
+	"CreateContainerError":       "CreateContainerError",
+}
+
+// observation is what one sync saw of the objects an App depends on.
+type observation struct {
+	// deployment is the App's own Deployment, nil when it does not exist (yet).
+	deployment *appsv1.Deployment
+	// pods are the App's Pods.
+	pods []*corev1.Pod
+	// conflict names an object that has the App's name but belongs to someone else, e.g. `Deployment "web"`.
+	conflict string
+	// rejected is why the API server refused an object berth built from the App, if it did.
+	rejected string
+}
+
+// computeStatus is the status the App should have given what was observed. It starts from the App's current
+// conditions so that a condition's lastTransitionTime changes only when its status does; now is the time given
+// to the conditions that do change.
+func computeStatus(app *berthv1alpha1.App, obs observation, clusterDomain string, now metav1.Time) berthv1alpha1.AppStatus {
+	status := berthv1alpha1.AppStatus{
+		ObservedGeneration: app.Generation,
+		Selector:           selectorString(app),
+		Conditions:         slices.Clone(app.Status.Conditions),
+	}
+	desired := desiredReplicas(app)
+	if d := obs.deployment; d != nil {
+		status.Replicas = d.Status.Replicas
+		status.ReadyReplicas = d.Status.ReadyReplicas
+		status.AvailableReplicas = d.Status.AvailableReplicas
+		status.UpdatedReplicas = d.Status.UpdatedReplicas
+	}
+	status.Ready = fmt.Sprintf("%d/%d", status.ReadyReplicas, desired)
+	if app.Spec.Port != nil {
+		status.URL = fmt.Sprintf("http://%s.%s.svc.%s:%d", app.Name, app.Namespace, clusterDomain, *app.Spec.Port)
+	}
+
+	for _, c := range []metav1.Condition{
+		availableCondition(obs),
+		progressingCondition(obs, desired),
+		degradedCondition(obs),
+	} {
+		c.ObservedGeneration = app.Generation
+		c.LastTransitionTime = now
+		meta.SetStatusCondition(&status.Conditions, c)
+	}
+	return status
+}
+
+func availableCondition(obs observation) metav1.Condition {
+	c := metav1.Condition{Type: berthv1alpha1.ConditionAvailable, Status: metav1.ConditionFalse}
+	switch {
+	case obs.conflict != "":
+		c.Reason, c.Message = ReasonResourceConflict, obs.conflict+" belongs to someone else"
+	case obs.deployment == nil:
+		c.Reason, c.Message = ReasonDeploymentPending, "the Deployment does not exist yet"
+	default:
+		dc := deploymentCondition(obs.deployment, appsv1.DeploymentAvailable)
+		switch {
+		case dc == nil:
+			c.Status, c.Reason, c.Message = metav1.ConditionUnknown, ReasonDeploymentPending,
+				"the Deployment has not reported availability yet"
+		case dc.Status == corev1.ConditionTrue:
+			c.Status, c.Reason = metav1.ConditionTrue, ReasonMinimumReplicasAvailable
+			c.Message = fmt.Sprintf("%d of %d Pods available", obs.deployment.Status.AvailableReplicas,
+				replicasOf(obs.deployment))
+		default:
+			c.Reason = ReasonMinimumReplicasUnavailable
+			c.Message = fmt.Sprintf("%d of %d Pods available", obs.deployment.Status.AvailableReplicas,
+				replicasOf(obs.deployment))
+		}
+	}
+	return c
+}
+
+func progressingCondition(obs observation, desired int32) metav1.Condition {
+	c := metav1.Condition{Type: berthv1alpha1.ConditionProgressing, Status: metav1.ConditionFalse}
+	d := obs.deployment
+	switch {
+	case obs.conflict != "":
+		c.Reason, c.Message = ReasonResourceConflict, obs.conflict+" belongs to someone else"
+	case d == nil:
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonCreating, "creating the Deployment"
+	case isProgressDeadlineExceeded(d):
+		c.Reason = ReasonProgressDeadlineExceeded
+		c.Message = fmt.Sprintf("the rollout made no progress within %ds", progressDeadline(d))
+	case d.Status.ObservedGeneration < d.Generation ||
+		d.Status.UpdatedReplicas < desired ||
+		d.Status.Replicas > d.Status.UpdatedReplicas ||
+		d.Status.AvailableReplicas < d.Status.UpdatedReplicas:
+		c.Status, c.Reason = metav1.ConditionTrue, ReasonRollingOut
+		c.Message = fmt.Sprintf("%d of %d Pods updated, %d available", d.Status.UpdatedReplicas, desired,
+			d.Status.AvailableReplicas)
+	default:
+		c.Reason, c.Message = ReasonRolloutComplete, fmt.Sprintf("%d of %d Pods updated", d.Status.UpdatedReplicas, desired)
+	}
+	return c
+}
+
+func degradedCondition(obs observation) metav1.Condition {
+	c := metav1.Condition{Type: berthv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue}
+	if obs.conflict != "" {
+		c.Reason = ReasonResourceConflict
+		c.Message = obs.conflict + " exists and is not controlled by this App; berth will not modify it. " +
+			"Delete or rename it, or rename the App."
+		return c
+	}
+	if obs.rejected != "" {
+		c.Reason, c.Message = ReasonRejected, obs.rejected
+		return c
+	}
+	if reason, message, ok := podFailure(obs.pods); ok {
+		c.Reason, c.Message = reason, message
+		return c
+	}
+	if obs.deployment != nil && isProgressDeadlineExceeded(obs.deployment) {
+		c.Reason = ReasonProgressDeadlineExceeded
+		c.Message = fmt.Sprintf("the rollout made no progress within %ds", progressDeadline(obs.deployment))
+		return c
+	}
+	c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonAsExpected, "no failing Pods"
+	return c
+}
+
+// podFailure finds the App's Pods whose containers are stuck, and describes the first of them by name. The
+// message holds nothing that changes while the failure lasts (no restart counts, no back-off times), so that a
+// failing App's status is written once, not at every restart.
+func podFailure(pods []*corev1.Pod) (reason, message string, failing bool) {
+	sorted := slices.Clone(pods)
+	slices.SortFunc(sorted, func(a, b *corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
+	var failingPods int
+	for _, pod := range sorted {
+		if pod.DeletionTimestamp != nil {
+			continue
+		}
+		r, container, ok := stuckContainer(pod)
+		if !ok {
+			continue
+		}
+		failingPods++
+		if failingPods == 1 {
+			reason = r
+			message = fmt.Sprintf("Pod %s: container %q is in %s", pod.Name, container, r)
+		}
+	}
+	if failingPods == 0 {
+		return "", "", false
+	}
+	if failingPods > 1 {
+		message += fmt.Sprintf(" (%d Pods failing)", failingPods)
+	}
+	return reason, message, true
+}
+
+func stuckContainer(pod *corev1.Pod) (reason, container string, ok bool) {
+	for _, statuses := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range statuses {
+			if cs.State.Waiting == nil {
+				continue
+			}
+			if r, stuck := podFailureReasons[cs.State.Waiting.Reason]; stuck {
+				return r, cs.Name, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+func deploymentCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {
+	for i := range d.Status.Conditions {
+		if d.Status.Conditions[i].Type == t {
+			return &d.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func isProgressDeadlineExceeded(d *appsv1.Deployment) bool {
+	c := deploymentCondition(d, appsv1.DeploymentProgressing)
+	return c != nil && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded"
+}
+
+func progressDeadline(d *appsv1.Deployment) int32 {
+	if d.Spec.ProgressDeadlineSeconds == nil {
+		return 600
+	}
+	return *d.Spec.ProgressDeadlineSeconds
+}
+
+func replicasOf(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
+}
