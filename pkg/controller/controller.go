@@ -84,6 +84,9 @@ type Controller struct {
 	podLister        corelisters.PodLister
 	cachesSynced     []cache.InformerSynced
 
+	// syncHandler syncs one key: syncApp, or a stand-in in tests of the loop.
+	syncHandler func(ctx context.Context, key cache.ObjectName) error
+
 	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	recorder events.EventRecorder
 	metrics  Metrics
@@ -135,6 +138,8 @@ func New(
 		clusterDomain: opts.ClusterDomain,
 		drainTimeout:  opts.DrainTimeout,
 	}
+
+	c.syncHandler = c.syncApp
 
 	logger := klog.FromContext(ctx)
 	handlers := []struct {
@@ -339,5 +344,5 @@ func (c *Controller) syncWithRecover(ctx context.Context, key cache.ObjectName) 
 			err = fmt.Errorf("%w: %v", errPanic, r)
 		}
 	}()
-	return c.syncApp(ctx, key)
+	return c.syncHandler(ctx, key)
 }

@@ -1,0 +1,335 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	ktypes "k8s.io/apimachinery/pkg/types"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+)
+
+var webKey = cache.NewObjectName("shop", "web")
+
+// queued drains the controller's queue without blocking and returns the keys that were in it.
+func (f *fixture) queued() []cache.ObjectName {
+	var keys []cache.ObjectName
+	for f.controller.queue.Len() > 0 {
+		key, _ := f.controller.queue.Get()
+		keys = append(keys, key)
+		f.controller.queue.Done(key)
+	}
+	return keys
+}
+
+func controllerRef(apiVersion, kind, name, uid string) []metav1.OwnerReference {
+	return []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, UID: ktypes.UID(uid),
+		Controller: ptr.To(true)}}
+}
+
+func TestHandleOwnedObject(t *testing.T) {
+	owned := func(name string, refs []metav1.OwnerReference) *appsv1.Deployment {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", OwnerReferences: refs}}
+	}
+	tests := []struct {
+		name string
+		obj  any
+		want []cache.ObjectName
+	}{{
+		name: "controlled by the App",
+		obj:  owned("other-name", controllerRef("berth.dev/v1alpha1", "App", "web", "uid-web")),
+		want: []cache.ObjectName{webKey},
+	}, {
+		name: "controlled by the App at another version of the group",
+		obj:  owned("other-name", controllerRef("berth.dev/v1", "App", "web", "uid-web")),
+		want: []cache.ObjectName{webKey},
+	}, {
+		name: "wrong API group",
+		obj:  owned("other-name", controllerRef("example.com/v1alpha1", "App", "web", "uid-web")),
+	}, {
+		name: "wrong kind",
+		obj:  owned("other-name", controllerRef("berth.dev/v1alpha1", "Job", "web", "uid-web")),
+	}, {
+		name: "wrong UID: an earlier App of that name",
+		obj:  owned("other-name", controllerRef("berth.dev/v1alpha1", "App", "web", "uid-old")),
+	}, {
+		name: "owner but not controller",
+		obj: owned("other-name", []metav1.OwnerReference{{APIVersion: "berth.dev/v1alpha1", Kind: "App",
+			Name: "web", UID: "uid-web"}}),
+	}, {
+		name: "no owner, other name",
+		obj:  owned("other-name", nil),
+	}, {
+		name: "no owner, but the App's name: it is in the App's way",
+		obj:  owned("web", nil),
+		want: []cache.ObjectName{webKey},
+	}, {
+		name: "tombstone of a controlled object",
+		obj: cache.DeletedFinalStateUnknown{Key: "shop/other-name",
+			Obj: owned("other-name", controllerRef("berth.dev/v1alpha1", "App", "web", "uid-web"))},
+		want: []cache.ObjectName{webKey},
+	}, {
+		name: "a tombstone of something else",
+		obj:  cache.DeletedFinalStateUnknown{Key: "shop/x", Obj: "not an object"},
+	}, {
+		name: "not an object",
+		obj:  42,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, newApp())
+			f.controller.handleOwnedObject(tt.obj)
+			assert.Equal(t, tt.want, f.queued())
+		})
+	}
+}
+
+func TestHandlePod(t *testing.T) {
+	pod := func(labels map[string]string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop", Labels: labels}}
+	}
+	tests := []struct {
+		name string
+		obj  any
+		want []cache.ObjectName
+	}{
+		{"berth's Pod of the App", pod(objectLabels(newApp())), []cache.ObjectName{webKey}},
+		{"tombstone of berth's Pod", cache.DeletedFinalStateUnknown{Obj: pod(objectLabels(newApp()))}, []cache.ObjectName{webKey}},
+		{"not managed by berth", pod(map[string]string{LabelInstance: "web", LabelManagedBy: "helm"}), nil},
+		{"no instance label", pod(map[string]string{LabelManagedBy: "berth"}), nil},
+		{"an App that does not exist", pod(map[string]string{LabelInstance: "api", LabelManagedBy: "berth"}), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, newApp())
+			f.controller.handlePod(tt.obj)
+			assert.Equal(t, tt.want, f.queued())
+		})
+	}
+}
+
+func TestEnqueueApp(t *testing.T) {
+	f := newFixture(t)
+	f.controller.enqueueApp(newApp())
+	f.controller.enqueueApp(cache.DeletedFinalStateUnknown{Obj: newApp()})
+	f.controller.enqueueApp("not an App")
+	assert.Equal(t, []cache.ObjectName{webKey}, f.queued(), "both adds are one key; junk is ignored")
+}
+
+func TestOwnedObjectHandlerSkipsResyncs(t *testing.T) {
+	var handled int
+	h := ownedObjectHandler(func(any) { handled++ })
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "1"}}
+	changed := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "2"}}
+	h.OnUpdate(d, d)
+	assert.Equal(t, 0, handled, "a resync of an unchanged object is skipped")
+	h.OnUpdate(d, changed)
+	h.OnAdd(d, false)
+	h.OnDelete(d)
+	assert.Equal(t, 3, handled)
+}
+
+// failCreates makes every Deployment create fail with err until the returned function is called.
+func failCreates(f *fixture, err error) (stop func()) {
+	var mu sync.Mutex
+	failing := true
+	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return failing, nil, err
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		failing = false
+	}
+}
+
+func TestWorkerRetriesTransientErrorsWithGrowingBackoff(t *testing.T) {
+	f := newFixture(t, newApp())
+	stop := failCreates(f, apierrors.NewInternalError(errors.New("boom")))
+	q := f.controller.queue
+	q.Add(webKey)
+
+	for want := 1; want <= 3; want++ {
+		require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
+		assert.Equal(t, want, q.NumRequeues(webKey), "each failure counts")
+	}
+	// The rate limiter's next delay for the key doubles with each failure: 5ms, 10ms, 20ms, now 40ms.
+	limiter := NewRateLimiter(5*time.Millisecond, time.Minute, 10, 100)
+	var delays []time.Duration
+	for range 4 {
+		delays = append(delays, limiter.When(webKey))
+	}
+	assert.Equal(t, []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond,
+		40 * time.Millisecond}, delays)
+
+	stop()
+	require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx), "the key comes back after its backoff")
+	assert.Equal(t, 0, q.NumRequeues(webKey), "success forgets the failures")
+	assert.Equal(t, 0, q.Len())
+}
+
+func TestBackoffIsCapped(t *testing.T) {
+	limiter := NewRateLimiter(5*time.Millisecond, 80*time.Millisecond, 10, 100)
+	var last time.Duration
+	for range 10 {
+		last = limiter.When(webKey)
+	}
+	assert.Equal(t, 80*time.Millisecond, last)
+	limiter.Forget(webKey)
+	assert.Equal(t, 5*time.Millisecond, limiter.When(webKey))
+}
+
+func TestWorkerRetriesConflictsAtOnceWithoutCountingThem(t *testing.T) {
+	f := newFixture(t, newApp())
+	failCreates(f, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web",
+		errors.New("the object has been modified")))
+	q := f.controller.queue
+	q.Add(webKey)
+
+	require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
+
+	assert.Equal(t, 0, q.NumRequeues(webKey), "a conflict is not a failure")
+	assert.Equal(t, 1, q.Len(), "the key is back in the queue at once, with no delay")
+}
+
+func TestWorkerDoesNotRetryUnsatisfiableApps(t *testing.T) {
+	foreign := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
+	f := newFixture(t, newApp(), foreign)
+	q := f.controller.queue
+	q.Add(webKey)
+
+	require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
+
+	assert.Equal(t, 0, q.NumRequeues(webKey))
+	assert.Equal(t, 0, q.Len(), "no retry: the foreign object's events bring the key back")
+	f.controller.handleOwnedObject(foreign)
+	assert.Equal(t, []cache.ObjectName{webKey}, f.queued(), "a change of the foreign object does")
+}
+
+func TestWorkerRecoversFromPanics(t *testing.T) {
+	f := newFixture(t, newApp())
+	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		panic("bug in a sync")
+	})
+	q := f.controller.queue
+	q.Add(webKey)
+
+	require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx), "the worker survives")
+
+	assert.Equal(t, 1, q.NumRequeues(webKey), "the key is retried with backoff")
+	assert.ErrorIs(t, f.controller.syncWithRecover(f.ctx, webKey), errPanic)
+}
+
+func TestWorkerStopsWhenQueueShutsDown(t *testing.T) {
+	f := newFixture(t)
+	f.controller.queue.ShutDown()
+	assert.False(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
+}
+
+// startInformers runs the fixture's informers, as main does, until the test ends.
+func (f *fixture) startInformers() {
+	ctx, cancel := context.WithCancel(f.ctx)
+	f.kubeFactory.Start(ctx.Done())
+	f.berthFactory.Start(ctx.Done())
+	f.t.Cleanup(func() {
+		cancel()
+		f.kubeFactory.Shutdown()
+		f.berthFactory.Shutdown()
+	})
+}
+
+func TestRunSyncsAppsAndReturnsAfterCancel(t *testing.T) {
+	f := newFixture(t)
+	f.startInformers()
+	_, err := f.berthClient.BerthV1alpha1().Apps("shop").Create(f.ctx, newApp(), metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan error)
+	go func() { done <- f.controller.Run(ctx, 2) }()
+
+	require.Eventually(t, func() bool {
+		_, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "the App's Deployment is created by a worker")
+
+	cancel()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	assert.True(t, f.controller.queue.ShuttingDown())
+}
+
+func TestRunDrainsSyncsUnderWay(t *testing.T) {
+	f := newFixture(t, newApp())
+	entered, release := make(chan struct{}), make(chan struct{})
+	var finished bool
+	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		close(entered)
+		<-release
+		finished = true
+		return false, nil, nil
+	})
+	f.startInformers()
+
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan error)
+	go func() { done <- f.controller.Run(ctx, 1) }()
+	<-entered
+	cancel()
+
+	select {
+	case <-done:
+		t.Fatal("Run returned while a sync was under way")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	require.NoError(t, <-done)
+	assert.True(t, finished, "the sync under way ran to its end")
+	_, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
+	assert.NoError(t, err, "the write of the drained sync landed")
+}
+
+func TestRunCancelsSyncsThatOutlastTheDrainTimeout(t *testing.T) {
+	f := newFixtureWithOptions(t, Options{DrainTimeout: 50 * time.Millisecond}, newApp())
+	entered := make(chan struct{})
+	var syncErr error
+	f.controller.syncHandler = func(ctx context.Context, _ cache.ObjectName) error {
+		close(entered)
+		<-ctx.Done() // A write that never answers, until its context is cancelled.
+		syncErr = ctx.Err()
+		return syncErr
+	}
+	f.startInformers()
+
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan error)
+	go func() { done <- f.controller.Run(ctx, 1) }()
+	<-entered
+	cancel()
+
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+		assert.ErrorIs(t, syncErr, context.Canceled, "the sync's context was cancelled after the drain timeout")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the drain timeout")
+	}
+}

@@ -1,0 +1,197 @@
+package controller
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+)
+
+// newApp is an App as the API server would hand it over: named web in namespace shop, with a UID and generation.
+func newApp(mutate ...func(*berthv1alpha1.App)) *berthv1alpha1.App {
+	app := &berthv1alpha1.App{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: "uid-web", Generation: 1},
+		Spec:       berthv1alpha1.AppSpec{Image: "nginx:1.27", Replicas: ptr.To[int32](3)},
+	}
+	for _, m := range mutate {
+		m(app)
+	}
+	return app
+}
+
+func withPort(port int32) func(*berthv1alpha1.App) {
+	return func(a *berthv1alpha1.App) { a.Spec.Port = ptr.To(port) }
+}
+
+func typedDeployment(t *testing.T, app *berthv1alpha1.App) *appsv1.Deployment {
+	t.Helper()
+	var d appsv1.Deployment
+	require.NoError(t, convertApplyConfiguration(desiredDeployment(app), &d))
+	return &d
+}
+
+func TestDesiredDeployment(t *testing.T) {
+	wantLabels := map[string]string{
+		"app.kubernetes.io/name":       "web",
+		"app.kubernetes.io/instance":   "web",
+		"app.kubernetes.io/managed-by": "berth",
+	}
+	wantSelector := map[string]string{
+		"app.kubernetes.io/instance":   "web",
+		"app.kubernetes.io/managed-by": "berth",
+	}
+	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+		Path: "/healthz", Port: intstr.FromString("http"),
+	}}}
+
+	tests := []struct {
+		name string
+		app  *berthv1alpha1.App
+		want func(*testing.T, *appsv1.Deployment)
+	}{{
+		name: "minimal App: one container, no port, no probes",
+		app:  newApp(),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Equal(t, int32(3), *d.Spec.Replicas)
+			c := d.Spec.Template.Spec.Containers
+			require.Len(t, c, 1)
+			assert.Equal(t, corev1.Container{Name: "app", Image: "nginx:1.27"}, c[0])
+		},
+	}, {
+		name: "replicas unset defaults to 1",
+		app:  newApp(func(a *berthv1alpha1.App) { a.Spec.Replicas = nil }),
+		want: func(t *testing.T, d *appsv1.Deployment) { assert.Equal(t, int32(1), *d.Spec.Replicas) },
+	}, {
+		name: "replicas 0 stays 0",
+		app:  newApp(func(a *berthv1alpha1.App) { a.Spec.Replicas = ptr.To[int32](0) }),
+		want: func(t *testing.T, d *appsv1.Deployment) { assert.Equal(t, int32(0), *d.Spec.Replicas) },
+	}, {
+		name: "port becomes a named TCP container port",
+		app:  newApp(withPort(8080)),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Equal(t, []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}},
+				d.Spec.Template.Spec.Containers[0].Ports)
+		},
+	}, {
+		name: "health check becomes readiness and liveness probes with the App's timing",
+		app: newApp(withPort(8080), func(a *berthv1alpha1.App) {
+			a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz"}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Equal(t, probe, d.Spec.Template.Spec.Containers[0].ReadinessProbe)
+			assert.Equal(t, probe, d.Spec.Template.Spec.Containers[0].LivenessProbe)
+		},
+	}, {
+		name: "health check timing is passed on",
+		app: newApp(withPort(8080), func(a *berthv1alpha1.App) {
+			a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/ready", InitialDelaySeconds: ptr.To[int32](5),
+				PeriodSeconds: ptr.To[int32](20)}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			p := d.Spec.Template.Spec.Containers[0].ReadinessProbe
+			assert.Equal(t, "/ready", p.HTTPGet.Path)
+			assert.Equal(t, int32(5), p.InitialDelaySeconds)
+			assert.Equal(t, int32(20), p.PeriodSeconds)
+		},
+	}, {
+		name: "env keeps the App's order",
+		app: newApp(func(a *berthv1alpha1.App) {
+			a.Spec.Env = []berthv1alpha1.EnvVar{{Name: "MODE", Value: "prod"}, {Name: "EMPTY"}}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Equal(t, []corev1.EnvVar{{Name: "MODE", Value: "prod"}, {Name: "EMPTY"}},
+				d.Spec.Template.Spec.Containers[0].Env)
+		},
+	}, {
+		name: "resources are copied",
+		app: newApp(func(a *berthv1alpha1.App) {
+			a.Spec.Resources = &berthv1alpha1.Resources{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+			}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			r := d.Spec.Template.Spec.Containers[0].Resources
+			assert.True(t, resource.MustParse("100m").Equal(r.Requests[corev1.ResourceCPU]))
+			assert.True(t, resource.MustParse("64Mi").Equal(r.Limits[corev1.ResourceMemory]))
+		},
+	}, {
+		name: "empty resources set nothing",
+		app:  newApp(func(a *berthv1alpha1.App) { a.Spec.Resources = &berthv1alpha1.Resources{} }),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Equal(t, corev1.ResourceRequirements{}, d.Spec.Template.Spec.Containers[0].Resources)
+		},
+	}, {
+		name: "health check without port is ignored (admission rejects it anyway)",
+		app: newApp(func(a *berthv1alpha1.App) {
+			a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz"}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Nil(t, d.Spec.Template.Spec.Containers[0].ReadinessProbe)
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := typedDeployment(t, tt.app)
+			assert.Equal(t, "web", d.Name)
+			assert.Equal(t, "shop", d.Namespace)
+			assert.Equal(t, wantLabels, d.Labels)
+			assert.Equal(t, wantSelector, d.Spec.Selector.MatchLabels)
+			assert.Equal(t, wantLabels, d.Spec.Template.Labels)
+			assert.Equal(t, []metav1.OwnerReference{{
+				APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "web", UID: "uid-web",
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+			}}, d.OwnerReferences)
+			tt.want(t, d)
+		})
+	}
+}
+
+func TestDesiredService(t *testing.T) {
+	tests := []struct {
+		name string
+		app  *berthv1alpha1.App
+		want *corev1.ServiceSpec
+	}{{
+		name: "no port, no Service",
+		app:  newApp(),
+		want: nil,
+	}, {
+		name: "port is exposed on the same number and targets the named container port",
+		app:  newApp(withPort(8080)),
+		want: &corev1.ServiceSpec{
+			Selector: map[string]string{"app.kubernetes.io/instance": "web", "app.kubernetes.io/managed-by": "berth"},
+			Ports: []corev1.ServicePort{{
+				Name: "http", Protocol: corev1.ProtocolTCP, Port: 8080, TargetPort: intstr.FromString("http"),
+			}},
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			desired := desiredService(tt.app)
+			if tt.want == nil {
+				assert.Nil(t, desired)
+				return
+			}
+			var s corev1.Service
+			require.NoError(t, convertApplyConfiguration(desired, &s))
+			assert.Equal(t, *tt.want, s.Spec)
+			assert.Equal(t, "web", s.Name)
+			assert.Equal(t, "berth", s.Labels["app.kubernetes.io/managed-by"])
+			require.Len(t, s.OwnerReferences, 1)
+			assert.Equal(t, "uid-web", string(s.OwnerReferences[0].UID))
+		})
+	}
+}
+
+func TestSelectorString(t *testing.T) {
+	assert.Equal(t, "app.kubernetes.io/instance=web,app.kubernetes.io/managed-by=berth", selectorString(newApp()))
+}

@@ -1,0 +1,207 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	kubeinformers "k8s.io/client-go/informers"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2/ktesting"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	berthfake "github.com/berthdev/berth/pkg/generated/clientset/versioned/fake"
+	berthinformers "github.com/berthdev/berth/pkg/generated/informers/externalversions"
+)
+
+// fixture is a controller on fake clientsets whose informer caches are filled by hand, as in sample-controller:
+// a test puts the world in the caches, calls the sync directly and reads the actions the clients recorded.
+type fixture struct {
+	t           *testing.T
+	ctx         context.Context
+	kubeClient  *kubefake.Clientset
+	berthClient *berthfake.Clientset
+	recorder    *events.FakeRecorder
+	controller  *Controller
+
+	kubeFactory  kubeinformers.SharedInformerFactory
+	berthFactory berthinformers.SharedInformerFactory
+}
+
+// newFixture builds a controller whose clients and caches both hold the given objects.
+func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
+	return newFixtureWithOptions(t, Options{}, objects...)
+}
+
+func newFixtureWithOptions(t *testing.T, opts Options, objects ...runtime.Object) *fixture {
+	t.Helper()
+	_, ctx := ktesting.NewTestContext(t)
+	var kubeObjects, berthObjects []runtime.Object
+	for _, obj := range objects {
+		if _, ok := obj.(*berthv1alpha1.App); ok {
+			berthObjects = append(berthObjects, obj)
+		} else {
+			kubeObjects = append(kubeObjects, obj)
+		}
+	}
+	f := &fixture{
+		t:           t,
+		ctx:         ctx,
+		kubeClient:  kubefake.NewClientset(kubeObjects...),
+		// NewClientset's field-managed tracker has no schema for custom resources and refuses them
+		// (kubernetes/kubernetes#126850); the simple tracker stores Apps as they are.
+		berthClient: berthfake.NewSimpleClientset(berthObjects...),
+		recorder:    events.NewFakeRecorder(100),
+	}
+	f.kubeFactory = kubeinformers.NewSharedInformerFactory(f.kubeClient, 0)
+	f.berthFactory = berthinformers.NewSharedInformerFactory(f.berthClient, 0)
+	// The fake clientset cannot apply to custom resources (kubernetes/kubernetes#126850): answer an apply of
+	// App status with the App as sent. The action is still recorded; the integration tests prove the real thing.
+	f.berthClient.PrependReactor("patch", "apps", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		patch, ok := a.(k8stesting.PatchAction)
+		if !ok || patch.GetPatchType() != types.ApplyPatchType {
+			return false, nil, nil
+		}
+		var app berthv1alpha1.App
+		if err := json.Unmarshal(patch.GetPatch(), &app); err != nil {
+			return true, nil, err
+		}
+		return true, &app, nil
+	})
+	c, err := New(ctx, f.kubeClient, f.berthClient,
+		f.berthFactory.Berth().V1alpha1().Apps(),
+		f.kubeFactory.Apps().V1().Deployments(),
+		f.kubeFactory.Core().V1().Services(),
+		f.kubeFactory.Core().V1().Pods(),
+		f.recorder, nil, opts)
+	require.NoError(t, err)
+	f.controller = c
+	t.Cleanup(c.queue.ShutDown)
+
+	for _, obj := range objects {
+		require.NoError(t, f.indexerFor(obj).Add(obj))
+	}
+	return f
+}
+
+func (f *fixture) indexerFor(obj runtime.Object) cache.Indexer {
+	switch obj.(type) {
+	case *berthv1alpha1.App:
+		return f.berthFactory.Berth().V1alpha1().Apps().Informer().GetIndexer()
+	case *appsv1.Deployment:
+		return f.kubeFactory.Apps().V1().Deployments().Informer().GetIndexer()
+	case *corev1.Service:
+		return f.kubeFactory.Core().V1().Services().Informer().GetIndexer()
+	case *corev1.Pod:
+		return f.kubeFactory.Core().V1().Pods().Informer().GetIndexer()
+	}
+	f.t.Fatalf("no informer for %T", obj)
+	return nil
+}
+
+// sync runs one sync of the App web in namespace shop.
+func (f *fixture) sync() error {
+	return f.controller.syncApp(f.ctx, cache.NewObjectName("shop", "web"))
+}
+
+// action is what a test expects of one client call: verb, resource, subresource and object name.
+type action struct {
+	verb, resource, subresource, name string
+}
+
+// writes are the client calls that changed something, from both clients, in order.
+func (f *fixture) writes() []action {
+	var got []action
+	for _, a := range append(f.kubeClient.Actions(), f.berthClient.Actions()...) {
+		switch a.GetVerb() {
+		case "get", "list", "watch":
+			continue
+		}
+		got = append(got, action{a.GetVerb(), a.GetResource().Resource, a.GetSubresource(), actionName(a)})
+	}
+	return got
+}
+
+func actionName(a k8stesting.Action) string {
+	switch a := a.(type) {
+	case k8stesting.CreateAction:
+		if obj, ok := a.GetObject().(metav1.Object); ok {
+			return obj.GetName()
+		}
+	case k8stesting.PatchAction:
+		return a.GetName()
+	case k8stesting.DeleteAction:
+		return a.GetName()
+	case k8stesting.UpdateAction:
+		if obj, ok := a.GetObject().(metav1.Object); ok {
+			return obj.GetName()
+		}
+	}
+	return ""
+}
+
+// patchType is the patch type of the first patch on resource/subresource, for telling an apply from other patches.
+func (f *fixture) patchType(resource, subresource string) types.PatchType {
+	for _, a := range append(f.kubeClient.Actions(), f.berthClient.Actions()...) {
+		if p, ok := a.(k8stesting.PatchAction); ok && a.GetResource().Resource == resource && a.GetSubresource() == subresource {
+			return p.GetPatchType()
+		}
+	}
+	return ""
+}
+
+// events drains the Events recorded so far.
+func (f *fixture) events() []string {
+	var got []string
+	for {
+		select {
+		case e := <-f.recorder.Events:
+			got = append(got, e)
+		default:
+			return got
+		}
+	}
+}
+
+// converged returns the App with a status as berth would have written it, and its Deployment and Service as
+// berth applied them, with berth's managedFields, so that nothing remains to be done.
+func converged(t *testing.T, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv1.Deployment, *corev1.Service) {
+	t.Helper()
+	d := applied(t, app)
+	var s *corev1.Service
+	if desired := desiredService(app); desired != nil {
+		client := kubefake.NewClientset()
+		var err error
+		s, err = client.CoreV1().Services(app.Namespace).Apply(context.Background(), desired,
+			metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+		require.NoError(t, err)
+	}
+	app = app.DeepCopy()
+	app.Status = computeStatus(app, observation{deployment: d}, "cluster.local", metav1.NewTime(time.Now().Add(-time.Hour)))
+	return app, d, s
+}
+
+// applied is the App's Deployment as berth applied it, rolled out: it carries berth's managedFields entry, as a
+// Deployment from the API server does.
+func applied(t *testing.T, app *berthv1alpha1.App) *appsv1.Deployment {
+	t.Helper()
+	client := kubefake.NewClientset()
+	d, err := client.AppsV1().Deployments(app.Namespace).Apply(context.Background(), desiredDeployment(app),
+		metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	require.NoError(t, err)
+	require.True(t, hasAppliedBefore(d), "the fake clientset should record berth's apply in managedFields")
+	d.UID = "uid-deployment"
+	d.Status = deploymentStatus().Status
+	d.Generation, d.Status.ObservedGeneration = 1, 1
+	return d
+}

@@ -1,0 +1,321 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+)
+
+var (
+	createDeployment = action{"create", "deployments", "", "web"}
+	applyDeployment  = action{"patch", "deployments", "", "web"}
+	createService    = action{"create", "services", "", "web"}
+	applyService     = action{"patch", "services", "", "web"}
+	deleteService    = action{"delete", "services", "", "web"}
+	applyAppStatus   = action{"patch", "apps", "status", "web"}
+)
+
+func TestSyncCreatesDeploymentAndService(t *testing.T) {
+	f := newFixture(t, newApp(withPort(8080)))
+
+	require.NoError(t, f.sync())
+
+	assert.Equal(t, []action{createDeployment, createService, applyAppStatus}, f.writes())
+	assert.Equal(t, types.ApplyPatchType, f.patchType("apps", "status"))
+	assert.Equal(t, []string{`Normal Created Created Deployment "web"`, `Normal Created Created Service "web"`}, f.events())
+
+	d, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "nginx:1.27", d.Spec.Template.Spec.Containers[0].Image)
+	assert.True(t, isControlledBy(d, newApp()), "the Deployment is controlled by the App")
+}
+
+func TestSyncWithoutPortCreatesNoService(t *testing.T) {
+	f := newFixture(t, newApp())
+
+	require.NoError(t, f.sync())
+
+	assert.Equal(t, []action{createDeployment, applyAppStatus}, f.writes())
+}
+
+func TestSyncIsANoOpWhenConverged(t *testing.T) {
+	app, d, s := converged(t, newApp(withPort(8080)))
+	f := newFixture(t, app, d, s)
+
+	require.NoError(t, f.sync())
+
+	assert.Empty(t, f.writes(), "a converged App needs no write")
+	assert.Empty(t, f.events(), "a converged App emits no Event")
+}
+
+func TestSyncAdoptsItsCreateWithOneSilentApply(t *testing.T) {
+	// A Deployment berth created (an Update entry in managedFields, no Apply entry) is applied once, so that
+	// berth owns its fields through server-side apply from then on. It is no news: no Event.
+	app, _, _ := converged(t, newApp())
+	var d appsv1.Deployment
+	require.NoError(t, convertApplyConfiguration(desiredDeployment(app), &d))
+	created, err := kubefake.NewClientset().AppsV1().Deployments("shop").Create(context.Background(), &d,
+		metav1.CreateOptions{FieldManager: FieldManager})
+	require.NoError(t, err)
+	require.False(t, hasAppliedBefore(created))
+	created.Status = deploymentStatus().Status
+	created.Generation, created.Status.ObservedGeneration = 1, 1
+	f := newFixture(t, app, created)
+
+	require.NoError(t, f.sync())
+
+	assert.Equal(t, []action{applyDeployment}, f.writes())
+	assert.Empty(t, f.events())
+}
+
+func TestSyncCorrectsDrift(t *testing.T) {
+	tests := []struct {
+		name  string
+		drift func(*appsv1.Deployment)
+	}{
+		{"image changed by hand", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "evil:1" }},
+		{"replicas changed by hand", func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To[int32](7) }},
+		{"label removed by hand", func(d *appsv1.Deployment) { delete(d.Labels, LabelName) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app, d, _ := converged(t, newApp())
+			drifted := updatedByAnotherManager(t, d, tt.drift)
+			f := newFixture(t, app, drifted)
+
+			require.NoError(t, f.sync())
+
+			assert.Equal(t, []action{applyDeployment}, f.writes())
+			assert.Equal(t, types.ApplyPatchType, f.patchType("deployments", ""))
+			assert.Equal(t, []string{`Normal Updated Updated Deployment "web"`}, f.events())
+			got, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, "nginx:1.27", got.Spec.Template.Spec.Containers[0].Image)
+			assert.Equal(t, int32(3), *got.Spec.Replicas)
+		})
+	}
+}
+
+// updatedByAnotherManager changes d the way `kubectl edit` would: an update by another field manager, which takes
+// over the fields it changes from berth.
+func updatedByAnotherManager(t *testing.T, d *appsv1.Deployment, change func(*appsv1.Deployment)) *appsv1.Deployment {
+	t.Helper()
+	client := kubefake.NewClientset(d)
+	changed := d.DeepCopy()
+	change(changed)
+	updated, err := client.AppsV1().Deployments(d.Namespace).Update(context.Background(), changed,
+		metav1.UpdateOptions{FieldManager: "kubectl-edit"})
+	require.NoError(t, err)
+	return updated
+}
+
+func TestSyncLeavesFieldsOfOtherManagersAlone(t *testing.T) {
+	app, d, _ := converged(t, newApp())
+	edited := updatedByAnotherManager(t, d, func(d *appsv1.Deployment) {
+		d.Annotations = map[string]string{"example.com/owner": "team-a"}
+		d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "DEBUG", Value: "1"}}
+	})
+	f := newFixture(t, app, edited)
+
+	require.NoError(t, f.sync())
+
+	assert.Empty(t, f.writes(), "berth sets neither annotations nor this env var, so it has nothing to correct")
+}
+
+func TestSyncAppliesAChangedApp(t *testing.T) {
+	app, d, _ := converged(t, newApp())
+	app.Spec.Image = "nginx:1.28"
+	app.Generation = 2
+	f := newFixture(t, app, d)
+
+	require.NoError(t, f.sync())
+
+	assert.Equal(t, []action{applyDeployment, applyAppStatus}, f.writes())
+	got, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "nginx:1.28", got.Spec.Template.Spec.Containers[0].Image)
+}
+
+func TestSyncDeletesServiceWhenPortIsRemoved(t *testing.T) {
+	app, d, s := converged(t, newApp(withPort(8080)))
+	s.UID = "uid-service"
+	app.Spec.Port = nil
+	app.Generation = 2
+	f := newFixture(t, app, d, s)
+
+	require.NoError(t, f.sync())
+
+	// The container loses its port too.
+	assert.Equal(t, []action{applyDeployment, deleteService, applyAppStatus}, f.writes())
+	for _, a := range f.kubeClient.Actions() {
+		if del, ok := a.(k8stesting.DeleteAction); ok {
+			assert.Equal(t, ptr.To(types.UID("uid-service")), del.GetDeleteOptions().Preconditions.UID,
+				"the delete is conditional on the Service berth saw")
+		}
+	}
+	assert.Equal(t, []string{`Normal Updated Updated Deployment "web"`,
+		`Normal Deleted Deleted Service "web": the App has no port`}, f.events())
+}
+
+func TestSyncLeavesForeignObjectsAlone(t *testing.T) {
+	foreignDeployment := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
+	foreignService := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
+	staleOwner := func() *appsv1.Deployment {
+		// Controlled by an earlier App of the same name, now deleted: a different UID.
+		d := foreignDeployment.DeepCopy()
+		d.OwnerReferences = []metav1.OwnerReference{{APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "web",
+			UID: "uid-old", Controller: ptr.To(true)}}
+		return d
+	}()
+	tests := []struct {
+		name        string
+		objects     []runtime.Object
+		wantWrites  []action
+		wantMessage string
+	}{{
+		name:        "a Deployment nobody controls",
+		objects:     []runtime.Object{foreignDeployment},
+		wantWrites:  []action{applyAppStatus},
+		wantMessage: `Deployment "web" exists and is not controlled by this App`,
+	}, {
+		name:        "a Deployment controlled by an earlier App of the same name",
+		objects:     []runtime.Object{staleOwner},
+		wantWrites:  []action{applyAppStatus},
+		wantMessage: `Deployment "web" exists and is not controlled by this App`,
+	}, {
+		name:        "a Service nobody controls",
+		objects:     []runtime.Object{foreignService},
+		wantWrites:  []action{createDeployment, applyAppStatus},
+		wantMessage: `Service "web" exists and is not controlled by this App`,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, append(tt.objects, newApp(withPort(8080)))...)
+
+			err := f.sync()
+
+			assert.ErrorIs(t, err, errUnsatisfiable, "the key is not retried with backoff")
+			assert.Equal(t, tt.wantWrites, f.writes(), "no write touches the foreign object")
+			events := f.events()
+			require.NotEmpty(t, events)
+			assert.Contains(t, events[len(events)-1], "Warning ResourceConflict "+tt.wantMessage)
+			status := f.appliedStatus()
+			degraded := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
+			require.NotNil(t, degraded)
+			assert.Equal(t, metav1.ConditionTrue, degraded.Status)
+			assert.Equal(t, ReasonResourceConflict, degraded.Reason)
+			assert.Contains(t, degraded.Message, tt.wantMessage)
+		})
+	}
+}
+
+func TestSyncConflictEventOnlyOnce(t *testing.T) {
+	foreign := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
+	app := newApp()
+	app.Status = computeStatus(app, observation{conflict: `Deployment "web"`}, "cluster.local", metav1.Now())
+	f := newFixture(t, app, foreign)
+
+	assert.ErrorIs(t, f.sync(), errUnsatisfiable)
+
+	assert.Empty(t, f.writes(), "the conflict is already in the status")
+	assert.Empty(t, f.events(), "the conflict was already announced")
+}
+
+func TestSyncRecordsARejectedDeployment(t *testing.T) {
+	f := newFixture(t, newApp())
+	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web",
+			field.ErrorList{field.Invalid(field.NewPath("spec", "template"), "x", "bad template")})
+	})
+
+	err := f.sync()
+
+	assert.ErrorIs(t, err, errUnsatisfiable)
+	degraded := meta.FindStatusCondition(f.appliedStatus().Conditions, berthv1alpha1.ConditionDegraded)
+	require.NotNil(t, degraded)
+	assert.Equal(t, ReasonRejected, degraded.Reason)
+	assert.Contains(t, degraded.Message, "bad template")
+	assert.Contains(t, f.events(), "Warning Rejected "+degraded.Message)
+}
+
+func TestSyncReturnsTransientErrors(t *testing.T) {
+	f := newFixture(t, newApp())
+	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewInternalError(errors.New("etcd is down"))
+	})
+
+	err := f.sync()
+
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, errUnsatisfiable)
+	assert.Contains(t, err.Error(), "etcd is down")
+}
+
+func TestSyncOfAGoneAppDoesNothing(t *testing.T) {
+	f := newFixture(t)
+	require.NoError(t, f.sync())
+	assert.Empty(t, f.writes())
+}
+
+func TestSyncOfADeletingAppDoesNothing(t *testing.T) {
+	app := newApp()
+	app.DeletionTimestamp = ptr.To(metav1.Now())
+	app.Finalizers = []string{"example.com/hold"}
+	f := newFixture(t, app)
+	require.NoError(t, f.sync())
+	assert.Empty(t, f.writes())
+}
+
+func TestSyncReportsFailingPods(t *testing.T) {
+	app, d, _ := converged(t, newApp())
+	f := newFixture(t, app, d, waitingPod("web-1", "CrashLoopBackOff"))
+
+	require.NoError(t, f.sync())
+
+	assert.Equal(t, []action{applyAppStatus}, f.writes())
+	assert.Equal(t, []string{`Warning CrashLoopBackOff Pod web-1: container "app" is in CrashLoopBackOff`}, f.events())
+}
+
+func TestSyncAnnouncesRecovery(t *testing.T) {
+	app, d, _ := converged(t, newApp())
+	app.Status = computeStatus(app, observation{deployment: d, pods: []*corev1.Pod{waitingPod("web-1", "CrashLoopBackOff")}},
+		"cluster.local", metav1.Now())
+	f := newFixture(t, app, d)
+
+	require.NoError(t, f.sync())
+
+	assert.Equal(t, []action{applyAppStatus}, f.writes())
+	assert.Equal(t, []string{"Normal Recovered The App is no longer degraded"}, f.events())
+}
+
+// appliedStatus decodes the status berth applied to the App.
+func (f *fixture) appliedStatus() berthv1alpha1.AppStatus {
+	f.t.Helper()
+	for _, a := range f.berthClient.Actions() {
+		if p, ok := a.(k8stesting.PatchAction); ok && a.GetSubresource() == "status" {
+			var app berthv1alpha1.App
+			require.NoError(f.t, json.Unmarshal(p.GetPatch(), &app))
+			return app.Status
+		}
+	}
+	f.t.Fatal("no status was applied")
+	return berthv1alpha1.AppStatus{}
+}
