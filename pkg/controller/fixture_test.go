@@ -55,9 +55,9 @@ func newFixtureWithOptions(t *testing.T, opts Options, objects ...runtime.Object
 		}
 	}
 	f := &fixture{
-		t:           t,
-		ctx:         ctx,
-		kubeClient:  kubefake.NewClientset(kubeObjects...),
+		t:          t,
+		ctx:        ctx,
+		kubeClient: kubefake.NewClientset(kubeObjects...),
 		// NewClientset's field-managed tracker has no schema for custom resources and refuses them
 		// (kubernetes/kubernetes#126850); the simple tracker stores Apps as they are.
 		berthClient: berthfake.NewSimpleClientset(berthObjects...),
