@@ -2,25 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
-	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/controller"
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
-	berthscheme "github.com/berthdev/berth/pkg/generated/clientset/versioned/scheme"
-	berthinformers "github.com/berthdev/berth/pkg/generated/informers/externalversions"
 )
 
 // run connects to the cluster, starts the informers and runs the controller until ctx is done.
@@ -43,34 +36,14 @@ func run(ctx context.Context, opts options) error {
 		return err
 	}
 
-	scheme := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(scheme), berthscheme.AddToScheme(scheme)); err != nil {
-		return fmt.Errorf("building the scheme: %w", err)
+	recorder, stopEvents, err := controller.NewEventRecorder(ctx, kubeClient)
+	if err != nil {
+		return err
 	}
-	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kubeClient.EventsV1()})
-	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
-		return fmt.Errorf("starting the event broadcaster: %w", err)
-	}
-	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme, controller.FieldManager)
+	defer stopEvents()
 
-	kubeFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, opts.resyncPeriod,
-		kubeinformers.WithNamespace(opts.namespace),
-		kubeinformers.WithTransform(controller.TrimManagedFields))
-	podFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, opts.resyncPeriod,
-		kubeinformers.WithNamespace(opts.namespace),
-		kubeinformers.WithTweakListOptions(controller.PodListOptions),
-		kubeinformers.WithTransform(controller.TrimManagedFields))
-	berthFactory := berthinformers.NewSharedInformerFactoryWithOptions(berthClient, opts.resyncPeriod,
-		berthinformers.WithNamespace(opts.namespace),
-		berthinformers.WithTransform(controller.TrimManagedFields))
-
-	ctrl, err := controller.New(ctx, kubeClient, berthClient,
-		berthFactory.Berth().V1alpha1().Apps(),
-		kubeFactory.Apps().V1().Deployments(),
-		kubeFactory.Core().V1().Services(),
-		podFactory.Core().V1().Pods(),
-		recorder, nil,
+	informers := controller.NewInformers(kubeClient, berthClient, opts.namespace, opts.resyncPeriod)
+	ctrl, err := controller.NewFromInformers(ctx, kubeClient, berthClient, informers, recorder, nil,
 		controller.Options{
 			BackoffBase:   opts.backoffBase,
 			BackoffMax:    opts.backoffMax,
@@ -80,14 +53,9 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
-
-	// The factories' goroutines stop when ctx is done; Shutdown waits for them.
-	kubeFactory.Start(ctx.Done())
-	podFactory.Start(ctx.Done())
-	berthFactory.Start(ctx.Done())
-	defer kubeFactory.Shutdown()
-	defer podFactory.Shutdown()
-	defer berthFactory.Shutdown()
+	// The informers stop when ctx is done; Shutdown then waits for their goroutines.
+	informers.Start(ctx)
+	defer informers.Shutdown()
 
 	logger.Info("Starting berth", "namespace", opts.namespace, "workers", opts.workers, "host", config.Host)
 	return ctrl.Run(ctx, opts.workers)

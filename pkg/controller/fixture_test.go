@@ -199,7 +199,7 @@ func applied(t *testing.T, app *berthv1alpha1.App) *appsv1.Deployment {
 	d, err := client.AppsV1().Deployments(app.Namespace).Apply(context.Background(), desiredDeployment(app),
 		metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	require.NoError(t, err)
-	require.True(t, hasAppliedBefore(d), "the fake clientset should record berth's apply in managedFields")
+	require.NotEmpty(t, d.ManagedFields, "the fake clientset should record berth's apply in managedFields")
 	d.UID = "uid-deployment"
 	d.Status = deploymentStatus().Status
 	d.Generation, d.Status.ObservedGeneration = 1, 1

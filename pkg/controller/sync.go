@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -75,28 +74,39 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 // syncDeployment creates or corrects the App's Deployment and returns the freshest copy of it that berth has.
 // A Deployment of the App's name that the App does not control is left alone and recorded in obs.conflict.
 func (c *Controller) syncDeployment(ctx context.Context, app *berthv1alpha1.App, obs *observation) (*appsv1.Deployment, error) {
+	deployments := c.kubeClient.AppsV1().Deployments(app.Namespace)
 	desired := desiredDeployment(app)
 	existing, err := c.deploymentLister.Deployments(app.Namespace).Get(app.Name)
+	created := false
 	switch {
 	case apierrors.IsNotFound(err):
-		// Create, not apply: an apply would merge into an object of the same name that the cache has not seen yet,
-		// and that object may be someone else's.
 		var d appsv1.Deployment
 		if err := convertApplyConfiguration(desired, &d); err != nil {
 			return nil, err
 		}
-		created, err := c.kubeClient.AppsV1().Deployments(app.Namespace).Create(ctx, &d,
-			metav1.CreateOptions{FieldManager: FieldManager})
+		existing, err = deployments.Create(ctx, &d, metav1.CreateOptions{FieldManager: FieldManager})
 		if err != nil {
 			return nil, c.rejectedOr(obs, "Deployment", err)
 		}
-		c.recorder.Eventf(app, created, corev1.EventTypeNormal, "Created", "Create", "Created Deployment %q", created.Name)
-		return created, nil
+		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Created", "Create", "Created Deployment %q", existing.Name)
+		created = true
+		if existing, err = takeOwnership(ctx, existing, deployments.Patch); err != nil {
+			return nil, err
+		}
 	case err != nil:
 		return nil, err
 	case !isControlledBy(existing, app):
 		obs.conflict = fmt.Sprintf("Deployment %q", existing.Name)
 		return nil, nil
+	case ownsByCreate(existing):
+		// The ownership patch after the create did not land. The cache lacks the managedFields of other managers
+		// that the patch must keep: patch a fresh copy.
+		if existing, err = deployments.Get(ctx, existing.Name, metav1.GetOptions{}); err != nil {
+			return nil, err
+		}
+		if existing, err = takeOwnership(ctx, existing, deployments.Patch); err != nil {
+			return nil, err
+		}
 	}
 
 	owned, err := appsv1ac.ExtractDeployment(existing, FieldManager)
@@ -108,13 +118,12 @@ func (c *Controller) syncDeployment(ctx context.Context, app *berthv1alpha1.App,
 	}
 	// The UID makes the apply fail, rather than take over, if the Deployment was replaced since the cache saw it.
 	desired.WithUID(existing.UID)
-	applied, err := c.kubeClient.AppsV1().Deployments(app.Namespace).Apply(ctx, desired,
-		metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	applied, err := deployments.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	if err != nil {
 		return nil, c.rejectedOr(obs, "Deployment", err)
 	}
 	klog.FromContext(ctx).V(2).Info("Applied Deployment", "deployment", klog.KObj(applied))
-	if hasAppliedBefore(existing) {
+	if !created {
 		c.recorder.Eventf(app, applied, corev1.EventTypeNormal, "Updated", "Update", "Updated Deployment %q", applied.Name)
 	}
 	return applied, nil
@@ -122,24 +131,27 @@ func (c *Controller) syncDeployment(ctx context.Context, app *berthv1alpha1.App,
 
 // syncService creates, corrects or deletes the App's Service: it exists exactly while the App has a port.
 func (c *Controller) syncService(ctx context.Context, app *berthv1alpha1.App, obs *observation) error {
+	services := c.kubeClient.CoreV1().Services(app.Namespace)
 	desired := desiredService(app)
 	existing, err := c.serviceLister.Services(app.Namespace).Get(app.Name)
+	created := false
 	switch {
+	case apierrors.IsNotFound(err) && desired == nil:
+		return nil
 	case apierrors.IsNotFound(err):
-		if desired == nil {
-			return nil
-		}
 		var s corev1.Service
 		if err := convertApplyConfiguration(desired, &s); err != nil {
 			return err
 		}
-		created, err := c.kubeClient.CoreV1().Services(app.Namespace).Create(ctx, &s,
-			metav1.CreateOptions{FieldManager: FieldManager})
+		existing, err = services.Create(ctx, &s, metav1.CreateOptions{FieldManager: FieldManager})
 		if err != nil {
 			return c.rejectedOr(obs, "Service", err)
 		}
-		c.recorder.Eventf(app, created, corev1.EventTypeNormal, "Created", "Create", "Created Service %q", created.Name)
-		return nil
+		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Created", "Create", "Created Service %q", existing.Name)
+		created = true
+		if existing, err = takeOwnership(ctx, existing, services.Patch); err != nil {
+			return err
+		}
 	case err != nil:
 		return err
 	case !isControlledBy(existing, app):
@@ -149,7 +161,7 @@ func (c *Controller) syncService(ctx context.Context, app *berthv1alpha1.App, ob
 		return nil
 	case desired == nil:
 		// The precondition keeps a Service that replaced ours since the cache saw it.
-		err := c.kubeClient.CoreV1().Services(app.Namespace).Delete(ctx, existing.Name, metav1.DeleteOptions{
+		err := services.Delete(ctx, existing.Name, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &existing.UID},
 		})
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -158,6 +170,13 @@ func (c *Controller) syncService(ctx context.Context, app *berthv1alpha1.App, ob
 		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Deleted", "Delete",
 			"Deleted Service %q: the App has no port", existing.Name)
 		return nil
+	case ownsByCreate(existing):
+		if existing, err = services.Get(ctx, existing.Name, metav1.GetOptions{}); err != nil {
+			return err
+		}
+		if existing, err = takeOwnership(ctx, existing, services.Patch); err != nil {
+			return err
+		}
 	}
 
 	owned, err := corev1ac.ExtractService(existing, FieldManager)
@@ -168,13 +187,12 @@ func (c *Controller) syncService(ctx context.Context, app *berthv1alpha1.App, ob
 		return nil
 	}
 	desired.WithUID(existing.UID)
-	applied, err := c.kubeClient.CoreV1().Services(app.Namespace).Apply(ctx, desired,
-		metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	applied, err := services.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	if err != nil {
 		return c.rejectedOr(obs, "Service", err)
 	}
 	klog.FromContext(ctx).V(2).Info("Applied Service", "service", klog.KObj(applied))
-	if hasAppliedBefore(existing) {
+	if !created {
 		c.recorder.Eventf(app, applied, corev1.EventTypeNormal, "Updated", "Update", "Updated Service %q", applied.Name)
 	}
 	return nil
@@ -259,34 +277,4 @@ func statusApplyConfiguration(app *berthv1alpha1.App, status berthv1alpha1.AppSt
 			WithMessage(c.Message))
 	}
 	return berthv1alpha1ac.App(app.Name, app.Namespace).WithUID(app.UID).WithStatus(s)
-}
-
-// hasAppliedBefore tells whether berth has applied obj before. An object berth created has only an Update entry
-// of berth's; the first apply that follows takes over the same fields and is not news for an Event.
-func hasAppliedBefore(obj metav1.Object) bool {
-	for _, entry := range obj.GetManagedFields() {
-		if entry.Manager == FieldManager && entry.Operation == metav1.ManagedFieldsOperationApply && entry.Subresource == "" {
-			return true
-		}
-	}
-	return false
-}
-
-// convertApplyConfiguration turns an apply configuration into the typed object a Create call takes.
-func convertApplyConfiguration(applyConfiguration, object any) error {
-	data, err := json.Marshal(applyConfiguration)
-	if err != nil {
-		return fmt.Errorf("encoding %T: %w", applyConfiguration, err)
-	}
-	if err := json.Unmarshal(data, object); err != nil {
-		return fmt.Errorf("decoding into %T: %w", object, err)
-	}
-	return nil
-}
-
-// isControlledBy tells whether obj's controller is exactly this App: same API group, kind and UID, so that an
-// object left behind by a deleted App of the same name, or controlled by another kind called App, is not taken.
-func isControlledBy(obj metav1.Object, app *berthv1alpha1.App) bool {
-	ref := metav1.GetControllerOfNoCopy(obj)
-	return ref != nil && refersToApp(ref) && ref.UID == app.UID
 }

@@ -103,8 +103,9 @@ type EnvVar struct {
 }
 
 // Resources are the compute resources of the container, as in a Pod's resources: quantities by resource name
-// (cpu, memory, ephemeral-storage).
-// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || self.requests.all(name, !(name in self.limits) || quantity(string(self.limits[name])).compareTo(quantity(string(self.requests[name]))) >= 0)",message="spec.resources.limits must not be lower than spec.resources.requests for the same resource"
+// (cpu, memory, ephemeral-storage, or an extended resource). Admission checks that the limit of cpu, memory and
+// ephemeral-storage is not below the request; the API server checks the rest when berth writes the Deployment.
+// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || ['cpu', 'memory', 'ephemeral-storage'].all(name, !(name in self.requests) || !(name in self.limits) || quantity(string(self.limits[name])).compareTo(quantity(string(self.requests[name]))) >= 0)",message="spec.resources.limits must not be lower than spec.resources.requests for the same resource"
 type Resources struct {
 	// Requests is the amount of each resource the scheduler reserves for the container.
 	// +optional

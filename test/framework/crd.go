@@ -1,0 +1,65 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
+)
+
+// InstallCRDs creates (or replaces) the CRDs of artifacts/crds and waits until Apps can be listed: a CRD that
+// reports Established can still be refused for a moment while discovery catches up.
+func InstallCRDs(ctx context.Context, config *rest.Config) error {
+	client, err := apiextensionsclient.NewForConfig(config)
+	if err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(RepoRoot(), "artifacts", "crds", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("no CRD in artifacts/crds (%v)", err)
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := yaml.UnmarshalStrict(data, &crd); err != nil {
+			return fmt.Errorf("decoding %s: %w", file, err)
+		}
+		crds := client.ApiextensionsV1().CustomResourceDefinitions()
+		if _, err := crds.Create(ctx, &crd, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+			existing, err := crds.Get(ctx, crd.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			crd.ResourceVersion = existing.ResourceVersion
+			_, err = crds.Update(ctx, &crd, metav1.UpdateOptions{})
+			if err != nil {
+				return fmt.Errorf("updating CRD %s: %w", crd.Name, err)
+			}
+		} else if err != nil {
+			return fmt.Errorf("creating CRD %s: %w", crd.Name, err)
+		}
+	}
+
+	berthClient, err := versioned.NewForConfig(config)
+	if err != nil {
+		return err
+	}
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := berthClient.BerthV1alpha1().Apps("default").List(ctx, metav1.ListOptions{Limit: 1})
+		return err == nil, nil
+	})
+}
