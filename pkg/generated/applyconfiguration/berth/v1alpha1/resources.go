@@ -26,7 +26,8 @@ import (
 // with apply.
 //
 // Resources are the compute resources of the container, as in a Pod's resources: quantities by resource name
-// (cpu, memory, ephemeral-storage).
+// (cpu, memory, ephemeral-storage, or an extended resource). Admission checks that the limit of cpu, memory and
+// ephemeral-storage is not below the request; the API server checks the rest when berth writes the Deployment.
 type ResourcesApplyConfiguration struct {
 	// Requests is the amount of each resource the scheduler reserves for the container.
 	Requests *v1.ResourceList `json:"requests,omitempty"`
