@@ -2,24 +2,28 @@
 
 GO ?= go
 BIN := bin/berth
+# Everything the project builds for itself (control plane binaries, generators, scratch state) lives here.
+CACHE := .cache
 
-.PHONY: all build test unit verify fmt-check vet generate verify-codegen run clean
+.PHONY: all build test verify fmt-check vet verify-codegen generate unit integration e2e kube-binaries \
+	run cluster-up cluster-down clean help
 
 all: build
 
-## build: compile the controller into bin/berth
-build:
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+build: ## compile the controller into bin/berth
 	$(GO) build -o $(BIN) ./cmd/controller
 
-## generate: regenerate clients, deepcopy code and the CRD from pkg/apis
-generate:
+generate: ## regenerate clients, deepcopy code and the CRD from pkg/apis
 	hack/update-codegen.sh
 
-## verify: gofmt, go vet and the check that generated code is current
-verify: fmt-check vet verify-codegen
+verify: fmt-check vet verify-codegen ## gofmt, go vet, and the check that generated code is current
 
 fmt-check:
-	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...
@@ -27,16 +31,30 @@ vet:
 verify-codegen:
 	hack/verify-codegen.sh
 
-## unit: unit tests with coverage of pkg/controller
-unit:
+kube-binaries: ## build the local control plane (etcd, kube-*, kubectl, kwok) into .cache/bin
+	hack/build-kube.sh
+
+test: verify kube-binaries unit integration e2e ## everything: verify, unit, integration and end-to-end tests
+
+unit: ## unit tests (fake clientsets), with coverage
 	$(GO) test -race -cover ./pkg/... ./cmd/...
 
-## test: verify, then every test
-test: verify unit
+integration: ## integration tests against a real etcd and kube-apiserver
+	hack/build-kube.sh etcd kube-apiserver pki
+	$(GO) test -count=1 -timeout 15m ./test/integration/...
 
-## run: run the controller against the cluster in KUBECONFIG
-run: build
-	$(BIN) --kubeconfig="$(KUBECONFIG)"
+e2e: ## end-to-end tests on the full local cluster, driving the built binary with kubectl
+	hack/build-kube.sh
+	$(GO) test -count=1 -timeout 20m ./test/e2e/...
 
-clean:
+run: build ## run berth against $$KUBECONFIG, or against a local cluster that it starts
+	hack/run.sh
+
+cluster-up: ## start the local cluster (etcd, kube-apiserver, controller manager, scheduler, kwok nodes)
+	hack/cluster-up.sh
+
+cluster-down: ## stop the local cluster
+	hack/cluster-down.sh
+
+clean: ## remove build outputs (keeps the control plane binaries in .cache)
 	rm -rf bin
