@@ -1,4 +1,7 @@
 // Command controller runs berth: it keeps a Deployment and a Service for every App in the cluster.
+//
+// Reading order: main parses the flags (options.go), run connects to the cluster and wires the controller
+// (run.go), leader election decides when it works (leader.go), servers.go serves metrics and probes.
 package main
 
 import (
@@ -9,27 +12,29 @@ import (
 	"os/signal"
 	"syscall"
 
+	"k8s.io/component-base/logs"
+	// Makes --logging-format=json available.
+	_ "k8s.io/component-base/logs/json/register"
 	"k8s.io/klog/v2"
 )
 
 func main() {
 	opts := defaultOptions()
 	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
-	klog.InitFlags(fs)
 	opts.addFlags(fs)
 	_ = fs.Parse(os.Args[1:]) // ExitOnError: Parse exits by itself on bad flags.
 	if err := opts.validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		os.Exit(2)
 	}
+	defer logs.FlushLogs()
 
 	ctx := signalContext()
 	if err := run(ctx, opts); err != nil {
 		klog.FromContext(ctx).Error(err, "berth stopped")
-		klog.Flush()
+		logs.FlushLogs()
 		os.Exit(1)
 	}
-	klog.Flush()
 }
 
 // signalContext is cancelled at the first SIGINT or SIGTERM, so that berth shuts down gracefully; a second signal
@@ -44,7 +49,7 @@ func signalContext() context.Context {
 		cancel()
 		<-signals
 		klog.Background().Info("Second signal: exiting now")
-		klog.Flush()
+		logs.FlushLogs()
 		os.Exit(1)
 	}()
 	return ctx

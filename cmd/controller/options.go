@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"time"
+
+	logsapi "k8s.io/component-base/logs/api/v1"
 )
 
 // options are berth's command-line flags.
@@ -18,18 +20,39 @@ type options struct {
 	resyncPeriod  time.Duration
 	clusterDomain string
 	drainTimeout  time.Duration
+
+	leaderElect             bool
+	leaderElectionNamespace string
+	leaderElectionID        string
+	leaseDuration           time.Duration
+	renewDeadline           time.Duration
+	retryPeriod             time.Duration
+
+	metricsBindAddress     string
+	healthProbeBindAddress string
+	profiling              bool
+
+	logging *logsapi.LoggingConfiguration
 }
 
 func defaultOptions() options {
 	return options{
-		workers:       4,
-		kubeAPIQPS:    50,
-		kubeAPIBurst:  100,
-		backoffBase:   5 * time.Millisecond,
-		backoffMax:    5 * time.Minute,
-		resyncPeriod:  10 * time.Minute,
-		clusterDomain: "cluster.local",
-		drainTimeout:  30 * time.Second,
+		workers:                 4,
+		kubeAPIQPS:              50,
+		kubeAPIBurst:            100,
+		backoffBase:             5 * time.Millisecond,
+		backoffMax:              5 * time.Minute,
+		resyncPeriod:            10 * time.Minute,
+		clusterDomain:           "cluster.local",
+		drainTimeout:            30 * time.Second,
+		leaderElectionNamespace: "berth-system",
+		leaderElectionID:        "berth-controller",
+		leaseDuration:           15 * time.Second,
+		renewDeadline:           10 * time.Second,
+		retryPeriod:             2 * time.Second,
+		metricsBindAddress:      ":8080",
+		healthProbeBindAddress:  ":8081",
+		logging:                 logsapi.NewLoggingConfiguration(),
 	}
 }
 
@@ -49,6 +72,27 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.clusterDomain, "cluster-domain", o.clusterDomain, "DNS domain of the cluster, used in App status.url.")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", o.drainTimeout,
 		"On shutdown, how long syncs under way may take to finish before they are cancelled.")
+
+	fs.BoolVar(&o.leaderElect, "leader-elect", o.leaderElect,
+		"Elect a leader through a Lease before syncing, so that only one of several replicas works at a time.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", o.leaderElectionNamespace,
+		"Namespace of the leader-election Lease.")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", o.leaderElectionID, "Name of the leader-election Lease.")
+	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", o.leaseDuration,
+		"How long standbys wait after the leader's last renewal before taking the lease.")
+	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", o.renewDeadline,
+		"How long the leader retries renewing the lease before it gives up leadership (and exits).")
+	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", o.retryPeriod,
+		"How often candidates try to acquire, and the leader to renew, the lease.")
+
+	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", o.metricsBindAddress,
+		"Address of the Prometheus /metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", o.healthProbeBindAddress,
+		"Address of the /healthz and /readyz endpoints; 0 disables them.")
+	fs.BoolVar(&o.profiling, "profiling", o.profiling,
+		"Serve Go's pprof profiles under /debug/pprof/ on the metrics address.")
+
+	logsapi.AddGoFlags(o.logging, fs)
 }
 
 func (o *options) validate() error {
@@ -65,5 +109,26 @@ func (o *options) validate() error {
 	if o.resyncPeriod < 0 || o.drainTimeout <= 0 {
 		errs = append(errs, errors.New("--resync-period must not be negative and --drain-timeout must be above 0"))
 	}
+	if o.leaderElect {
+		if o.leaderElectionNamespace == "" || o.leaderElectionID == "" {
+			errs = append(errs, errors.New("--leader-election-namespace and --leader-election-id must not be empty"))
+		}
+		// The same rules as client-go's leader election, said in flag names.
+		if o.retryPeriod <= 0 || o.renewDeadline <= o.retryPeriod || o.leaseDuration <= o.renewDeadline {
+			errs = append(errs, errors.New("leader election needs 0 < --leader-election-retry-period < "+
+				"--leader-election-renew-deadline < --leader-election-lease-duration"))
+		}
+	}
+	if o.profiling && disabled(o.metricsBindAddress) {
+		errs = append(errs, errors.New("--profiling needs --metrics-bind-address"))
+	}
+	if err := logsapi.ValidateAndApply(o.logging, nil); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// disabled tells whether a bind address flag turns its server off.
+func disabled(address string) bool {
+	return address == "" || address == "0"
 }

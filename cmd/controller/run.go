@@ -9,16 +9,23 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/controller"
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
+	"github.com/berthdev/berth/pkg/metrics"
 )
 
-// run connects to the cluster, starts the informers and runs the controller until ctx is done.
+// run connects to the cluster, wires the controller, serves metrics and probes, and runs the controller (as the
+// leader, with --leader-elect) until ctx is done.
 func run(ctx context.Context, opts options) error {
 	logger := klog.FromContext(ctx)
+	// Cancelled when run returns for any reason, such as a lost lease, so that everything started here stops.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
 	config, err := restConfig(opts)
 	if err != nil {
@@ -43,7 +50,8 @@ func run(ctx context.Context, opts options) error {
 	defer stopEvents()
 
 	informers := controller.NewInformers(kubeClient, berthClient, opts.namespace, opts.resyncPeriod)
-	ctrl, err := controller.NewFromInformers(ctx, kubeClient, berthClient, informers, recorder, nil,
+	ctrl, err := controller.NewFromInformers(ctx, kubeClient, berthClient, informers, recorder,
+		metrics.NewReconcile(legacyregistry.MustRegister),
 		controller.Options{
 			BackoffBase:   opts.backoffBase,
 			BackoffMax:    opts.backoffMax,
@@ -53,12 +61,32 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
-	// The informers stop when ctx is done; Shutdown then waits for their goroutines.
-	informers.Start(ctx)
-	defer informers.Shutdown()
 
-	logger.Info("Starting berth", "namespace", opts.namespace, "workers", opts.workers, "host", config.Host)
-	return ctrl.Run(ctx, opts.workers)
+	// The watchdog fails /healthz when this replica leads but has not renewed its lease in time.
+	var watchdog *leaderelection.HealthzAdaptor
+	if opts.leaderElect {
+		watchdog = leaderelection.NewLeaderHealthzAdaptor(opts.renewDeadline)
+	}
+	stopServers, err := startServers(ctx, opts, ctrl.HasSynced, watchdog)
+	if err != nil {
+		return err
+	}
+	defer stopServers()
+
+	// Informers start before leadership, so that a standby has warm caches when it takes over.
+	informers.Start(ctx)
+	defer func() {
+		cancel()
+		informers.Shutdown()
+	}()
+
+	logger.Info("Starting berth", "namespace", opts.namespace, "workers", opts.workers, "host", config.Host,
+		"leaderElect", opts.leaderElect)
+	runController := func(ctx context.Context) error { return ctrl.Run(ctx, opts.workers) }
+	if !opts.leaderElect {
+		return runController(ctx)
+	}
+	return runAsLeader(ctx, opts, kubeClient, watchdog, runController)
 }
 
 // restConfig loads --kubeconfig (or $KUBECONFIG), or else the in-cluster configuration, and applies the client

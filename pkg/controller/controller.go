@@ -244,6 +244,17 @@ func refersToApp(ref *metav1.OwnerReference) bool {
 	return err == nil && gv.Group == berthv1alpha1.GroupName && ref.Kind == appKind
 }
 
+// HasSynced tells whether the informers' caches have synced, which readiness reports: a standby replica is
+// ready to take over once they have.
+func (c *Controller) HasSynced() bool {
+	for _, synced := range c.cachesSynced {
+		if !synced() {
+			return false
+		}
+	}
+	return true
+}
+
 // Run waits for the caches, then runs workers until ctx is done. Then it stops taking keys, lets the syncs under
 // way finish (for at most the drain timeout, after which their API calls are cancelled), and returns once every
 // worker has returned.

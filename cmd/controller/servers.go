@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/klog/v2"
+
+	"github.com/berthdev/berth/pkg/metrics"
+)
+
+// startServers starts the metrics and probe servers that the flags ask for, and returns a function that shuts
+// them down. /healthz says the process is alive (and, as the leader, renewing its lease); /readyz says the caches
+// have synced and the process is not shutting down.
+func startServers(ctx context.Context, opts options, cachesSynced func() bool,
+	watchdog *leaderelection.HealthzAdaptor) (stop func(), err error) {
+	var stops []func()
+	stopAll := func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+
+	if !disabled(opts.metricsBindAddress) {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler())
+		if opts.profiling {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
+		s, err := serve(ctx, "metrics", opts.metricsBindAddress, mux)
+		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, s)
+	}
+
+	if !disabled(opts.healthProbeBindAddress) {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			if watchdog != nil {
+				if err := watchdog.Check(r); err != nil {
+					http.Error(w, "leader election: "+err.Error(), http.StatusInternalServerError)
+					return
+				}
+			}
+			_, _ = fmt.Fprintln(w, "ok")
+		})
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			switch {
+			case ctx.Err() != nil:
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			case !cachesSynced():
+				http.Error(w, "informer caches not synced yet", http.StatusServiceUnavailable)
+			default:
+				_, _ = fmt.Fprintln(w, "ok")
+			}
+		})
+		s, err := serve(ctx, "health probes", opts.healthProbeBindAddress, mux)
+		if err != nil {
+			stopAll()
+			return nil, err
+		}
+		stops = append(stops, s)
+	}
+	return stopAll, nil
+}
+
+// serve listens on address at once, so that a port in use is an error at start, and serves handler until stop.
+func serve(ctx context.Context, name, address string, handler http.Handler) (stop func(), err error) {
+	logger := klog.FromContext(ctx).WithValues("server", name)
+	listener, err := net.Listen("tcp", address)
+	if err != nil {
+		return nil, fmt.Errorf("serving %s on %s: %w", name, address, err)
+	}
+	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error(err, "Server stopped")
+		}
+	}()
+	logger.Info("Serving", "address", listener.Addr().String())
+	return func() {
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = server.Shutdown(shutdownCtx)
+		<-done
+	}, nil
+}

@@ -1,0 +1,65 @@
+// Package metrics holds berth's Prometheus metrics: its own reconcile metrics, and client-go's workqueue,
+// REST client and leader-election metrics, which component-base's adapters (imported here) register in
+// component-base's global registry. Served by Handler, with the Go and process collectors of that registry.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+	// Registers client-go's workqueue, REST client, reflector and leader-election metrics.
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+)
+
+const subsystem = "berth"
+
+// Reconcile records the syncs of the controller; it implements controller.Metrics.
+type Reconcile struct {
+	total    *metrics.CounterVec
+	errors   *metrics.Counter
+	duration *metrics.HistogramVec
+}
+
+// NewReconcile creates the reconcile metrics and registers them with register: legacyregistry.MustRegister in
+// the binary (the registry Handler serves), a registry of their own in tests.
+func NewReconcile(register func(...metrics.Registerable)) *Reconcile {
+	r := &Reconcile{
+		total: metrics.NewCounterVec(&metrics.CounterOpts{
+			Subsystem:      subsystem,
+			Name:           "reconcile_total",
+			Help:           "Syncs of an App, by result: success, conflict (retried at once), unsatisfiable (waits for a change) or error (retried with backoff).",
+			StabilityLevel: metrics.ALPHA,
+		}, []string{"result"}),
+		errors: metrics.NewCounter(&metrics.CounterOpts{
+			Subsystem:      subsystem,
+			Name:           "reconcile_errors_total",
+			Help:           "Syncs of an App that failed and were retried with backoff.",
+			StabilityLevel: metrics.ALPHA,
+		}),
+		duration: metrics.NewHistogramVec(&metrics.HistogramOpts{
+			Subsystem:      subsystem,
+			Name:           "reconcile_duration_seconds",
+			Help:           "How long one sync of an App took, by result.",
+			Buckets:        metrics.ExponentialBuckets(0.001, 2, 16), // 1 ms to about 33 s
+			StabilityLevel: metrics.ALPHA,
+		}, []string{"result"}),
+	}
+	register(r.total, r.errors, r.duration)
+	return r
+}
+
+// ObserveReconcile records one sync.
+func (r *Reconcile) ObserveReconcile(result string, took time.Duration) {
+	r.total.WithLabelValues(result).Inc()
+	if result == "error" {
+		r.errors.Inc()
+	}
+	r.duration.WithLabelValues(result).Observe(took.Seconds())
+}
+
+// Handler serves every registered metric in the Prometheus text format.
+func Handler() http.Handler {
+	return legacyregistry.Handler()
+}
