@@ -206,6 +206,7 @@ start kube-apiserver \
   --service-account-signing-key-file="${P}/sa.key" \
   --service-cluster-ip-range="${SERVICE_CIDR}" \
   --authorization-mode=Node,RBAC \
+  --enable-admission-plugins=OwnerReferencesPermissionEnforcement \
   --allow-privileged=true \
   --profiling=false
 wait_for "kube-apiserver is ready (https://127.0.0.1:${BERTH_APISERVER_PORT})" kube-apiserver \

@@ -38,7 +38,7 @@ else
 fi
 
 log "installing the App CRD"
-kubectl apply --server-side --force-conflicts -f "${root}/artifacts/crds/" >/dev/null
+kubectl apply --server-side --force-conflicts -k "${root}/artifacts/crds" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s crd/apps.berth.dev >/dev/null
 if [[ "${examples}" == 1 ]]; then
   log "applying artifacts/examples/"

@@ -121,7 +121,7 @@ func checkCRDInstalled(client kubernetes.Interface) error {
 	resources, err := client.Discovery().ServerResourcesForGroupVersion(gv)
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("the API server does not serve %s: the App CRD is not installed; "+
-			"install it with `kubectl apply -f artifacts/crds/`", gv)
+			"install it with `kubectl apply -k artifacts/crds`", gv)
 	}
 	if err != nil {
 		return fmt.Errorf("asking the API server whether it serves %s: %w", gv, err)
@@ -132,5 +132,5 @@ func checkCRDInstalled(client kubernetes.Interface) error {
 		}
 	}
 	return fmt.Errorf("the API server serves %s but not its apps resource: reinstall the CRD with "+
-		"`kubectl apply -f artifacts/crds/`", gv)
+		"`kubectl apply -k artifacts/crds`", gv)
 }

@@ -25,7 +25,8 @@ func InstallCRDs(ctx context.Context, config *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	files, err := filepath.Glob(filepath.Join(RepoRoot(), "artifacts", "crds", "*.yaml"))
+	// The CRDs are the generated files of artifacts/crds: all but the kustomization that lists them.
+	files, err := filepath.Glob(filepath.Join(RepoRoot(), "artifacts", "crds", "*_*.yaml"))
 	if err != nil || len(files) == 0 {
 		return fmt.Errorf("no CRD in artifacts/crds (%v)", err)
 	}
