@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"k8s.io/component-base/logs"
+	logsapi "k8s.io/component-base/logs/api/v1"
 	// Makes --logging-format=json available.
 	_ "k8s.io/component-base/logs/json/register"
 	"k8s.io/klog/v2"
@@ -24,6 +25,10 @@ func main() {
 	opts.addFlags(fs)
 	_ = fs.Parse(os.Args[1:]) // ExitOnError: Parse exits by itself on bad flags.
 	if err := opts.validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		os.Exit(2)
+	}
+	if err := logsapi.ValidateAndApply(opts.logging, nil); err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		os.Exit(2)
 	}

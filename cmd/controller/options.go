@@ -122,7 +122,7 @@ func (o *options) validate() error {
 	if o.profiling && disabled(o.metricsBindAddress) {
 		errs = append(errs, errors.New("--profiling needs --metrics-bind-address"))
 	}
-	if err := logsapi.ValidateAndApply(o.logging, nil); err != nil {
+	if err := logsapi.Validate(o.logging, nil, nil).ToAggregate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

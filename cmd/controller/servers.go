@@ -28,44 +28,14 @@ func startServers(ctx context.Context, opts options, cachesSynced func() bool,
 	}
 
 	if !disabled(opts.metricsBindAddress) {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", metrics.Handler())
-		if opts.profiling {
-			mux.HandleFunc("/debug/pprof/", pprof.Index)
-			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		}
-		s, err := serve(ctx, "metrics", opts.metricsBindAddress, mux)
+		s, err := serve(ctx, "metrics", opts.metricsBindAddress, metricsHandler(opts.profiling))
 		if err != nil {
 			return nil, err
 		}
 		stops = append(stops, s)
 	}
-
 	if !disabled(opts.healthProbeBindAddress) {
-		mux := http.NewServeMux()
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-			if watchdog != nil {
-				if err := watchdog.Check(r); err != nil {
-					http.Error(w, "leader election: "+err.Error(), http.StatusInternalServerError)
-					return
-				}
-			}
-			_, _ = fmt.Fprintln(w, "ok")
-		})
-		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-			switch {
-			case ctx.Err() != nil:
-				http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			case !cachesSynced():
-				http.Error(w, "informer caches not synced yet", http.StatusServiceUnavailable)
-			default:
-				_, _ = fmt.Fprintln(w, "ok")
-			}
-		})
-		s, err := serve(ctx, "health probes", opts.healthProbeBindAddress, mux)
+		s, err := serve(ctx, "health probes", opts.healthProbeBindAddress, probeHandler(ctx, cachesSynced, watchdog))
 		if err != nil {
 			stopAll()
 			return nil, err
@@ -73,6 +43,45 @@ func startServers(ctx context.Context, opts options, cachesSynced func() bool,
 		stops = append(stops, s)
 	}
 	return stopAll, nil
+}
+
+// metricsHandler serves /metrics, and pprof's profiles when profiling is on.
+func metricsHandler(profiling bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler())
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// probeHandler serves /healthz and /readyz. A nil watchdog means no leader election.
+func probeHandler(ctx context.Context, cachesSynced func() bool, watchdog *leaderelection.HealthzAdaptor) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if watchdog != nil {
+			if err := watchdog.Check(r); err != nil {
+				http.Error(w, "leader election: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		_, _ = fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case ctx.Err() != nil:
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		case !cachesSynced():
+			http.Error(w, "informer caches not synced yet", http.StatusServiceUnavailable)
+		default:
+			_, _ = fmt.Fprintln(w, "ok")
+		}
+	})
+	return mux
 }
 
 // serve listens on address at once, so that a port in use is an error at start, and serves handler until stop.

@@ -333,3 +333,37 @@ func TestRunCancelsSyncsThatOutlastTheDrainTimeout(t *testing.T) {
 		t.Fatal("Run did not return after the drain timeout")
 	}
 }
+
+func TestTrimManagedFieldsKeepsOnlyBerths(t *testing.T) {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{
+		{Manager: "kubectl-edit"}, {Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply},
+		{Manager: "kube-controller-manager"},
+	}}}
+	out, err := TrimManagedFields(d)
+	require.NoError(t, err)
+	assert.Equal(t, []metav1.ManagedFieldsEntry{{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply}},
+		out.(*appsv1.Deployment).ManagedFields)
+
+	foreign := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "helm"}}}}
+	out, err = TrimManagedFields(foreign)
+	require.NoError(t, err)
+	assert.Empty(t, out.(*appsv1.Deployment).ManagedFields)
+
+	tombstone := cache.DeletedFinalStateUnknown{Key: "shop/web"}
+	out, err = TrimManagedFields(tombstone)
+	require.NoError(t, err)
+	assert.Equal(t, tombstone, out, "what is not an object passes through")
+}
+
+func TestPodListOptionsSelectsBerthsPods(t *testing.T) {
+	var opts metav1.ListOptions
+	PodListOptions(&opts)
+	assert.Equal(t, "app.kubernetes.io/managed-by=berth", opts.LabelSelector)
+}
+
+func TestHasSynced(t *testing.T) {
+	f := newFixture(t)
+	assert.False(t, f.controller.HasSynced(), "informers not started")
+	f.startInformers()
+	require.Eventually(t, f.controller.HasSynced, 10*time.Second, 10*time.Millisecond)
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func parse(t *testing.T, args ...string) options {
+	t.Helper()
+	opts := defaultOptions()
+	fs := flag.NewFlagSet("berth", flag.ContinueOnError)
+	opts.addFlags(fs)
+	require.NoError(t, fs.Parse(args))
+	return opts
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{nil, ""},
+		{[]string{"--leader-elect", "--workers=8", "--logging-format=json"}, ""},
+		{[]string{"--workers=0"}, "--workers"},
+		{[]string{"--kube-api-qps=0"}, "--kube-api-qps"},
+		{[]string{"--backoff-base=1s", "--backoff-max=10ms"}, "--backoff-max"},
+		{[]string{"--drain-timeout=0"}, "--drain-timeout"},
+		{[]string{"--leader-elect", "--leader-election-renew-deadline=20s"}, "--leader-election-renew-deadline"},
+		{[]string{"--leader-elect", "--leader-election-id="}, "--leader-election-id"},
+		{[]string{"--profiling", "--metrics-bind-address=0"}, "--profiling"},
+		{[]string{"--logging-format=xml"}, "xml"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			opts := parse(t, tt.args...)
+			err := opts.validate()
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestProbes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	synced := false
+	h := probeHandler(ctx, func() bool { return synced }, nil)
+
+	code, body := get(t, h, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "not ready before the caches sync")
+	assert.Contains(t, body, "not synced")
+	code, _ = get(t, h, "/healthz")
+	assert.Equal(t, http.StatusOK, code, "alive all the same")
+
+	synced = true
+	code, _ = get(t, h, "/readyz")
+	assert.Equal(t, http.StatusOK, code)
+
+	cancel()
+	code, body = get(t, h, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "not ready while shutting down")
+	assert.Contains(t, body, "shutting down")
+}
+
+func TestMetricsHandler(t *testing.T) {
+	code, body := get(t, metricsHandler(false), "/metrics")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "go_goroutines")
+	code, _ = get(t, metricsHandler(false), "/debug/pprof/")
+	assert.Equal(t, http.StatusNotFound, code, "pprof is opt-in")
+	code, _ = get(t, metricsHandler(true), "/debug/pprof/")
+	assert.Equal(t, http.StatusOK, code)
+}
+
+func TestServeStopsAndReportsBusyPorts(t *testing.T) {
+	ctx := context.Background()
+	stop, err := serve(ctx, "test", "127.0.0.1:0", http.NotFoundHandler())
+	require.NoError(t, err)
+	stop()
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	_, err = serve(ctx, "test", busy.Addr().String(), http.NotFoundHandler())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), busy.Addr().String())
+}
+
+func TestStartServersServesBothEndpoints(t *testing.T) {
+	opts := defaultOptions()
+	ports := make([]string, 2)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		ports[i] = l.Addr().String()
+		require.NoError(t, l.Close())
+	}
+	opts.metricsBindAddress, opts.healthProbeBindAddress = ports[0], ports[1]
+	stop, err := startServers(context.Background(), opts, func() bool { return true }, nil)
+	require.NoError(t, err)
+	defer stop()
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, url := range []string{"http://" + ports[0] + "/metrics", "http://" + ports[1] + "/readyz"} {
+		resp, err := client.Get(url)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, url)
+	}
+}
