@@ -6,7 +6,7 @@ BIN := bin/berth
 CACHE := .cache
 
 .PHONY: all build test verify fmt-check vet verify-codegen generate unit integration e2e kube-binaries \
-	run cluster-up cluster-down clean help
+	bench run cluster-up cluster-down clean help
 
 all: build
 
@@ -46,6 +46,9 @@ integration: ## integration tests against a real etcd and kube-apiserver
 e2e: ## end-to-end tests on the full local cluster, driving the built binary with kubectl
 	hack/build-kube.sh
 	$(GO) test -count=1 -timeout 20m ./test/e2e/...
+
+bench: ## Go benchmarks, reported as ratios against a baseline of the same run
+	hack/bench.sh
 
 run: build ## run berth against $$KUBECONFIG, or against a local cluster that it starts
 	hack/run.sh

@@ -27,7 +27,7 @@ import (
 // fixture is a controller on fake clientsets whose informer caches are filled by hand, as in sample-controller:
 // a test puts the world in the caches, calls the sync directly and reads the actions the clients recorded.
 type fixture struct {
-	t           *testing.T
+	t           testing.TB
 	ctx         context.Context
 	kubeClient  *kubefake.Clientset
 	berthClient *berthfake.Clientset
@@ -39,11 +39,11 @@ type fixture struct {
 }
 
 // newFixture builds a controller whose clients and caches both hold the given objects.
-func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
+func newFixture(t testing.TB, objects ...runtime.Object) *fixture {
 	return newFixtureWithOptions(t, Options{}, objects...)
 }
 
-func newFixtureWithOptions(t *testing.T, opts Options, objects ...runtime.Object) *fixture {
+func newFixtureWithOptions(t testing.TB, opts Options, objects ...runtime.Object) *fixture {
 	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	var kubeObjects, berthObjects []runtime.Object
@@ -175,7 +175,7 @@ func (f *fixture) events() []string {
 
 // converged returns the App with a status as berth would have written it, and its Deployment and Service as
 // berth applied them, with berth's managedFields, so that nothing remains to be done.
-func converged(t *testing.T, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv1.Deployment, *corev1.Service) {
+func converged(t testing.TB, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv1.Deployment, *corev1.Service) {
 	t.Helper()
 	d := applied(t, app)
 	var s *corev1.Service
@@ -193,7 +193,7 @@ func converged(t *testing.T, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv
 
 // applied is the App's Deployment as berth applied it, rolled out: it carries berth's managedFields entry, as a
 // Deployment from the API server does.
-func applied(t *testing.T, app *berthv1alpha1.App) *appsv1.Deployment {
+func applied(t testing.TB, app *berthv1alpha1.App) *appsv1.Deployment {
 	t.Helper()
 	client := kubefake.NewClientset()
 	d, err := client.AppsV1().Deployments(app.Namespace).Apply(context.Background(), desiredDeployment(app),
