@@ -1,0 +1,246 @@
+// Package e2e tests berth as a user runs it: the built binary against the full local cluster of
+// hack/cluster-up.sh (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok with fake nodes), driven
+// with kubectl. Assertions read the cluster with client-go. Each test works in a namespace of its own.
+//
+// Run it with `go test ./test/e2e/`. The control plane's binaries come from .cache/bin (hack/build-kube.sh, run by
+// cluster-up.sh when one is missing); berth is built from ./cmd/controller, or taken from $BERTH_BINARY.
+// BERTH_KEEP_TEST_DIRS=1 keeps the cluster's folder and berth's log.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
+	"github.com/berthdev/berth/test/framework"
+)
+
+// timeout bounds every wait of the tests: generous, since the machine may be shared and slow.
+const timeout = 2 * time.Minute
+
+var (
+	cluster     *framework.Cluster
+	berth       *framework.Process
+	kubeClient  kubernetes.Interface
+	berthClient versioned.Interface
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+// run starts the cluster and berth, runs the tests and stops both; every return path stops the cluster (and
+// if the process dies instead, the cluster's guard does).
+func run(m *testing.M) (code int) {
+	start := time.Now()
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	var err error
+	cluster, err = framework.StartCluster(ctx)
+	if err != nil {
+		return fail("starting the local cluster: %v", err)
+	}
+	defer func() {
+		if err := cluster.Stop(); err != nil {
+			code = fail("stopping the local cluster: %v", err)
+		}
+	}()
+	fmt.Fprintf(os.Stderr, "e2e: local cluster up in %s (%s)\n", time.Since(start).Round(time.Millisecond), cluster.Dir)
+
+	// berth's binary and log go in the cluster's folder, removed with it (even when this process dies).
+	dir := filepath.Join(cluster.Dir, "berth")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return fail("%v", err)
+	}
+
+	binary, err := framework.BuildBerth(ctx, dir)
+	if err != nil {
+		return fail("building berth: %v", err)
+	}
+	if err := cluster.ApplyCRDs(ctx); err != nil {
+		return fail("installing the CRD: %v", err)
+	}
+	kubeClient = kubernetes.NewForConfigOrDie(cluster.Config)
+	berthClient = versioned.NewForConfigOrDie(cluster.Config)
+
+	ports, err := framework.FreePorts(2)
+	if err != nil {
+		return fail("%v", err)
+	}
+	metricsAddress := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	probeAddress := fmt.Sprintf("127.0.0.1:%d", ports[1])
+	berth, err = cluster.StartBerth(binary, dir, "berth", "-v=2",
+		"--metrics-bind-address="+metricsAddress, "--health-probe-bind-address="+probeAddress)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer func() {
+		if err := stopBerth(); err != nil {
+			code = fail("%v", err)
+		}
+		if code != 0 {
+			fmt.Fprintf(os.Stderr, "e2e: berth's log (%s):\n%s\n", berth.LogPath, berth.Log())
+		}
+	}()
+	if err := waitReady(ctx, "http://"+probeAddress+"/readyz"); err != nil {
+		return fail("%v", err)
+	}
+	fmt.Fprintf(os.Stderr, "e2e: berth built, CRD installed, berth ready, %s after the start\n",
+		time.Since(start).Round(time.Millisecond))
+
+	return m.Run()
+}
+
+// waitReady waits until berth answers its readiness probe, as the kubelet would check it.
+func waitReady(ctx context.Context, url string) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		if berth.Exited() {
+			return fmt.Errorf("berth exited with code %d before it was ready", berth.ExitCode())
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%s: %s", resp.Status, body)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("berth is not ready after %s: %s", timeout, last)
+}
+
+// stopBerth stops berth as Kubernetes does, with SIGTERM, and expects a clean exit.
+func stopBerth() error {
+	if berth.Exited() {
+		return fmt.Errorf("berth exited during the tests, with code %d", berth.ExitCode())
+	}
+	if err := berth.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	select {
+	case <-berth.Done():
+	case <-time.After(time.Minute):
+		berth.Stop()
+		return errors.New("berth did not exit within a minute of SIGTERM")
+	}
+	if code := berth.ExitCode(); code != 0 {
+		return fmt.Errorf("berth exited with code %d after SIGTERM, want 0", code)
+	}
+	return nil
+}
+
+// kubectl runs kubectl against the cluster as a user would, failing the test with its output when it fails.
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := cluster.Kubectl(t.Context(), args...)
+	require.NoError(t, err)
+	return out
+}
+
+// apply writes manifest to a file and applies it with `kubectl apply -f` in namespace.
+func apply(t *testing.T, namespace, manifest string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "manifest.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(manifest), 0o644))
+	kubectl(t, "apply", "--namespace="+namespace, "-f", file)
+}
+
+// eventually polls check until it returns nil, failing the test with check's last error after timeout. It fails
+// at once if berth is no longer running.
+func eventually(t *testing.T, what string, check func(ctx context.Context) error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if berth.Exited() {
+			t.Fatalf("waiting for %s: berth exited (code %d); its log ends with:\n%s", what, berth.ExitCode(),
+				berth.LogTail(40))
+		}
+		err := check(t.Context())
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: still not so after %s: %v", what, timeout, err)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("waiting for %s: %v", what, t.Context().Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// newNamespace creates a namespace for the test and waits for its default ServiceAccount, without which Pods are
+// refused. When the test fails, it logs what the namespace holds and berth's log lines about it.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns, err := kubeClient.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logNamespace(t, ns.Name)
+		}
+		// The cluster goes away with the suite: do not wait for the namespace to be emptied.
+		_ = kubeClient.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
+	})
+	eventually(t, "the default ServiceAccount of namespace "+ns.Name, func(ctx context.Context) error {
+		_, err := kubeClient.CoreV1().ServiceAccounts(ns.Name).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	})
+	return ns.Name
+}
+
+// logNamespace logs what a failed test left in its namespace, and berth's log lines that name the namespace.
+func logNamespace(t *testing.T, namespace string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, args := range [][]string{
+		{"get", "apps.berth.dev,deployments,replicasets,pods,services", "-o", "wide"},
+		{"get", "apps.berth.dev", "-o", "yaml"},
+		{"get", "events", "--sort-by=.lastTimestamp"},
+	} {
+		out, err := cluster.Kubectl(ctx, append([]string{"--namespace=" + namespace}, args...)...)
+		if err != nil {
+			out = err.Error()
+		}
+		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
+	}
+	var lines []string
+	for _, line := range strings.Split(berth.Log(), "\n") {
+		if strings.Contains(line, namespace) {
+			lines = append(lines, line)
+		}
+	}
+	t.Logf("berth's log lines about namespace %s (%s):\n%s", namespace, berth.LogPath, strings.Join(lines, "\n"))
+}
