@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,9 @@ var (
 	berth       *framework.Process
 	kubeClient  kubernetes.Interface
 	berthClient versioned.Interface
+
+	// recordInputs makes go test rerun the suite when berth's sources or the cluster's files change.
+	recordInputs sync.Once
 )
 
 func TestMain(m *testing.M) {
@@ -203,6 +207,7 @@ func eventually(t *testing.T, what string, check func(ctx context.Context) error
 // refused. When the test fails, it logs what the namespace holds and berth's log lines about it.
 func newNamespace(t *testing.T) string {
 	t.Helper()
+	recordInputs.Do(func() { require.NoError(t, framework.RecordInputs()) })
 	ns, err := kubeClient.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"},
 	}, metav1.CreateOptions{})

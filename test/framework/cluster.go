@@ -268,13 +268,8 @@ func (c *Cluster) StartBerth(binary, dir, name string, args ...string) (*Process
 }
 
 // BuildBerth builds the berth binary (./cmd/controller) into dir and returns its path; with $BERTH_BINARY set,
-// it returns that binary instead. Either way it stats the sources that go into the binary and the files the
-// cluster reads, so that `go test` does not serve a cached result after one of them changed: the test binary
-// does not import them.
+// it returns that binary instead.
 func BuildBerth(ctx context.Context, dir string) (string, error) {
-	if err := statInputs(); err != nil {
-		return "", err
-	}
 	if bin := os.Getenv("BERTH_BINARY"); bin != "" {
 		if _, err := os.Stat(bin); err != nil {
 			return "", fmt.Errorf("BERTH_BINARY: %w", err)
@@ -290,9 +285,12 @@ func BuildBerth(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// statInputs stats every file that the berth binary or the cluster is built from or reads: go test records the
-// files a test opens or stats and reruns the test when one of them changes.
-func statInputs() error {
+// RecordInputs stats every file of the repository that the berth binary or the local cluster is built from or
+// reads (go.mod, cmd/, pkg/, artifacts/, hack/, the binaries), so that `go test` reruns a suite that runs them
+// when one changes, instead of reporting a cached result: it only knows of the packages the test binary
+// imports, and of the files the tests open or stat. Call it from a test: go test does not record what TestMain
+// does before m.Run.
+func RecordInputs() error {
 	root := RepoRoot()
 	for _, p := range []string{"go.mod", "go.sum", "cmd", "pkg", "artifacts", "hack"} {
 		err := filepath.WalkDir(filepath.Join(root, p), func(path string, d fs.DirEntry, err error) error {
