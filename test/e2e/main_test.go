@@ -2,9 +2,10 @@
 // hack/cluster-up.sh (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok with fake nodes), driven
 // with kubectl. Assertions read the cluster with client-go. Each test works in a namespace of its own.
 //
-// Run it with `go test ./test/e2e/`. The control plane's binaries come from .cache/bin (hack/build-kube.sh, run by
-// cluster-up.sh when one is missing); berth is built from ./cmd/controller, or taken from $BERTH_BINARY.
-// BERTH_KEEP_TEST_DIRS=1 keeps the cluster's folder and berth's log.
+// Run it with `go test ./test/e2e/` (about 45 s on 2 cores). The control plane's binaries come from .cache/bin;
+// when one is missing, cluster-up.sh builds them with hack/build-kube.sh first, which takes about 10 minutes with a
+// cold Go build cache: give that first run `-timeout=30m`. berth is built from ./cmd/controller, or taken from
+// $BERTH_BINARY. BERTH_KEEP_TEST_DIRS=1 keeps the cluster's folder, with the components' logs and berth's.
 package e2e
 
 import (
@@ -55,7 +56,8 @@ func run(m *testing.M) (code int) {
 		fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// Long enough for hack/build-kube.sh on a cold cache; go test's -timeout is the real bound.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 
 	var err error

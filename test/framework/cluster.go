@@ -106,6 +106,11 @@ func (c *Cluster) start(ctx context.Context) error {
 			skipBuild = "0"
 		}
 	}
+	if skipBuild == "0" {
+		fmt.Fprintf(os.Stderr, "framework: a binary of the local cluster is missing from %s: hack/cluster-up.sh "+
+			"builds them with hack/build-kube.sh (about 10 minutes on 2 cores with a cold Go build cache; its "+
+			"output goes to %s)\n", BinDir(), filepath.Join(c.Dir, "cluster-up.log"))
+	}
 	c.env = append(c.env, "BERTH_SKIP_BUILD="+skipBuild)
 
 	if err := c.startGuard(); err != nil {
