@@ -45,7 +45,7 @@ integration: ## integration tests against a real etcd and kube-apiserver
 
 e2e: ## end-to-end tests on the full local cluster, driving the built binary with kubectl
 	hack/build-kube.sh
-	$(GO) test -count=1 -timeout 20m ./test/e2e/...
+	$(GO) test -p 1 -count=1 -timeout 30m ./test/e2e/...
 
 bench: ## Go benchmarks, reported as ratios against a baseline of the same run
 	hack/bench.sh
