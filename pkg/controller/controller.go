@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
@@ -87,9 +88,10 @@ type Controller struct {
 	// syncHandler syncs one key: syncApp, or a stand-in in tests of the loop.
 	syncHandler func(ctx context.Context, key cache.ObjectName) error
 
-	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	recorder events.EventRecorder
-	metrics  Metrics
+	queue        workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	expectations *expectations
+	recorder     events.EventRecorder
+	metrics      Metrics
 
 	clusterDomain string
 	drainTimeout  time.Duration
@@ -133,6 +135,7 @@ func New(
 			NewRateLimiter(opts.BackoffBase, opts.BackoffMax, opts.RetryQPS, opts.RetryBurst),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName},
 		),
+		expectations:  newExpectations(clock.RealClock{}),
 		recorder:      recorder,
 		metrics:       metrics,
 		clusterDomain: opts.ClusterDomain,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +35,7 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	app, err := c.appLister.Apps(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		// The garbage collector deletes what the App owned.
+		c.expectations.forget(key)
 		return nil
 	}
 	if err != nil {
@@ -43,6 +45,12 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		return nil
 	}
 	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("app", klog.KObj(app)))
+	if !c.cacheCaughtUp(key, app) {
+		// The event of berth's own write is on its way and brings the key back; the delay is a fallback.
+		klog.FromContext(ctx).V(4).Info("The cache has not seen berth's last write yet; waiting for it")
+		c.queue.AddAfter(key, time.Second)
+		return nil
+	}
 
 	var obs observation
 	obs.deployment, err = c.syncDeployment(ctx, app, &obs)
@@ -71,9 +79,30 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	return nil
 }
 
+// cacheCaughtUp tells whether the caches show berth's last writes of the App's status, Deployment and Service.
+func (c *Controller) cacheCaughtUp(key cache.ObjectName, app *berthv1alpha1.App) bool {
+	if !c.expectations.caughtUp("apps", key, true, app.ResourceVersion) {
+		return false
+	}
+	d, err := c.deploymentLister.Deployments(key.Namespace).Get(key.Name)
+	if !c.expectations.caughtUp("deployments", key, err == nil, versionOf(d, err)) {
+		return false
+	}
+	s, err := c.serviceLister.Services(key.Namespace).Get(key.Name)
+	return c.expectations.caughtUp("services", key, err == nil, versionOf(s, err))
+}
+
+func versionOf(obj metav1.Object, err error) string {
+	if err != nil {
+		return ""
+	}
+	return obj.GetResourceVersion()
+}
+
 // syncDeployment creates or corrects the App's Deployment and returns the freshest copy of it that berth has.
 // A Deployment of the App's name that the App does not control is left alone and recorded in obs.conflict.
 func (c *Controller) syncDeployment(ctx context.Context, app *berthv1alpha1.App, obs *observation) (*appsv1.Deployment, error) {
+	key := cache.MetaObjectToName(app)
 	deployments := c.kubeClient.AppsV1().Deployments(app.Namespace)
 	desired := desiredDeployment(app)
 	existing, err := c.deploymentLister.Deployments(app.Namespace).Get(app.Name)
@@ -88,11 +117,14 @@ func (c *Controller) syncDeployment(ctx context.Context, app *berthv1alpha1.App,
 		if err != nil {
 			return nil, c.rejectedOr(obs, "Deployment", err)
 		}
+		c.expectations.created("deployments", key)
 		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Created", "Create", "Created Deployment %q", existing.Name)
 		created = true
+		before := existing.ResourceVersion
 		if existing, err = takeOwnership(ctx, existing, deployments.Patch); err != nil {
 			return nil, err
 		}
+		c.expectations.wrote("deployments", key, before, existing.ResourceVersion)
 	case err != nil:
 		return nil, err
 	case !isControlledBy(existing, app):
@@ -104,9 +136,11 @@ func (c *Controller) syncDeployment(ctx context.Context, app *berthv1alpha1.App,
 		if existing, err = deployments.Get(ctx, existing.Name, metav1.GetOptions{}); err != nil {
 			return nil, err
 		}
+		before := existing.ResourceVersion
 		if existing, err = takeOwnership(ctx, existing, deployments.Patch); err != nil {
 			return nil, err
 		}
+		c.expectations.wrote("deployments", key, before, existing.ResourceVersion)
 	}
 
 	owned, err := appsv1ac.ExtractDeployment(existing, FieldManager)
@@ -122,6 +156,7 @@ func (c *Controller) syncDeployment(ctx context.Context, app *berthv1alpha1.App,
 	if err != nil {
 		return nil, c.rejectedOr(obs, "Deployment", err)
 	}
+	c.expectations.wrote("deployments", key, existing.ResourceVersion, applied.ResourceVersion)
 	klog.FromContext(ctx).V(2).Info("Applied Deployment", "deployment", klog.KObj(applied))
 	if !created {
 		c.recorder.Eventf(app, applied, corev1.EventTypeNormal, "Updated", "Update", "Updated Deployment %q", applied.Name)
@@ -131,6 +166,7 @@ func (c *Controller) syncDeployment(ctx context.Context, app *berthv1alpha1.App,
 
 // syncService creates, corrects or deletes the App's Service: it exists exactly while the App has a port.
 func (c *Controller) syncService(ctx context.Context, app *berthv1alpha1.App, obs *observation) error {
+	key := cache.MetaObjectToName(app)
 	services := c.kubeClient.CoreV1().Services(app.Namespace)
 	desired := desiredService(app)
 	existing, err := c.serviceLister.Services(app.Namespace).Get(app.Name)
@@ -147,11 +183,14 @@ func (c *Controller) syncService(ctx context.Context, app *berthv1alpha1.App, ob
 		if err != nil {
 			return c.rejectedOr(obs, "Service", err)
 		}
+		c.expectations.created("services", key)
 		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Created", "Create", "Created Service %q", existing.Name)
 		created = true
+		before := existing.ResourceVersion
 		if existing, err = takeOwnership(ctx, existing, services.Patch); err != nil {
 			return err
 		}
+		c.expectations.wrote("services", key, before, existing.ResourceVersion)
 	case err != nil:
 		return err
 	case !isControlledBy(existing, app):
@@ -164,9 +203,14 @@ func (c *Controller) syncService(ctx context.Context, app *berthv1alpha1.App, ob
 		err := services.Delete(ctx, existing.Name, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &existing.UID},
 		})
-		if err != nil && !apierrors.IsNotFound(err) {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
+		// Until the cache sees the deletion, the version it shows is outdated.
+		c.expectations.deleted("services", key, existing.ResourceVersion)
 		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Deleted", "Delete",
 			"Deleted Service %q: the App has no port", existing.Name)
 		return nil
@@ -174,9 +218,11 @@ func (c *Controller) syncService(ctx context.Context, app *berthv1alpha1.App, ob
 		if existing, err = services.Get(ctx, existing.Name, metav1.GetOptions{}); err != nil {
 			return err
 		}
+		before := existing.ResourceVersion
 		if existing, err = takeOwnership(ctx, existing, services.Patch); err != nil {
 			return err
 		}
+		c.expectations.wrote("services", key, before, existing.ResourceVersion)
 	}
 
 	owned, err := corev1ac.ExtractService(existing, FieldManager)
@@ -191,6 +237,7 @@ func (c *Controller) syncService(ctx context.Context, app *berthv1alpha1.App, ob
 	if err != nil {
 		return c.rejectedOr(obs, "Service", err)
 	}
+	c.expectations.wrote("services", key, existing.ResourceVersion, applied.ResourceVersion)
 	klog.FromContext(ctx).V(2).Info("Applied Service", "service", klog.KObj(applied))
 	if !created {
 		c.recorder.Eventf(app, applied, corev1.EventTypeNormal, "Updated", "Update", "Updated Service %q", applied.Name)
@@ -215,14 +262,15 @@ func (c *Controller) updateStatus(ctx context.Context, app *berthv1alpha1.App, o
 	if equality.Semantic.DeepEqual(app.Status, status) {
 		return nil
 	}
-	_, err := c.berthClient.BerthV1alpha1().Apps(app.Namespace).ApplyStatus(ctx, statusApplyConfiguration(app, status),
-		metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	updated, err := c.berthClient.BerthV1alpha1().Apps(app.Namespace).ApplyStatus(ctx,
+		statusApplyConfiguration(app, status), metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
+	c.expectations.wrote("apps", cache.MetaObjectToName(app), app.ResourceVersion, updated.ResourceVersion)
 	klog.FromContext(ctx).V(2).Info("Updated status", "ready", status.Ready)
 	c.recordDegradedTransition(app, status)
 	return nil

@@ -311,3 +311,34 @@ func TestRestartedControllerMakesNoWritesForConvergedApps(t *testing.T) {
 	time.Sleep(time.Second)
 	assert.Empty(t, second.writes.list(), "a converged App needs no write, not even an Event")
 }
+
+// TestCreatingAnAppWritesEachThingOnce counts berth's writes for one new App. The sync that berth's own writes
+// trigger must not act on a cache that has not seen them (a second create, a second status with a new
+// transition time): each object is created once and the status written once.
+func TestCreatingAnAppWritesEachThingOnce(t *testing.T) {
+	e := newEnv(t)
+	r := e.startController()
+	e.createApp(app("web"))
+	e.waitConverged("web")
+	e.eventually("berth to sync the events of its own writes", func(context.Context) (bool, error) {
+		return r.syncs.count(controller.ResultSuccess) >= 2, nil
+	})
+	time.Sleep(time.Second) // and anything they would still trigger
+
+	counts := map[string]int{}
+	for _, w := range r.writes.list() {
+		counts[w]++
+	}
+	ns := e.namespace
+	want := map[string]int{
+		"POST /apis/apps/v1/namespaces/" + ns + "/deployments": 1,
+		// Taking ownership of the created fields for server-side apply, then the apply (see ownership.go).
+		"PATCH /apis/apps/v1/namespaces/" + ns + "/deployments/web":            2,
+		"POST /api/v1/namespaces/" + ns + "/services":                          1,
+		"PATCH /api/v1/namespaces/" + ns + "/services/web":                     2,
+		"PATCH /apis/berth.dev/v1alpha1/namespaces/" + ns + "/apps/web/status": 1,
+		// Created Deployment, Created Service.
+		"POST /apis/events.k8s.io/v1/namespaces/" + ns + "/events": 2,
+	}
+	assert.Equal(t, want, counts, "all writes: %v", r.writes.list())
+}
