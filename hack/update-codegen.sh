@@ -3,7 +3,9 @@
 # listers, informers and apply configurations in pkg/generated, and the CRD in artifacts/crds.
 #
 # It works in any checkout (no GOPATH layout needed): code-generator's kube_codegen.sh is taken from the module
-# cache at the version pinned in go.mod, and the generators it installs go to a git-ignored folder of the project.
+# cache at the version pinned in go.mod, and the generators it installs from there go to a git-ignored folder of
+# the project. go.mod also lists them as tools, at that same version, for running one by hand
+# (`go tool client-gen --help`); controller-gen runs through `go tool`.
 #
 # Usage: hack/update-codegen.sh [OUTPUT_ROOT]
 #   OUTPUT_ROOT defaults to the repository; verify-codegen.sh passes a scratch copy of it.
