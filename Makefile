@@ -5,7 +5,7 @@ BIN := bin/berth
 # Everything the project builds for itself (control plane binaries, generators, scratch state) lives here.
 CACHE := .cache
 
-.PHONY: all build test verify fmt-check vet verify-codegen generate unit integration e2e kube-binaries \
+.PHONY: all build test verify fmt-check vet lint verify-codegen generate unit integration e2e kube-binaries \
 	bench run cluster-up cluster-down clean help
 
 all: build
@@ -19,7 +19,7 @@ build: ## compile the controller into bin/berth
 generate: ## regenerate clients, deepcopy code and the CRD from pkg/apis
 	hack/update-codegen.sh
 
-verify: fmt-check vet verify-codegen ## gofmt, go vet, and the check that generated code is current
+verify: fmt-check vet lint verify-codegen ## gofmt, go vet, staticcheck, and the check that generated code is current
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; \
@@ -27,6 +27,10 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+
+# staticcheck is pinned in a module of its own (hack/tools), so that its dependencies stay out of berth's go.mod.
+lint:
+	$(GO) tool -modfile=hack/tools/go.mod staticcheck $$($(GO) list ./... | grep -v /pkg/generated/)
 
 verify-codegen:
 	hack/verify-codegen.sh

@@ -117,7 +117,7 @@ func restConfig(opts options) (*rest.Config, error) {
 // checkCRDInstalled fails with a readable message when the API server does not serve Apps, rather than letting
 // the informers log list errors forever.
 func checkCRDInstalled(client kubernetes.Interface) error {
-	gv := berthv1alpha1.SchemeGroupVersion.String()
+	gv := berthv1alpha1.GroupVersion.String()
 	resources, err := client.Discovery().ServerResourcesForGroupVersion(gv)
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("the API server does not serve %s: the App CRD is not installed; "+

@@ -60,7 +60,7 @@ func desiredReplicas(app *berthv1alpha1.App) int32 {
 // with the App and berth can tell its own objects from others'.
 func ownerReference(app *berthv1alpha1.App) *metav1ac.OwnerReferenceApplyConfiguration {
 	return metav1ac.OwnerReference().
-		WithAPIVersion(berthv1alpha1.SchemeGroupVersion.String()).
+		WithAPIVersion(berthv1alpha1.GroupVersion.String()).
 		WithKind(appKind).
 		WithName(app.Name).
 		WithUID(app.UID).

@@ -134,7 +134,7 @@ func (f *fixture) writes() []action {
 
 func actionName(a k8stesting.Action) string {
 	switch a := a.(type) {
-	case k8stesting.CreateAction:
+	case k8stesting.CreateAction: // and UpdateAction, which has the same methods
 		if obj, ok := a.GetObject().(metav1.Object); ok {
 			return obj.GetName()
 		}
@@ -142,10 +142,6 @@ func actionName(a k8stesting.Action) string {
 		return a.GetName()
 	case k8stesting.DeleteAction:
 		return a.GetName()
-	case k8stesting.UpdateAction:
-		if obj, ok := a.GetObject().(metav1.Object); ok {
-			return obj.GetName()
-		}
 	}
 	return ""
 }

@@ -29,7 +29,7 @@ berth_reconcile_total{result="success"} 2
 `
 	require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(want),
 		"berth_reconcile_total", "berth_reconcile_errors_total"))
-	count, err := testutil.GetHistogramMetricCount(r.duration.WithLabelValues("success").(metrics.ObserverMetric))
+	count, err := testutil.GetHistogramMetricCount(r.duration.WithLabelValues("success"))
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), count)
 }
