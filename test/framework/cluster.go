@@ -257,7 +257,7 @@ func (c *Cluster) ApplyCRDs(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("Apps still cannot be listed a minute after the CRD is Established: %w", err)
+			return fmt.Errorf("apps.berth.dev still cannot be listed a minute after the CRD is Established: %w", err)
 		}
 		select {
 		case <-ctx.Done():
