@@ -2,6 +2,13 @@
 // hack/cluster-up.sh (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok with fake nodes), driven
 // with kubectl. Assertions read the cluster with client-go. Each test works in a namespace of its own.
 //
+// berth runs as it runs in a Pod of artifacts/deploy, which TestMain applies: with a token of the shipped
+// ServiceAccount berth-system/berth (TokenRequest API), so with the shipped RBAC only; through the in-cluster
+// configuration (token and CA in /var/run/secrets/kubernetes.io/serviceaccount of a private mount namespace,
+// KUBERNETES_SERVICE_HOST and _PORT set, no kubeconfig); with leader election in berth-system. So every scenario
+// here also proves that RBAC allows what it needs. This needs unshare (util-linux); as a user other than root,
+// also unprivileged user namespaces.
+//
 // Run it with `go test ./test/e2e/` (about 45 s on 2 cores). The control plane's binaries come from .cache/bin;
 // when one is missing, cluster-up.sh builds them with hack/build-kube.sh first, which takes about 10 minutes with a
 // cold Go build cache: give that first run `-timeout=30m`. berth is built from ./cmd/controller, or taken from
@@ -33,6 +40,12 @@ import (
 
 // timeout bounds every wait of the tests: generous, since the machine may be shared and slow.
 const timeout = 2 * time.Minute
+
+// berth runs as the ServiceAccount of artifacts/deploy.
+const (
+	berthNamespace      = "berth-system"
+	berthServiceAccount = "berth"
+)
 
 var (
 	cluster     *framework.Cluster
@@ -82,19 +95,32 @@ func run(m *testing.M) (code int) {
 	if err != nil {
 		return fail("building berth: %v", err)
 	}
+	// The shipped manifests, as a cluster administrator installs them: the CRD, namespace berth-system, the
+	// ServiceAccount, the ClusterRole and the Lease Role with their bindings. Their Deployment's Pods "run" on
+	// kwok's nodes without running berth: the berth of these tests is the process started below, with that
+	// ServiceAccount's token and nothing more.
+	if _, err := cluster.Kubectl(ctx, "apply", "--kustomize="+filepath.Join(framework.RepoRoot(), "artifacts", "deploy")); err != nil {
+		return fail("applying artifacts/deploy: %v", err)
+	}
 	if err := cluster.ApplyCRDs(ctx); err != nil {
 		return fail("installing the CRD: %v", err)
 	}
 	kubeClient = kubernetes.NewForConfigOrDie(cluster.Config)
 	berthClient = versioned.NewForConfigOrDie(cluster.Config)
 
+	token, err := cluster.ServiceAccountToken(ctx, berthNamespace, berthServiceAccount, 2*time.Hour)
+	if err != nil {
+		return fail("%v", err)
+	}
 	ports, err := framework.FreePorts(2)
 	if err != nil {
 		return fail("%v", err)
 	}
 	metricsAddress := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	probeAddress := fmt.Sprintf("127.0.0.1:%d", ports[1])
-	berth, err = cluster.StartBerth(binary, dir, "berth", "-v=2",
+	// As in a Pod of artifacts/deploy: in-cluster configuration, leader election in berth-system.
+	berth, err = cluster.StartBerthInCluster(binary, dir, "berth", token, berthNamespace, "-v=2", "--leader-elect",
+		"--leader-election-namespace="+berthNamespace,
 		"--metrics-bind-address="+metricsAddress, "--health-probe-bind-address="+probeAddress)
 	if err != nil {
 		return fail("%v", err)
@@ -110,10 +136,19 @@ func run(m *testing.M) (code int) {
 	if err := waitReady(ctx, "http://"+probeAddress+"/readyz"); err != nil {
 		return fail("%v", err)
 	}
-	fmt.Fprintf(os.Stderr, "e2e: berth built, CRD installed, berth ready, %s after the start\n",
+	if err := waitLogged(ctx, "Became the leader"); err != nil {
+		return fail("%v", err)
+	}
+	fmt.Fprintf(os.Stderr, "e2e: berth built, artifacts/deploy applied, berth ready and leading, %s after the start\n",
 		time.Since(start).Round(time.Millisecond))
 
-	return m.Run()
+	code = m.Run()
+	// The shipped RBAC allows everything the scenarios made berth do.
+	if denials := framework.PermissionDenials(berth.Log()); len(denials) > 0 {
+		return fail("berth was refused permission: the RBAC of artifacts/deploy lacks a rule:\n%s",
+			strings.Join(denials, "\n"))
+	}
+	return code
 }
 
 // waitReady waits until berth answers its readiness probe, as the kubelet would check it.
@@ -142,6 +177,25 @@ func waitReady(ctx context.Context, url string) error {
 		}
 	}
 	return fmt.Errorf("berth is not ready after %s: %s", timeout, last)
+}
+
+// waitLogged waits until berth's log holds text.
+func waitLogged(ctx context.Context, text string) error {
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(berth.Log(), text) {
+		if berth.Exited() {
+			return fmt.Errorf("berth exited with code %d before it logged %q", berth.ExitCode(), text)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("berth has not logged %q after %s", text, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // stopBerth stops berth as Kubernetes does, with SIGTERM, and expects a clean exit.
