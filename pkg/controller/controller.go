@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -334,6 +335,11 @@ func (c *Controller) handleResult(logger klog.Logger, key cache.ObjectName, err 
 		c.metrics.ObserveReconcile(ResultConflict, took)
 		c.queue.Forget(key)
 		c.queue.Add(key)
+	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+		// The App's namespace is being deleted, and the App with it: nothing more to create there.
+		logger.V(2).Info("Namespace is terminating; not retrying", "err", err)
+		c.metrics.ObserveReconcile(ResultUnsatisfiable, took)
+		c.queue.Forget(key)
 	case errors.Is(err, errUnsatisfiable):
 		// The App's status says why; an event on the App or the object in its way brings the key back.
 		logger.V(2).Info("App cannot be satisfied; waiting for a change", "reason", err)

@@ -367,3 +367,18 @@ func TestHasSynced(t *testing.T) {
 	f.startInformers()
 	require.Eventually(t, f.controller.HasSynced, 10*time.Second, 10*time.Millisecond)
 }
+
+func TestWorkerDoesNotRetryInATerminatingNamespace(t *testing.T) {
+	f := newFixture(t, newApp())
+	terminating := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web",
+		errors.New("unable to create new content in namespace shop because it is being terminated"))
+	terminating.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}
+	failCreates(f, terminating)
+	q := f.controller.queue
+	q.Add(webKey)
+
+	require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
+
+	assert.Equal(t, 0, q.NumRequeues(webKey))
+	assert.Equal(t, 0, q.Len(), "the App goes with its namespace: no retry")
+}

@@ -397,3 +397,81 @@ func hasEvent(ctx context.Context, namespace, app, eventType, reason string) err
 	}
 	return fmt.Errorf("no %s Event %s about App %s; its Events: %v", eventType, reason, app, seen)
 }
+
+// TestPortRemovedDeletesTheService drops an App's port with kubectl: berth deletes its Service, and the
+// container loses the port.
+func TestPortRemovedDeletesTheService(t *testing.T) {
+	ns := newNamespace(t)
+	apply(t, ns, appManifest("portless", goodImage, 1, 8080))
+	waitAvailable(t, ns, "portless", 1)
+	_, err := kubeClient.CoreV1().Services(ns).Get(t.Context(), "portless", metav1.GetOptions{})
+	require.NoError(t, err)
+
+	kubectl(t, "patch", "app.berth.dev/portless", "--namespace="+ns, "--type=json",
+		`--patch=[{"op": "remove", "path": "/spec/port"}]`)
+
+	eventually(t, "the Service to be deleted", func(ctx context.Context) error {
+		_, err := kubeClient.CoreV1().Services(ns).Get(ctx, "portless", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return errOrExists(err)
+	})
+	eventually(t, "the container to lose its port", func(ctx context.Context) error {
+		d, err := kubeClient.AppsV1().Deployments(ns).Get(ctx, "portless", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if ports := d.Spec.Template.Spec.Containers[0].Ports; len(ports) > 0 {
+			return fmt.Errorf("container ports: %v", ports)
+		}
+		return nil
+	})
+	eventually(t, "an Event about the deleted Service", func(ctx context.Context) error {
+		return hasEvent(ctx, ns, "portless", corev1.EventTypeNormal, "Deleted")
+	})
+}
+
+// TestDriftIsUndoneEveryTime changes the image of an App's Deployment by hand, twice: berth puts it back each
+// time, and says so each time.
+func TestDriftIsUndoneEveryTime(t *testing.T) {
+	ns := newNamespace(t)
+	apply(t, ns, appManifest("drifting", goodImage, 1, 0))
+	waitAvailable(t, ns, "drifting", 1)
+
+	for i := range 2 {
+		kubectl(t, "set", "image", "deployment/drifting", "app=evil:"+fmt.Sprint(i), "--namespace="+ns)
+		eventually(t, "berth to put the image back", func(ctx context.Context) error {
+			d, err := kubeClient.AppsV1().Deployments(ns).Get(ctx, "drifting", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if image := d.Spec.Template.Spec.Containers[0].Image; image != goodImage {
+				return fmt.Errorf("image is %s", image)
+			}
+			return nil
+		})
+	}
+	eventually(t, "Updated Events counting two corrections", func(ctx context.Context) error {
+		events, err := kubeClient.EventsV1().Events(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		// Two Events, or one Event with a series of two: a repeat is a series only when the App did not change
+		// in between (its resourceVersion is part of what makes two Events the same).
+		var updates int32
+		for _, e := range events.Items {
+			if e.Regarding.Name != "drifting" || e.Reason != "Updated" {
+				continue
+			}
+			updates++
+			if e.Series != nil {
+				updates += e.Series.Count - 1
+			}
+		}
+		if updates < 2 {
+			return fmt.Errorf("%d Updated Events about App drifting", updates)
+		}
+		return nil
+	})
+}

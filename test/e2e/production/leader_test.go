@@ -3,6 +3,8 @@ package production
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -10,11 +12,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/yaml"
+
+	"github.com/berthdev/berth/test/framework"
 )
 
-// The Lease of artifacts/deploy, with berth's default timings.
+// The Lease of artifacts/deploy, with berth's default timings (the manifest sets only a shorter retry period).
 const (
 	leaseNamespace = "berth-system"
 	leaseName      = "berth-controller"
@@ -32,8 +38,9 @@ func TestLeaderElection(t *testing.T) {
 	kubeconfig := tokenKubeconfig(t, "berth-system", "berth")
 	ns := newNamespace(t, "leader", nil)
 
-	a := startReplica(t, "a", kubeconfig, "--leader-elect")
-	b := startReplica(t, "b", kubeconfig, "--leader-elect")
+	leaderArgs := manifestLeaderElectionArgs(t)
+	a := startReplica(t, "a", kubeconfig, leaderArgs...)
+	b := startReplica(t, "b", kubeconfig, leaderArgs...)
 	leader, standby := oneLeader(t, a, b)
 	t.Logf("replica %s leads, %s stands by", leader.Name, standby.Name)
 
@@ -56,7 +63,7 @@ func TestLeaderElection(t *testing.T) {
 
 	// A new replica stands by; SIGKILL the leader: its Lease is not released, and the standby takes it once it
 	// has expired.
-	c := startReplica(t, "c", kubeconfig, "--leader-elect")
+	c := startReplica(t, "c", kubeconfig, leaderArgs...)
 	c.waitReady(t)
 	eventually(t, "replica c to see the leader", timeout, func(context.Context) error {
 		return logged(c, "Another replica leads; standing by")
@@ -84,6 +91,24 @@ func TestLeaderElection(t *testing.T) {
 	lease, err := kubeClient.CoordinationV1().Leases(leaseNamespace).Get(t.Context(), leaseName, metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, intruder, *lease.Spec.HolderIdentity, "the replica that lost the Lease leaves it to its holder")
+}
+
+// manifestLeaderElectionArgs are the leader-election flags of the shipped Deployment, so that the replicas here
+// elect a leader with the timings a cluster gets.
+func manifestLeaderElectionArgs(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "artifacts", "deploy", "base", "deployment.yaml"))
+	require.NoError(t, err)
+	var d appsv1.Deployment
+	require.NoError(t, yaml.UnmarshalStrict(data, &d))
+	var args []string
+	for _, arg := range d.Spec.Template.Spec.Containers[0].Args {
+		if strings.HasPrefix(arg, "--leader-elect") {
+			args = append(args, arg)
+		}
+	}
+	require.Contains(t, args, "--leader-elect")
+	return args
 }
 
 // oneLeader waits until the replicas are ready and exactly one of them leads, and returns it and the other.
