@@ -73,37 +73,24 @@ func run(m *testing.M) (code int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 
-	var err error
-	cluster, err = framework.StartCluster(ctx)
+	suite, err := framework.StartSuite(ctx)
 	if err != nil {
-		return fail("starting the local cluster: %v", err)
+		return fail("%v", err)
 	}
+	cluster = suite.Cluster
 	defer func() {
 		if err := cluster.Stop(); err != nil {
 			code = fail("stopping the local cluster: %v", err)
 		}
 	}()
-	fmt.Fprintf(os.Stderr, "e2e: local cluster up in %s (%s)\n", time.Since(start).Round(time.Millisecond), cluster.Dir)
+	binary, dir := suite.Binary, suite.Dir
 
-	// berth's binary and log go in the cluster's folder, removed with it (even when this process dies).
-	dir := filepath.Join(cluster.Dir, "berth")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return fail("%v", err)
-	}
-
-	binary, err := framework.BuildBerth(ctx, dir)
-	if err != nil {
-		return fail("building berth: %v", err)
-	}
 	// The shipped manifests, as a cluster administrator installs them: the CRD, namespace berth-system, the
 	// ServiceAccount, the ClusterRole and the Lease Role with their bindings. Their Deployment's Pods "run" on
 	// kwok's nodes without running berth: the berth of these tests is the process started below, with that
 	// ServiceAccount's token and nothing more.
 	if _, err := cluster.Kubectl(ctx, "apply", "--kustomize="+filepath.Join(framework.RepoRoot(), "artifacts", "deploy")); err != nil {
 		return fail("applying artifacts/deploy: %v", err)
-	}
-	if err := cluster.ApplyCRDs(ctx); err != nil {
-		return fail("installing the CRD: %v", err)
 	}
 	kubeClient = kubernetes.NewForConfigOrDie(cluster.Config)
 	berthClient = versioned.NewForConfigOrDie(cluster.Config)
@@ -139,7 +126,7 @@ func run(m *testing.M) (code int) {
 	if err := waitLogged(ctx, "Became the leader"); err != nil {
 		return fail("%v", err)
 	}
-	fmt.Fprintf(os.Stderr, "e2e: berth built, artifacts/deploy applied, berth ready and leading, %s after the start\n",
+	fmt.Fprintf(os.Stderr, "e2e: cluster up, berth built, artifacts/deploy applied, berth ready and leading, %s after the start\n",
 		time.Since(start).Round(time.Millisecond))
 
 	code = m.Run()

@@ -63,26 +63,16 @@ func run(m *testing.M) (code int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 
-	var err error
-	cluster, err = framework.StartCluster(ctx)
+	suite, err := framework.StartSuite(ctx)
 	if err != nil {
-		return fail("starting the local cluster: %v", err)
+		return fail("%v", err)
 	}
+	cluster, binary, logDir = suite.Cluster, suite.Binary, suite.Dir
 	defer func() {
 		if err := cluster.Stop(); err != nil {
 			code = fail("stopping the local cluster: %v", err)
 		}
 	}()
-	logDir = filepath.Join(cluster.Dir, "berth")
-	if err := os.Mkdir(logDir, 0o755); err != nil {
-		return fail("%v", err)
-	}
-	if binary, err = framework.BuildBerth(ctx, logDir); err != nil {
-		return fail("building berth: %v", err)
-	}
-	if err := cluster.ApplyCRDs(ctx); err != nil {
-		return fail("installing the CRD: %v", err)
-	}
 	kubeClient = kubernetes.NewForConfigOrDie(cluster.Config)
 	berthClient = versioned.NewForConfigOrDie(cluster.Config)
 	fmt.Fprintf(os.Stderr, "e2e/production: local cluster up, berth built, CRD installed in %s (%s)\n",
