@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/csaupgrade"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
@@ -36,8 +37,10 @@ type patchFunc[T ownedObject] func(ctx context.Context, name string, pt types.Pa
 // takeOwnership moves the fields that berth owns in live as their creator to berth's Apply entry, with
 // client-go's own migration from client-side to server-side apply. live must come from the API server with all
 // its managedFields, not from the cache, which drops those of other managers: the patch replaces the list. It
-// carries live's resourceVersion, so it fails rather than overwrite managedFields that changed since.
-func takeOwnership[T ownedObject](ctx context.Context, live T, patch patchFunc[T]) (T, error) {
+// carries live's resourceVersion, so it fails rather than overwrite managedFields that changed since. The write
+// is recorded in exp under resource, for the sync it triggers.
+func takeOwnership[T ownedObject](ctx context.Context, live T, patch patchFunc[T], exp *expectations,
+	resource string) (T, error) {
 	data, err := csaupgrade.UpgradeManagedFieldsPatch(live, sets.New(FieldManager), FieldManager)
 	if err != nil || data == nil {
 		return live, err
@@ -46,6 +49,8 @@ func takeOwnership[T ownedObject](ctx context.Context, live T, patch patchFunc[T
 	if err != nil {
 		return live, fmt.Errorf("taking ownership of %q for server-side apply: %w", live.GetName(), err)
 	}
+	exp.wrote(resource, cache.NewObjectName(live.GetNamespace(), live.GetName()),
+		live.GetResourceVersion(), patched.GetResourceVersion())
 	return patched, nil
 }
 

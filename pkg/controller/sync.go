@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
@@ -120,11 +121,9 @@ func (c *Controller) syncDeployment(ctx context.Context, app *berthv1alpha1.App,
 		c.expectations.created("deployments", key)
 		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Created", "Create", "Created Deployment %q", existing.Name)
 		created = true
-		before := existing.ResourceVersion
-		if existing, err = takeOwnership(ctx, existing, deployments.Patch); err != nil {
+		if existing, err = takeOwnership(ctx, existing, deployments.Patch, c.expectations, "deployments"); err != nil {
 			return nil, err
 		}
-		c.expectations.wrote("deployments", key, before, existing.ResourceVersion)
 	case err != nil:
 		return nil, err
 	case !isControlledBy(existing, app):
@@ -136,11 +135,9 @@ func (c *Controller) syncDeployment(ctx context.Context, app *berthv1alpha1.App,
 		if existing, err = deployments.Get(ctx, existing.Name, metav1.GetOptions{}); err != nil {
 			return nil, err
 		}
-		before := existing.ResourceVersion
-		if existing, err = takeOwnership(ctx, existing, deployments.Patch); err != nil {
+		if existing, err = takeOwnership(ctx, existing, deployments.Patch, c.expectations, "deployments"); err != nil {
 			return nil, err
 		}
-		c.expectations.wrote("deployments", key, before, existing.ResourceVersion)
 	}
 
 	owned, err := appsv1ac.ExtractDeployment(existing, FieldManager)
@@ -186,11 +183,9 @@ func (c *Controller) syncService(ctx context.Context, app *berthv1alpha1.App, ob
 		c.expectations.created("services", key)
 		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Created", "Create", "Created Service %q", existing.Name)
 		created = true
-		before := existing.ResourceVersion
-		if existing, err = takeOwnership(ctx, existing, services.Patch); err != nil {
+		if existing, err = takeOwnership(ctx, existing, services.Patch, c.expectations, "services"); err != nil {
 			return err
 		}
-		c.expectations.wrote("services", key, before, existing.ResourceVersion)
 	case err != nil:
 		return err
 	case !isControlledBy(existing, app):
@@ -218,11 +213,9 @@ func (c *Controller) syncService(ctx context.Context, app *berthv1alpha1.App, ob
 		if existing, err = services.Get(ctx, existing.Name, metav1.GetOptions{}); err != nil {
 			return err
 		}
-		before := existing.ResourceVersion
-		if existing, err = takeOwnership(ctx, existing, services.Patch); err != nil {
+		if existing, err = takeOwnership(ctx, existing, services.Patch, c.expectations, "services"); err != nil {
 			return err
 		}
-		c.expectations.wrote("services", key, before, existing.ResourceVersion)
 	}
 
 	owned, err := corev1ac.ExtractService(existing, FieldManager)
@@ -279,8 +272,8 @@ func (c *Controller) updateStatus(ctx context.Context, app *berthv1alpha1.App, o
 // recordDegradedTransition emits one Event when the Degraded condition changes: a Warning when the App becomes
 // degraded (or degraded for another reason), a Normal Event when it recovers.
 func (c *Controller) recordDegradedTransition(app *berthv1alpha1.App, status berthv1alpha1.AppStatus) {
-	before := findCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded)
-	after := findCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
+	before := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded)
+	after := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
 	if after == nil || (before != nil && before.Status == after.Status && before.Reason == after.Reason) {
 		return
 	}
@@ -290,15 +283,6 @@ func (c *Controller) recordDegradedTransition(app *berthv1alpha1.App, status ber
 	case before != nil && before.Status == metav1.ConditionTrue:
 		c.recorder.Eventf(app, nil, corev1.EventTypeNormal, "Recovered", "Reconcile", "The App is no longer degraded")
 	}
-}
-
-func findCondition(conditions []metav1.Condition, conditionType string) *metav1.Condition {
-	for i := range conditions {
-		if conditions[i].Type == conditionType {
-			return &conditions[i]
-		}
-	}
-	return nil
 }
 
 // statusApplyConfiguration is the App's whole status as berth owns it. The UID makes the write fail rather than

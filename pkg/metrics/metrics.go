@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
+
+	"github.com/berthdev/berth/pkg/controller"
 	// Registers client-go's workqueue, REST client, reflector and leader-election metrics.
 	_ "k8s.io/component-base/metrics/prometheus/clientgo"
 )
@@ -53,7 +55,7 @@ func NewReconcile(register func(...metrics.Registerable)) *Reconcile {
 // ObserveReconcile records one sync.
 func (r *Reconcile) ObserveReconcile(result string, took time.Duration) {
 	r.total.WithLabelValues(result).Inc()
-	if result == "error" {
+	if result == controller.ResultError {
 		r.errors.Inc()
 	}
 	r.duration.WithLabelValues(result).Observe(took.Seconds())
