@@ -155,9 +155,9 @@ func New(
 			UpdateFunc: func(_, newObj any) { c.enqueueApp(newObj) },
 			DeleteFunc: c.enqueueApp,
 		}},
-		{deploymentInformer.Informer(), ownedObjectHandler(c.handleOwnedObject)},
-		{serviceInformer.Informer(), ownedObjectHandler(c.handleOwnedObject)},
-		{podInformer.Informer(), ownedObjectHandler(c.handlePod)},
+		{deploymentInformer.Informer(), ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("deployments"))},
+		{serviceInformer.Informer(), ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("services"))},
+		{podInformer.Informer(), ownedObjectHandler(c.handlePod, nil)},
 	}
 	for _, h := range handlers {
 		registration, err := h.informer.AddEventHandlerWithOptions(h.handler, cache.HandlerOptions{Logger: &logger})
@@ -170,8 +170,9 @@ func New(
 }
 
 // ownedObjectHandler calls handle for every add, change and delete, skipping the periodic resyncs of objects that
-// did not change: what berth owns is compared when its App is synced anyway.
-func ownedObjectHandler(handle func(obj any)) cache.ResourceEventHandler {
+// did not change: what berth owns is compared when its App is synced anyway. A delete is told to deleted first,
+// when it is not nil.
+func ownedObjectHandler(handle, deleted func(obj any)) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: handle,
 		UpdateFunc: func(oldObj, newObj any) {
@@ -182,7 +183,32 @@ func ownedObjectHandler(handle func(obj any)) cache.ResourceEventHandler {
 			}
 			handle(newObj)
 		},
-		DeleteFunc: handle,
+		DeleteFunc: func(obj any) {
+			if deleted != nil {
+				deleted(obj)
+			}
+			handle(obj)
+		},
+	}
+}
+
+// observeDeletion tells the expectations of a deletion the cache has seen of one of berth's Deployments or
+// Services (resource), before its App is queued: a sync that waits for berth's write of that object must not wait
+// for it any longer.
+func (c *Controller) observeDeletion(resource string) func(obj any) {
+	return func(obj any) {
+		tombstone, relisted := obj.(cache.DeletedFinalStateUnknown)
+		if relisted {
+			obj = tombstone.Obj
+		}
+		object, ok := obj.(metav1.Object)
+		if !ok {
+			return
+		}
+		if ref := metav1.GetControllerOfNoCopy(object); ref == nil || !refersToApp(ref) {
+			return
+		}
+		c.expectations.observeDeletion(resource, cache.MetaObjectToName(object), object.GetResourceVersion(), !relisted)
 	}
 }
 
@@ -329,17 +355,25 @@ func (c *Controller) handleResult(logger klog.Logger, key cache.ObjectName, err 
 	case err == nil:
 		c.metrics.ObserveReconcile(ResultSuccess, took)
 		c.queue.Forget(key)
-	case apierrors.IsConflict(err):
-		// Someone wrote the object between our read and our write; the cache will catch up. Not a failure.
-		logger.V(4).Info("Conflict, retrying", "err", err)
+	case apierrors.IsConflict(err) || errors.Is(err, errStaleCache):
+		// Someone wrote the object between berth's read and its write, or the cache is behind; it will catch
+		// up. Not a failure, but retried with backoff all the same: a conflict that repeats (an object deleted
+		// under berth, until the cache sees it) must not spend the client's rate on retries.
+		logger.V(4).Info("Conflict, retrying", "err", err, "requeues", c.queue.NumRequeues(key))
 		c.metrics.ObserveReconcile(ResultConflict, took)
-		c.queue.Forget(key)
-		c.queue.Add(key)
+		c.queue.AddRateLimited(key)
 	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
 		// The App's namespace is being deleted, and the App with it: nothing more to create there.
 		logger.V(2).Info("Namespace is terminating; not retrying", "err", err)
 		c.metrics.ObserveReconcile(ResultUnsatisfiable, took)
 		c.queue.Forget(key)
+	case errors.Is(err, errRefused):
+		// A quota, a policy or validation refused a write; the App's status says why. What refused it may
+		// change without the App (a quota is raised), so it is retried, with backoff.
+		logger.Info("The API server refused a write; retrying with backoff", "err", err,
+			"requeues", c.queue.NumRequeues(key))
+		c.metrics.ObserveReconcile(ResultRefused, took)
+		c.queue.AddRateLimited(key)
 	case errors.Is(err, errUnsatisfiable):
 		// The App's status says why; an event on the App or the object in its way brings the key back.
 		logger.V(2).Info("App cannot be satisfied; waiting for a change", "reason", err)

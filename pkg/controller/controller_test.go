@@ -130,7 +130,7 @@ func TestEnqueueApp(t *testing.T) {
 
 func TestOwnedObjectHandlerSkipsResyncs(t *testing.T) {
 	var handled int
-	h := ownedObjectHandler(func(any) { handled++ })
+	h := ownedObjectHandler(func(any) { handled++ }, nil)
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "1"}}
 	changed := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "2"}}
 	h.OnUpdate(d, d)
@@ -193,17 +193,18 @@ func TestBackoffIsCapped(t *testing.T) {
 	assert.Equal(t, 5*time.Millisecond, limiter.When(webKey))
 }
 
-func TestWorkerRetriesConflictsAtOnceWithoutCountingThem(t *testing.T) {
+// TestWorkerRetriesConflictsWithBackoff: a conflict is retried promptly (the backoff starts at a few
+// milliseconds), but with a backoff all the same, so that a conflict that repeats cannot spin.
+func TestWorkerRetriesConflictsWithBackoff(t *testing.T) {
 	f := newFixture(t, newApp())
 	failCreates(f, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web",
 		errors.New("the object has been modified")))
 	q := f.controller.queue
-	q.Add(webKey)
-
-	require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
-
-	assert.Equal(t, 0, q.NumRequeues(webKey), "a conflict is not a failure")
-	assert.Equal(t, 1, q.Len(), "the key is back in the queue at once, with no delay")
+	for i := range 3 {
+		q.Add(webKey)
+		require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
+		assert.Equal(t, i+1, q.NumRequeues(webKey), "each conflict in a row backs off further")
+	}
 }
 
 func TestWorkerDoesNotRetryUnsatisfiableApps(t *testing.T) {

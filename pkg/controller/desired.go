@@ -1,6 +1,7 @@
 package controller
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
@@ -68,9 +69,10 @@ func ownerReference(app *berthv1alpha1.App) *metav1ac.OwnerReferenceApplyConfigu
 		WithBlockOwnerDeletion(true)
 }
 
-// desiredDeployment is the Deployment the App asks for: every field berth sets on it, and nothing else, so that
-// server-side apply leaves the fields of other managers alone.
-func desiredDeployment(app *berthv1alpha1.App) *appsv1ac.DeploymentApplyConfiguration {
+// DesiredDeployment is the Deployment the App asks for: every field berth sets on it, and nothing else, so that
+// server-side apply leaves the fields of other managers alone. It is exported for the tests that compare it with
+// what the API server stores.
+func DesiredDeployment(app *berthv1alpha1.App) *appsv1ac.DeploymentApplyConfiguration {
 	return appsv1ac.Deployment(app.Name, app.Namespace).
 		WithLabels(objectLabels(app)).
 		WithOwnerReferences(ownerReference(app)).
@@ -79,15 +81,50 @@ func desiredDeployment(app *berthv1alpha1.App) *appsv1ac.DeploymentApplyConfigur
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(selectorLabels(app))).
 			WithTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(objectLabels(app)).
-				WithSpec(corev1ac.PodSpec().WithContainers(desiredContainer(app)))))
+				WithSpec(corev1ac.PodSpec().
+					// The App's service has no business with the Kubernetes API.
+					WithAutomountServiceAccountToken(false).
+					WithSecurityContext(podSecurityContext(app)).
+					WithContainers(desiredContainer(app)))))
+}
+
+// podSecurityContext and containerSecurityContext make the Pods pass the restricted Pod Security Standard, which
+// production clusters enforce, unless the App asks to run as root: then only the seccomp profile is kept, which
+// the baseline standard allows.
+func podSecurityContext(app *berthv1alpha1.App) *corev1ac.PodSecurityContextApplyConfiguration {
+	sc := corev1ac.PodSecurityContext().
+		WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))
+	if !app.Spec.RunAsRoot {
+		sc.WithRunAsNonRoot(true)
+	}
+	return sc
+}
+
+func containerSecurityContext(app *berthv1alpha1.App) *corev1ac.SecurityContextApplyConfiguration {
+	if app.Spec.RunAsRoot {
+		return nil
+	}
+	return corev1ac.SecurityContext().
+		WithAllowPrivilegeEscalation(false).
+		WithCapabilities(corev1ac.Capabilities().WithDrop("ALL"))
 }
 
 func desiredContainer(app *berthv1alpha1.App) *corev1ac.ContainerApplyConfiguration {
 	c := corev1ac.Container().
 		WithName(containerName).
 		WithImage(app.Spec.Image)
+	if sc := containerSecurityContext(app); sc != nil {
+		c.WithSecurityContext(sc)
+	}
+	// Here and below, a field whose value the API server does not store (an empty string, a zero: the API
+	// types omit them) is left out. Sent, it would be missing from what berth reads back of its own fields,
+	// and every sync of the App would apply again.
 	for _, env := range app.Spec.Env {
-		c.WithEnv(corev1ac.EnvVar().WithName(env.Name).WithValue(env.Value))
+		e := corev1ac.EnvVar().WithName(env.Name)
+		if env.Value != "" {
+			e.WithValue(env.Value)
+		}
+		c.WithEnv(e)
 	}
 	if r := app.Spec.Resources; r != nil && (len(r.Requests) > 0 || len(r.Limits) > 0) {
 		resources := corev1ac.ResourceRequirements()
@@ -116,7 +153,7 @@ func httpProbe(hc *berthv1alpha1.HealthCheck) *corev1ac.ProbeApplyConfiguration 
 	p := corev1ac.Probe().WithHTTPGet(corev1ac.HTTPGetAction().
 		WithPath(hc.Path).
 		WithPort(intstr.FromString(portName)))
-	if hc.InitialDelaySeconds != nil {
+	if hc.InitialDelaySeconds != nil && *hc.InitialDelaySeconds != 0 {
 		p.WithInitialDelaySeconds(*hc.InitialDelaySeconds)
 	}
 	if hc.PeriodSeconds != nil {
@@ -125,8 +162,8 @@ func httpProbe(hc *berthv1alpha1.HealthCheck) *corev1ac.ProbeApplyConfiguration 
 	return p
 }
 
-// desiredService is the Service the App asks for, or nil when the App has no port and so no Service.
-func desiredService(app *berthv1alpha1.App) *corev1ac.ServiceApplyConfiguration {
+// DesiredService is the Service the App asks for, or nil when the App has no port and so no Service.
+func DesiredService(app *berthv1alpha1.App) *corev1ac.ServiceApplyConfiguration {
 	if app.Spec.Port == nil {
 		return nil
 	}

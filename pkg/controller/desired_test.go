@@ -34,8 +34,28 @@ func withPort(port int32) func(*berthv1alpha1.App) {
 func typedDeployment(t *testing.T, app *berthv1alpha1.App) *appsv1.Deployment {
 	t.Helper()
 	var d appsv1.Deployment
-	require.NoError(t, convertApplyConfiguration(desiredDeployment(app), &d))
+	require.NoError(t, convertApplyConfiguration(DesiredDeployment(app), &d))
 	return &d
+}
+
+// restricted is the container security context of the restricted Pod Security Standard.
+var restricted = &corev1.SecurityContext{
+	AllowPrivilegeEscalation: ptr.To(false),
+	Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+}
+
+// TestDesiredDeploymentSendsNoValueTheAPIServerDrops: what berth applies is compared with what it reads back of
+// its own fields; a value the API server does not store (omitempty) would never be read back, and the App would
+// be applied again at every sync. The integration tests prove this over generated Apps against the API server.
+func TestDesiredDeploymentSendsNoValueTheAPIServerDrops(t *testing.T) {
+	c := DesiredDeployment(newApp(withPort(8080), func(a *berthv1alpha1.App) {
+		a.Spec.Env = []berthv1alpha1.EnvVar{{Name: "EMPTY"}, {Name: "SET", Value: "x"}}
+		a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz", InitialDelaySeconds: ptr.To[int32](0)}
+	})).Spec.Template.Spec.Containers[0]
+	assert.Nil(t, c.Env[0].Value, "an empty value is not stored")
+	assert.Equal(t, ptr.To("x"), c.Env[1].Value)
+	assert.Nil(t, c.ReadinessProbe.InitialDelaySeconds, "a zero delay is not stored")
+	assert.Nil(t, c.LivenessProbe.InitialDelaySeconds)
 }
 
 func TestDesiredDeployment(t *testing.T) {
@@ -63,7 +83,30 @@ func TestDesiredDeployment(t *testing.T) {
 			assert.Equal(t, int32(3), *d.Spec.Replicas)
 			c := d.Spec.Template.Spec.Containers
 			require.Len(t, c, 1)
-			assert.Equal(t, corev1.Container{Name: "app", Image: "nginx:1.27"}, c[0])
+			assert.Equal(t, corev1.Container{Name: "app", Image: "nginx:1.27", SecurityContext: restricted}, c[0])
+		},
+	}, {
+		name: "Pods pass the restricted Pod Security Standard by default",
+		app:  newApp(),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			pod := d.Spec.Template.Spec
+			assert.Equal(t, &corev1.PodSecurityContext{
+				RunAsNonRoot:   ptr.To(true),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			}, pod.SecurityContext)
+			assert.Equal(t, restricted, pod.Containers[0].SecurityContext)
+			assert.Equal(t, ptr.To(false), pod.AutomountServiceAccountToken)
+		},
+	}, {
+		name: "runAsRoot keeps only what the baseline standard allows",
+		app:  newApp(func(a *berthv1alpha1.App) { a.Spec.RunAsRoot = true }),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			pod := d.Spec.Template.Spec
+			assert.Equal(t, &corev1.PodSecurityContext{
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			}, pod.SecurityContext)
+			assert.Nil(t, pod.Containers[0].SecurityContext, "the image's user, the runtime's capabilities")
+			assert.Equal(t, ptr.To(false), pod.AutomountServiceAccountToken)
 		},
 	}, {
 		name: "replicas unset defaults to 1",
@@ -176,7 +219,7 @@ func TestDesiredService(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			desired := desiredService(tt.app)
+			desired := DesiredService(tt.app)
 			if tt.want == nil {
 				assert.Nil(t, desired)
 				return

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -17,37 +18,48 @@ func TestExpectations(t *testing.T) {
 		exists  bool
 		version string
 	}
+	// A write is "wrote N" (berth created, patched or applied the object and got version N) or "deleted N"
+	// (berth deleted the object the cache showed at version N); a deletion the cache saw is "gone N" ("gone"
+	// alone: learned by a relist).
 	tests := []struct {
 		name   string
-		writes [][2]string // before, after
+		events []string
 		cache  seen
 		want   bool
 	}{
 		{"nothing written", nil, seen{true, "1"}, true},
-		{"created, cache does not show it yet", [][2]string{{"", "5"}}, seen{false, ""}, false},
-		{"created, cache shows it", [][2]string{{"", "5"}}, seen{true, "5"}, true},
-		{"created, cache shows it, with no version (fake clients)", [][2]string{{"", ""}}, seen{true, ""}, true},
-		{"created, patched, applied; cache shows the create", [][2]string{{"", "5"}, {"5", "6"}, {"6", "7"}}, seen{true, "5"}, false},
-		{"created, patched, applied; cache shows the patch", [][2]string{{"", "5"}, {"5", "6"}, {"6", "7"}}, seen{true, "6"}, false},
-		{"created, patched, applied; cache shows the apply", [][2]string{{"", "5"}, {"5", "6"}, {"6", "7"}}, seen{true, "7"}, true},
-		{"updated, cache shows the old version", [][2]string{{"3", "4"}}, seen{true, "3"}, false},
-		{"updated, someone wrote after berth", [][2]string{{"3", "4"}}, seen{true, "9"}, true},
-		{"updated, then deleted by someone", [][2]string{{"3", "4"}}, seen{false, ""}, true},
-		{"deleted, cache still shows it", [][2]string{{"3", ""}}, seen{true, "3"}, false},
-		{"deleted, cache shows it gone", [][2]string{{"3", ""}}, seen{false, ""}, true},
-		{"a write that changed nothing is not awaited", [][2]string{{"3", "3"}}, seen{true, "3"}, true},
+		{"created, cache does not show it yet", []string{"wrote 5"}, seen{false, ""}, false},
+		{"created, cache shows it", []string{"wrote 5"}, seen{true, "5"}, true},
+		{"created, cache shows it, with no version (fake clients)", []string{"wrote "}, seen{true, ""}, true},
+		{"created, patched, applied; cache shows the create", []string{"wrote 5", "wrote 6", "wrote 7"}, seen{true, "5"}, false},
+		{"created, patched, applied; cache shows the patch", []string{"wrote 5", "wrote 6", "wrote 7"}, seen{true, "6"}, false},
+		{"created, patched, applied; cache shows the apply", []string{"wrote 5", "wrote 6", "wrote 7"}, seen{true, "7"}, true},
+		{"updated, cache shows the old version", []string{"wrote 4"}, seen{true, "3"}, false},
+		{"updated, cache shows a version someone wrote before berth", []string{"wrote 12"}, seen{true, "11"}, false},
+		{"updated, someone wrote after berth", []string{"wrote 4"}, seen{true, "9"}, true},
+		{"versions compare as numbers, not text", []string{"wrote 9"}, seen{true, "10"}, true},
+		{"updated, cache does not show it: not yet created there", []string{"wrote 4"}, seen{false, ""}, false},
+		{"updated, then deleted by someone", []string{"wrote 4", "gone 5"}, seen{false, ""}, true},
+		{"deleted by someone before berth recorded its write", []string{"gone 5", "wrote 4"}, seen{false, ""}, true},
+		{"deletion learned by a relist", []string{"wrote 4", "gone"}, seen{false, ""}, true},
+		{"an older object of the name deleted", []string{"wrote 8", "gone 5"}, seen{false, ""}, false},
+		{"deleted, cache still shows it", []string{"deleted 3"}, seen{true, "3"}, false},
+		{"deleted, cache shows it gone", []string{"deleted 3"}, seen{false, ""}, true},
+		{"deleted, cache shows a new object of the name", []string{"deleted 3"}, seen{true, "8"}, true},
+		{"a write that changed nothing", []string{"wrote 3"}, seen{true, "3"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newExpectations(clocktesting.NewFakePassiveClock(time.Now()))
-			for _, w := range tt.writes {
-				switch {
-				case w[0] == "":
-					e.created("deployments", key)
-				case w[1] == "":
-					e.deleted("deployments", key, w[0])
-				default:
-					e.wrote("deployments", key, w[0], w[1])
+			for _, event := range tt.events {
+				what, version, _ := strings.Cut(event, " ")
+				switch what {
+				case "wrote":
+					e.wrote("deployments", key, version)
+				case "deleted":
+					e.deleted("deployments", key, version)
+				case "gone":
+					e.observeDeletion("deployments", key, version, version != "")
 				}
 			}
 			assert.Equal(t, tt.want, e.caughtUp("deployments", key, tt.cache.exists, tt.cache.version))
@@ -59,7 +71,7 @@ func TestExpectations(t *testing.T) {
 func TestExpectationsAreForgottenOnceMet(t *testing.T) {
 	key := cache.NewObjectName("shop", "web")
 	e := newExpectations(clocktesting.NewFakePassiveClock(time.Now()))
-	e.wrote("apps", key, "1", "2")
+	e.wrote("apps", key, "2")
 	require.True(t, e.caughtUp("apps", key, true, "2"))
 	assert.True(t, e.caughtUp("apps", key, true, "1"), "met once, not awaited again")
 	assert.Empty(t, e.pending)
@@ -69,19 +81,30 @@ func TestExpectationsExpire(t *testing.T) {
 	key := cache.NewObjectName("shop", "web")
 	clock := clocktesting.NewFakePassiveClock(time.Now())
 	e := newExpectations(clock)
-	e.wrote("apps", key, "1", "2")
+	e.wrote("apps", key, "2")
 	require.False(t, e.caughtUp("apps", key, true, "1"))
 	clock.SetTime(clock.Now().Add(expectationTTL))
 	assert.True(t, e.caughtUp("apps", key, true, "1"), "a lost watch event cannot stall the App for good")
 }
 
+func TestExpectationsForgetDeletionsAfterTheirTTL(t *testing.T) {
+	clock := clocktesting.NewFakePassiveClock(time.Now())
+	e := newExpectations(clock)
+	e.observeDeletion("services", cache.NewObjectName("shop", "old"), "3", true)
+	clock.SetTime(clock.Now().Add(expectationTTL))
+	e.observeDeletion("services", cache.NewObjectName("shop", "new"), "4", true)
+	assert.Len(t, e.gone, 1, "deletions are remembered no longer than an expectation waits")
+}
+
 func TestExpectationsForget(t *testing.T) {
 	key := cache.NewObjectName("shop", "web")
 	e := newExpectations(clocktesting.NewFakePassiveClock(time.Now()))
-	e.wrote("apps", key, "1", "2")
-	e.created("deployments", key)
+	e.wrote("apps", key, "2")
+	e.wrote("deployments", key, "3")
+	e.observeDeletion("services", key, "4", true)
 	e.forget(key)
 	assert.Empty(t, e.pending)
+	assert.Empty(t, e.gone)
 }
 
 func TestSyncWaitsForTheCacheToSeeItsOwnWrites(t *testing.T) {

@@ -175,7 +175,7 @@ func converged(t testing.TB, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv
 	t.Helper()
 	d := applied(t, app)
 	var s *corev1.Service
-	if desired := desiredService(app); desired != nil {
+	if desired := DesiredService(app); desired != nil {
 		client := kubefake.NewClientset()
 		var err error
 		s, err = client.CoreV1().Services(app.Namespace).Apply(context.Background(), desired,
@@ -192,7 +192,7 @@ func converged(t testing.TB, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv
 func applied(t testing.TB, app *berthv1alpha1.App) *appsv1.Deployment {
 	t.Helper()
 	client := kubefake.NewClientset()
-	d, err := client.AppsV1().Deployments(app.Namespace).Apply(context.Background(), desiredDeployment(app),
+	d, err := client.AppsV1().Deployments(app.Namespace).Apply(context.Background(), DesiredDeployment(app),
 		metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	require.NoError(t, err)
 	require.NotEmpty(t, d.ManagedFields, "the fake clientset should record berth's apply in managedFields")

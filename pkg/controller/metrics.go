@@ -7,6 +7,7 @@ const (
 	ResultSuccess       = "success"
 	ResultConflict      = "conflict"
 	ResultUnsatisfiable = "unsatisfiable"
+	ResultRefused       = "refused"
 	ResultError         = "error"
 )
 

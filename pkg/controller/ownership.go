@@ -49,8 +49,7 @@ func takeOwnership[T ownedObject](ctx context.Context, live T, patch patchFunc[T
 	if err != nil {
 		return live, fmt.Errorf("taking ownership of %q for server-side apply: %w", live.GetName(), err)
 	}
-	exp.wrote(resource, cache.NewObjectName(live.GetNamespace(), live.GetName()),
-		live.GetResourceVersion(), patched.GetResourceVersion())
+	exp.wrote(resource, cache.NewObjectName(live.GetNamespace(), live.GetName()), patched.GetResourceVersion())
 	return patched, nil
 }
 

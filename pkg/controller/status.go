@@ -24,9 +24,13 @@ const (
 	ReasonProgressDeadlineExceeded   = "ProgressDeadlineExceeded"
 	ReasonAsExpected                 = "AsExpected"
 	ReasonResourceConflict           = "ResourceConflict"
-	ReasonRejected                   = "Rejected"
 	ReasonCrashLoopBackOff           = "CrashLoopBackOff"
-	ReasonImagePullBackOff           = "ImagePullBackOff"
+	// ReasonWaitingForGarbageCollection: an object of the App's name is left by a deleted App of that name.
+	ReasonWaitingForGarbageCollection = "WaitingForGarbageCollection"
+	// ReasonReplicaFailure is the Degraded reason when the Deployment reports that Pods cannot be created and
+	// gives no reason of its own (it usually gives FailedCreate, which is then used).
+	ReasonReplicaFailure   = "ReplicaFailure"
+	ReasonImagePullBackOff = "ImagePullBackOff"
 )
 
 // podFailureReasons maps the waiting reasons of a container that will not get better by itself to the reason
@@ -49,8 +53,21 @@ type observation struct {
 	pods []*corev1.Pod
 	// conflict names an object that has the App's name but belongs to someone else, e.g. `Deployment "web"`.
 	conflict string
-	// rejected is why the API server refused an object berth built from the App, if it did.
-	rejected string
+	// waitingFor names an object of the App's name left by a deleted App of that name, which the garbage
+	// collector is about to delete.
+	waitingFor string
+	// refused is the first write of an owned object that the API server refused in this sync, if any.
+	refused *refusal
+}
+
+// isBerthCondition tells whether berth sets conditions of this type: it writes only these, and leaves the others
+// in the status to the controllers that set them.
+func isBerthCondition(conditionType string) bool {
+	switch conditionType {
+	case berthv1alpha1.ConditionAvailable, berthv1alpha1.ConditionProgressing, berthv1alpha1.ConditionDegraded:
+		return true
+	}
+	return false
 }
 
 // computeStatus is the status the App should have given what was observed. It starts from the App's current
@@ -91,6 +108,10 @@ func availableCondition(obs observation) metav1.Condition {
 	switch {
 	case obs.conflict != "":
 		c.Reason, c.Message = ReasonResourceConflict, obs.conflict+" belongs to someone else"
+	case obs.waitingFor != "":
+		c.Reason, c.Message = ReasonWaitingForGarbageCollection, waitingMessage(obs.waitingFor)
+	case obs.deployment == nil && obs.refused != nil:
+		c.Reason, c.Message = obs.refused.reason, obs.refused.message
 	case obs.deployment == nil:
 		c.Reason, c.Message = ReasonDeploymentPending, "the Deployment does not exist yet"
 	default:
@@ -118,6 +139,11 @@ func progressingCondition(obs observation, desired int32) metav1.Condition {
 	switch {
 	case obs.conflict != "":
 		c.Reason, c.Message = ReasonResourceConflict, obs.conflict+" belongs to someone else"
+	case obs.waitingFor != "":
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonWaitingForGarbageCollection,
+			waitingMessage(obs.waitingFor)
+	case d == nil && obs.refused != nil:
+		c.Reason, c.Message = obs.refused.reason, obs.refused.message
 	case d == nil:
 		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonCreating, "creating the Deployment"
 	case isProgressDeadlineExceeded(d):
@@ -144,8 +170,16 @@ func degradedCondition(obs observation) metav1.Condition {
 			"Delete or rename it, or rename the App."
 		return c
 	}
-	if obs.rejected != "" {
-		c.Reason, c.Message = ReasonRejected, obs.rejected
+	if obs.refused != nil {
+		c.Reason, c.Message = obs.refused.reason, obs.refused.message
+		return c
+	}
+	if rf := replicaFailure(obs.deployment); rf != nil {
+		// Pods cannot be created (a quota, a LimitRange, Pod Security): the ReplicaSet's message says why.
+		c.Reason, c.Message = rf.Reason, rf.Message
+		if c.Reason == "" {
+			c.Reason = ReasonReplicaFailure
+		}
 		return c
 	}
 	if reason, message, ok := podFailure(obs.pods); ok {
@@ -203,6 +237,23 @@ func stuckContainer(pod *corev1.Pod) (reason, container string, ok bool) {
 		}
 	}
 	return "", "", false
+}
+
+// waitingMessage describes an object left by a deleted App of the App's name.
+func waitingMessage(object string) string {
+	return object + " belongs to a deleted App of the same name; waiting for the garbage collector to delete it"
+}
+
+// replicaFailure is the Deployment's ReplicaFailure condition while it is true, or nil.
+func replicaFailure(d *appsv1.Deployment) *appsv1.DeploymentCondition {
+	if d == nil {
+		return nil
+	}
+	c := deploymentCondition(d, appsv1.DeploymentReplicaFailure)
+	if c == nil || c.Status != corev1.ConditionTrue {
+		return nil
+	}
+	return c
 }
 
 func deploymentCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {

@@ -173,14 +173,48 @@ func TestComputeStatus(t *testing.T) {
 		wantReady:           "0/3",
 		wantDegradedMessage: `Deployment "web" exists and is not controlled by this App; berth will not modify it. Delete or rename it, or rename the App.`,
 	}, {
-		name:                "the API server rejected what berth built",
+		name:                "the API server refused to create the Deployment",
 		app:                 newApp(),
-		obs:                 observation{rejected: "bad env"},
-		wantAvailable:       cond{metav1.ConditionFalse, ReasonDeploymentPending},
-		wantProgressing:     cond{metav1.ConditionTrue, ReasonCreating},
-		wantDegraded:        cond{metav1.ConditionTrue, ReasonRejected},
+		obs:                 observation{refused: &refusal{reason: ReasonQuotaExceeded, message: "exceeded quota"}},
+		wantAvailable:       cond{metav1.ConditionFalse, ReasonQuotaExceeded},
+		wantProgressing:     cond{metav1.ConditionFalse, ReasonQuotaExceeded},
+		wantDegraded:        cond{metav1.ConditionTrue, ReasonQuotaExceeded},
 		wantReady:           "0/3",
-		wantDegradedMessage: "bad env",
+		wantDegradedMessage: "exceeded quota",
+	}, {
+		name: "the API server refused a change: the running Deployment is still described",
+		app:  newApp(),
+		obs: observation{deployment: deploymentStatus(),
+			refused: &refusal{reason: ReasonRejected, message: `the API server refused to change Deployment "web": bad env`}},
+		wantAvailable:       cond{metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
+		wantProgressing:     cond{metav1.ConditionFalse, ReasonRolloutComplete},
+		wantDegraded:        cond{metav1.ConditionTrue, ReasonRejected},
+		wantReady:           "3/3",
+		wantDegradedMessage: `the API server refused to change Deployment "web": bad env`,
+	}, {
+		name: "Pods cannot be created",
+		app:  newApp(),
+		obs: observation{deployment: deploymentStatus(func(d *appsv1.Deployment) {
+			d.Status.ReadyReplicas, d.Status.AvailableReplicas = 0, 0
+			d.Status.Conditions = append(d.Status.Conditions, appsv1.DeploymentCondition{
+				Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate",
+				Message: `pods "web-1" is forbidden: exceeded quota: q`,
+			})
+		})},
+		wantAvailable:       cond{metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
+		wantProgressing:     cond{metav1.ConditionTrue, ReasonRollingOut},
+		wantDegraded:        cond{metav1.ConditionTrue, "FailedCreate"},
+		wantReady:           "0/3",
+		wantDegradedMessage: `pods "web-1" is forbidden: exceeded quota: q`,
+	}, {
+		name:                "an object of a deleted App of the same name",
+		app:                 newApp(),
+		obs:                 observation{waitingFor: `Deployment "web"`},
+		wantAvailable:       cond{metav1.ConditionFalse, ReasonWaitingForGarbageCollection},
+		wantProgressing:     cond{metav1.ConditionTrue, ReasonWaitingForGarbageCollection},
+		wantDegraded:        cond{metav1.ConditionFalse, ReasonAsExpected},
+		wantReady:           "0/3",
+		wantDegradedMessage: "no failing Pods",
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

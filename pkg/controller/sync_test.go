@@ -100,7 +100,7 @@ func TestSyncTakesOwnershipOfWhatItCreatedWhenThatWasLeftUndone(t *testing.T) {
 	// are still owned by its Update entry. The next sync reads the live object and sends the patch again.
 	app, _, _ := converged(t, newApp())
 	var d appsv1.Deployment
-	require.NoError(t, convertApplyConfiguration(desiredDeployment(app), &d))
+	require.NoError(t, convertApplyConfiguration(DesiredDeployment(app), &d))
 	d.Status = deploymentStatus().Status
 	d.Generation, d.Status.ObservedGeneration = 1, 1
 	f := newFixture(t, app)
@@ -211,11 +211,11 @@ func TestSyncDeletesServiceWhenPortIsRemoved(t *testing.T) {
 func TestSyncLeavesForeignObjectsAlone(t *testing.T) {
 	foreignDeployment := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
 	foreignService := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
-	staleOwner := func() *appsv1.Deployment {
-		// Controlled by an earlier App of the same name, now deleted: a different UID.
+	otherApps := func() *appsv1.Deployment {
+		// Controlled by another App, whose name is not this App's.
 		d := foreignDeployment.DeepCopy()
-		d.OwnerReferences = []metav1.OwnerReference{{APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "web",
-			UID: "uid-old", Controller: ptr.To(true)}}
+		d.OwnerReferences = []metav1.OwnerReference{{APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "other",
+			UID: "uid-other", Controller: ptr.To(true)}}
 		return d
 	}()
 	tests := []struct {
@@ -229,8 +229,8 @@ func TestSyncLeavesForeignObjectsAlone(t *testing.T) {
 		wantWrites:  []action{applyAppStatus},
 		wantMessage: `Deployment "web" exists and is not controlled by this App`,
 	}, {
-		name:        "a Deployment controlled by an earlier App of the same name",
-		objects:     []runtime.Object{staleOwner},
+		name:        "a Deployment controlled by another App",
+		objects:     []runtime.Object{otherApps},
 		wantWrites:  []action{applyAppStatus},
 		wantMessage: `Deployment "web" exists and is not controlled by this App`,
 	}, {
@@ -272,21 +272,133 @@ func TestSyncConflictEventOnlyOnce(t *testing.T) {
 	assert.Empty(t, f.events(), "the conflict was already announced")
 }
 
-func TestSyncRecordsARejectedDeployment(t *testing.T) {
+// TestSyncRecordsRefusedWrites: a write of an owned object that the API server refuses (a quota, an admission
+// policy or webhook, validation) shows in the App's status and in one Warning Event, and the key is retried
+// with backoff (errRefused), since a quota may be raised or a policy changed.
+func TestSyncRecordsRefusedWrites(t *testing.T) {
+	deployments := schema.GroupResource{Group: "apps", Resource: "deployments"}
+	tests := []struct {
+		name       string
+		err        error
+		wantReason string
+	}{
+		{"quota", apierrors.NewForbidden(deployments, "web", errors.New("exceeded quota: q, requested: count/deployments.apps=1")),
+			ReasonQuotaExceeded},
+		{"admission policy", apierrors.NewForbidden(deployments, "web", errors.New("images from denied.example are not allowed")),
+			ReasonForbidden},
+		{"validation", apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web",
+			field.ErrorList{field.Invalid(field.NewPath("spec", "template"), "x", "bad template")}), ReasonRejected},
+		{"bad request", apierrors.NewBadRequest("bad template"), ReasonRejected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, newApp(withPort(8080)))
+			f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, tt.err
+			})
+
+			err := f.sync()
+
+			assert.ErrorIs(t, err, errRefused)
+			degraded := meta.FindStatusCondition(f.appliedStatus().Conditions, berthv1alpha1.ConditionDegraded)
+			require.NotNil(t, degraded)
+			assert.Equal(t, tt.wantReason, degraded.Reason)
+			assert.Contains(t, degraded.Message, `the API server refused to create Deployment "web": `)
+			assert.Contains(t, degraded.Message, apiMessage(tt.err))
+			assert.Equal(t, []string{"Warning " + tt.wantReason + " " + degraded.Message}, f.events())
+		})
+	}
+}
+
+func TestSyncDoesNotCallATerminatingNamespaceARefusal(t *testing.T) {
 	f := newFixture(t, newApp())
 	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web",
-			field.ErrorList{field.Invalid(field.NewPath("spec", "template"), "x", "bad template")})
+		err := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web",
+			errors.New("unable to create new content in namespace shop because it is being terminated"))
+		err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}
+		return true, nil, err
 	})
 
 	err := f.sync()
 
-	assert.ErrorIs(t, err, errUnsatisfiable)
-	degraded := meta.FindStatusCondition(f.appliedStatus().Conditions, berthv1alpha1.ConditionDegraded)
+	assert.True(t, apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause))
+	assert.NotErrorIs(t, err, errRefused)
+}
+
+// TestSyncKeepsTheDeploymentWhoseChangeWasRefused: the Deployment that runs stays in the observation, so that
+// the status goes on describing it.
+func TestSyncKeepsTheDeploymentWhoseChangeWasRefused(t *testing.T) {
+	app, d, _ := converged(t, newApp())
+	app.Spec.Image = "denied.example/web:2"
+	app.Generation = 2
+	f := newFixture(t, app, d)
+	f.kubeClient.PrependReactor("patch", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web",
+			errors.New("images from denied.example are not allowed"))
+	})
+
+	assert.ErrorIs(t, f.sync(), errRefused)
+
+	status := f.appliedStatus()
+	assert.Equal(t, int32(3), status.ReadyReplicas, "the running Deployment's Pods")
+	assert.True(t, meta.IsStatusConditionTrue(status.Conditions, berthv1alpha1.ConditionAvailable))
+	degraded := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
 	require.NotNil(t, degraded)
-	assert.Equal(t, ReasonRejected, degraded.Reason)
-	assert.Contains(t, degraded.Message, "bad template")
-	assert.Contains(t, f.events(), "Warning Rejected "+degraded.Message)
+	assert.Equal(t, ReasonForbidden, degraded.Reason)
+	assert.Contains(t, degraded.Message, `the API server refused to change Deployment "web"`)
+}
+
+// TestSyncWaitsForTheGarbageCollector: a Deployment of the App's name controlled by a deleted App of the same name
+// is the garbage collector's to delete, not someone else's: no conflict, no Warning.
+func TestSyncWaitsForTheGarbageCollector(t *testing.T) {
+	left := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "web",
+			UID: "uid-deleted", Controller: ptr.To(true)}}}}
+	f := newFixture(t, newApp(withPort(8080)), left)
+
+	require.NoError(t, f.sync(), "the left object's deletion brings the App back")
+
+	assert.Equal(t, []action{applyAppStatus}, f.writes(), "nothing is written to the left object")
+	assert.Empty(t, f.events(), "no Warning")
+	progressing := meta.FindStatusCondition(f.appliedStatus().Conditions, berthv1alpha1.ConditionProgressing)
+	require.NotNil(t, progressing)
+	assert.Equal(t, ReasonWaitingForGarbageCollection, progressing.Reason)
+}
+
+// TestSyncRepairsOnlyTheObjectItCreated: when berth reads afresh an object it created, to finish taking over
+// its fields, the fresh object must still be the App's.
+func TestSyncRepairsOnlyTheObjectItCreated(t *testing.T) {
+	app := newApp()
+	var created appsv1.Deployment
+	require.NoError(t, convertApplyConfiguration(DesiredDeployment(app), &created))
+	created.UID = "uid-berths"
+	created.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationUpdate}}
+	tests := []struct {
+		name    string
+		fresh   func(*appsv1.Deployment)
+		wantErr error
+	}{
+		{"replaced by someone else's", func(d *appsv1.Deployment) { d.UID, d.OwnerReferences = "uid-users", nil }, errUnsatisfiable},
+		{"its controller reference removed", func(d *appsv1.Deployment) { d.OwnerReferences = nil }, errUnsatisfiable},
+		{"replaced by another of the App's", func(d *appsv1.Deployment) { d.UID = "uid-newer" }, errStaleCache},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fresh := created.DeepCopy()
+			tt.fresh(fresh)
+			f := newFixture(t, app)
+			require.NoError(t, f.indexerFor(&created).Add(created.DeepCopy()))
+			f.kubeClient.PrependReactor("get", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, fresh, nil
+			})
+
+			assert.ErrorIs(t, f.sync(), tt.wantErr)
+
+			for _, w := range f.writes() {
+				assert.NotEqual(t, "deployments", w.resource, "the fresh Deployment is not written: %v", f.writes())
+			}
+		})
+	}
 }
 
 func TestSyncReturnsTransientErrors(t *testing.T) {

@@ -87,11 +87,23 @@ type running struct {
 	writes *writeCounter
 }
 
-// startController runs berth in this process, limited to the test's namespace, until stop or the end of the test.
-func (e *env) startController() *running {
+// hook stands between the controller and the API server, for the tests that need the world to change at one
+// exact point of a sync: it sees each request of the controller and decides what happens to it. It may act on
+// the cluster before or after passing the request on with next, or answer in the API server's place.
+type hook func(req *http.Request, next http.RoundTripper) (*http.Response, error)
+
+// startController runs berth in this process, limited to the test's namespace, until stop or the end of the
+// test. Hooks see the controller's requests, the first hook first.
+func (e *env) startController(hooks ...hook) *running {
 	e.t.Helper()
 	writes := &writeCounter{}
 	config := rest.CopyConfig(controlPlane.Config)
+	for i := len(hooks) - 1; i >= 0; i-- {
+		h := hooks[i]
+		config.Wrap(func(next http.RoundTripper) http.RoundTripper {
+			return roundTripperFunc(func(req *http.Request) (*http.Response, error) { return h(req, next) })
+		})
+	}
 	config.Wrap(writes.wrap)
 	kube := kubernetes.NewForConfigOrDie(config)
 	berth := versioned.NewForConfigOrDie(config)
@@ -146,6 +158,17 @@ func (s *syncCounter) count(result string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.results[result]
+}
+
+// total counts the syncs of any result.
+func (s *syncCounter) total() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, count := range s.results {
+		n += count
+	}
+	return n
 }
 
 // writeCounter counts the requests of a client that are not reads (GET, which includes watches).

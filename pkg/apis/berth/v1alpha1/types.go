@@ -85,6 +85,16 @@ type AppSpec struct {
 	// the check passes (readiness), and is restarted when it keeps failing (liveness). Requires spec.port.
 	// +optional
 	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+
+	// RunAsRoot lets the container run as the user its image names, root included, for images that need it.
+	// By default the Pods pass the restricted Pod Security Standard: the container must run as a non-root user,
+	// cannot gain privileges, has all capabilities dropped and the runtime's default seccomp profile, and the
+	// Pod mounts no ServiceAccount token. An image whose user is root then does not start
+	// (CreateContainerConfigError). With runAsRoot, the container keeps its image's user and the runtime's
+	// default capabilities, and the Pods pass only the baseline standard: a namespace that enforces restricted
+	// refuses them.
+	// +optional
+	RunAsRoot bool `json:"runAsRoot,omitempty"`
 }
 
 // EnvVar is one environment variable of the container.

@@ -38,6 +38,14 @@ type AppSpecApplyConfiguration struct {
 	// HealthCheck makes Kubernetes probe the container over HTTP on spec.port: a Pod receives traffic only while
 	// the check passes (readiness), and is restarted when it keeps failing (liveness). Requires spec.port.
 	HealthCheck *HealthCheckApplyConfiguration `json:"healthCheck,omitempty"`
+	// RunAsRoot lets the container run as the user its image names, root included, for images that need it.
+	// By default the Pods pass the restricted Pod Security Standard: the container must run as a non-root user,
+	// cannot gain privileges, has all capabilities dropped and the runtime's default seccomp profile, and the
+	// Pod mounts no ServiceAccount token. An image whose user is root then does not start
+	// (CreateContainerConfigError). With runAsRoot, the container keeps its image's user and the runtime's
+	// default capabilities, and the Pods pass only the baseline standard: a namespace that enforces restricted
+	// refuses them.
+	RunAsRoot *bool `json:"runAsRoot,omitempty"`
 }
 
 // AppSpecApplyConfiguration constructs a declarative configuration of the AppSpec type for use with
@@ -96,5 +104,13 @@ func (b *AppSpecApplyConfiguration) WithResources(value *ResourcesApplyConfigura
 // If called multiple times, the HealthCheck field is set to the value of the last call.
 func (b *AppSpecApplyConfiguration) WithHealthCheck(value *HealthCheckApplyConfiguration) *AppSpecApplyConfiguration {
 	b.HealthCheck = value
+	return b
+}
+
+// WithRunAsRoot sets the RunAsRoot field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RunAsRoot field is set to the value of the last call.
+func (b *AppSpecApplyConfiguration) WithRunAsRoot(value bool) *AppSpecApplyConfiguration {
+	b.RunAsRoot = &value
 	return b
 }

@@ -1,0 +1,258 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+)
+
+// The write path of the objects an App owns: one generic function, syncOwned, for every kind (Deployment,
+// Service), described to it by an ownedKind.
+
+// ownedClient is the part of a typed client (DeploymentInterface, ServiceInterface) that the write path uses:
+// T is the object, A its apply configuration.
+type ownedClient[T ownedObject, A any] interface {
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions,
+		subresources ...string) (T, error)
+	Apply(ctx context.Context, obj A, opts metav1.ApplyOptions) (T, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+}
+
+// ownedKind is what the write path needs to know of one kind of object an App owns.
+type ownedKind[T ownedObject, A any] struct {
+	kind     string // "Deployment": in conditions, Events and errors
+	resource string // "deployments": in expectations
+	// cached reads the object from the informer's cache.
+	cached func(namespace, name string) (T, error)
+	client func(namespace string) ownedClient[T, A]
+	// extract returns the fields of obj that berth owns, as an apply configuration.
+	extract func(obj T, fieldManager string) (A, error)
+	// newObject returns an empty object, for decoding an apply configuration into.
+	newObject func() T
+	// withUID makes an apply fail, rather than take over, if the object was replaced since berth saw it.
+	withUID func(A, types.UID)
+	// unwanted says, in the Event of its deletion, why an App no longer has an object of this kind.
+	unwanted string
+}
+
+var deploymentKind = ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration]{
+	kind:      "Deployment",
+	resource:  "deployments",
+	extract:   appsv1ac.ExtractDeployment,
+	newObject: func() *appsv1.Deployment { return &appsv1.Deployment{} },
+	withUID:   func(d *appsv1ac.DeploymentApplyConfiguration, uid types.UID) { d.WithUID(uid) },
+}
+
+var serviceKind = ownedKind[*corev1.Service, *corev1ac.ServiceApplyConfiguration]{
+	kind:      "Service",
+	resource:  "services",
+	extract:   corev1ac.ExtractService,
+	newObject: func() *corev1.Service { return &corev1.Service{} },
+	withUID:   func(s *corev1ac.ServiceApplyConfiguration, uid types.UID) { s.WithUID(uid) },
+	unwanted:  "the App has no port",
+}
+
+// deployments and services bind the kinds to this controller's caches and clients.
+func (c *Controller) deployments() ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration] {
+	k := deploymentKind
+	k.cached = func(namespace, name string) (*appsv1.Deployment, error) {
+		return c.deploymentLister.Deployments(namespace).Get(name)
+	}
+	k.client = func(namespace string) ownedClient[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration] {
+		return c.kubeClient.AppsV1().Deployments(namespace)
+	}
+	return k
+}
+
+func (c *Controller) services() ownedKind[*corev1.Service, *corev1ac.ServiceApplyConfiguration] {
+	k := serviceKind
+	k.cached = func(namespace, name string) (*corev1.Service, error) {
+		return c.serviceLister.Services(namespace).Get(name)
+	}
+	k.client = func(namespace string) ownedClient[*corev1.Service, *corev1ac.ServiceApplyConfiguration] {
+		return c.kubeClient.CoreV1().Services(namespace)
+	}
+	return k
+}
+
+// errStaleCache is returned when the API server holds another object than the one the cache shows: the cache is
+// behind, and its next event brings the App back. It is retried like a conflict.
+var errStaleCache = errors.New("the cache is behind the API server")
+
+// syncOwned creates, corrects or deletes the App's object of one kind so that it is what desired says, or absent
+// when want is false. It returns the object as it now is, or the zero T when there is none (or none of the
+// App's). An object of the App's name that the App does not control is left alone and recorded in obs.
+func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *berthv1alpha1.App, k ownedKind[T, A],
+	desired A, want bool, obs *observation) (T, error) {
+	var none T
+	key := cache.MetaObjectToName(app)
+	client := k.client(app.Namespace)
+	existing, err := k.cached(app.Namespace, app.Name)
+	created := false
+	switch {
+	case apierrors.IsNotFound(err) && !want:
+		return none, nil
+	case apierrors.IsNotFound(err):
+		// Created, not applied: see ownership.go.
+		obj := k.newObject()
+		if err := convertApplyConfiguration(desired, obj); err != nil {
+			return none, err
+		}
+		existing, err = client.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})
+		if err != nil {
+			return none, c.refusedOr(obs, fmt.Sprintf("create %s %q", k.kind, app.Name), err)
+		}
+		c.expectations.wrote(k.resource, key, existing.GetResourceVersion())
+		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Created", "Create", "Created %s %q", k.kind, app.Name)
+		created = true
+		if existing, err = takeOwnership(ctx, existing, client.Patch, c.expectations, k.resource); err != nil {
+			return none, c.refusedOr(obs, fmt.Sprintf("update %s %q", k.kind, app.Name), err)
+		}
+	case err != nil:
+		return none, err
+	case !isControlledBy(existing, app):
+		switch {
+		case !want:
+		case isLeftByDeletedApp(existing, app):
+			obs.waitingFor = fmt.Sprintf("%s %q", k.kind, app.Name)
+		default:
+			obs.conflict = fmt.Sprintf("%s %q", k.kind, app.Name)
+		}
+		return none, nil
+	case !want:
+		// The precondition keeps an object that replaced berth's since the cache saw it.
+		uid := existing.GetUID()
+		err := client.Delete(ctx, existing.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		if apierrors.IsNotFound(err) {
+			return none, nil
+		}
+		if err != nil {
+			return none, c.refusedOr(obs, fmt.Sprintf("delete %s %q", k.kind, app.Name), err)
+		}
+		c.expectations.deleted(k.resource, key, existing.GetResourceVersion())
+		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Deleted", "Delete",
+			"Deleted %s %q: %s", k.kind, app.Name, k.unwanted)
+		return none, nil
+	case ownsByCreate(existing):
+		// The ownership patch after the create did not land. The cache lacks the managedFields of other managers
+		// that the patch must keep: patch a fresh copy, if it is still the object berth created.
+		fresh, err := client.Get(ctx, existing.GetName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return none, fmt.Errorf("%w: %s %q is gone", errStaleCache, k.kind, app.Name)
+		}
+		if err != nil {
+			return none, err
+		}
+		switch {
+		case !isControlledBy(fresh, app):
+			// Replaced, or its controller reference removed, since the cache saw it: someone else's now.
+			obs.conflict = fmt.Sprintf("%s %q", k.kind, app.Name)
+			return none, nil
+		case fresh.GetUID() != existing.GetUID():
+			return none, fmt.Errorf("%w: %s %q was replaced", errStaleCache, k.kind, app.Name)
+		}
+		if existing, err = takeOwnership(ctx, fresh, client.Patch, c.expectations, k.resource); err != nil {
+			return none, c.refusedOr(obs, fmt.Sprintf("update %s %q", k.kind, app.Name), err)
+		}
+	}
+
+	owned, err := k.extract(existing, FieldManager)
+	if err != nil {
+		return none, fmt.Errorf("reading berth's fields of %s %q: %w", k.kind, app.Name, err)
+	}
+	if equality.Semantic.DeepEqual(desired, owned) {
+		return existing, nil
+	}
+	k.withUID(desired, existing.GetUID())
+	applied, err := client.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if err != nil {
+		// The object berth had stays as it was: the status goes on describing it.
+		return existing, c.refusedOr(obs, fmt.Sprintf("change %s %q", k.kind, app.Name), err)
+	}
+	c.expectations.wrote(k.resource, key, applied.GetResourceVersion())
+	klog.FromContext(ctx).V(2).Info("Applied "+k.kind, "object", klog.KObj(applied))
+	if !created {
+		c.recorder.Eventf(app, applied, corev1.EventTypeNormal, "Updated", "Update", "Updated %s %q", k.kind, app.Name)
+	}
+	return applied, nil
+}
+
+// isLeftByDeletedApp tells whether obj is controlled by an earlier App of this App's name, deleted since (an App
+// of that name with another UID cannot exist beside this one): the garbage collector deletes such an object soon,
+// and its deletion brings this App back to the queue.
+func isLeftByDeletedApp(obj metav1.Object, app *berthv1alpha1.App) bool {
+	ref := metav1.GetControllerOfNoCopy(obj)
+	return ref != nil && refersToApp(ref) && ref.Name == app.Name && ref.UID != app.UID
+}
+
+// Reasons of the Degraded condition for a write of an owned object that the API server refused.
+const (
+	ReasonQuotaExceeded = "QuotaExceeded"
+	ReasonForbidden     = "Forbidden"
+	ReasonRejected      = "Rejected"
+)
+
+// errRefused marks a sync whose write of an owned object the API server refused: the App's status says why, and
+// the key is retried with backoff, since what refused it (a quota, a policy) may change without the App.
+var errRefused = errors.New("the API server refused a write")
+
+// refusal is a write of an owned object that the API server refused.
+type refusal struct {
+	reason  string // ReasonQuotaExceeded, ReasonForbidden or ReasonRejected
+	message string
+}
+
+// refusedOr records in obs a write (what, e.g. `create Deployment "web"`) that the API server refused for a
+// reason the App's user must see: a quota, an admission policy or webhook, a permission, or validation. Any other
+// error is returned as it is, to be retried. Only the first refusal of a sync is recorded.
+func (c *Controller) refusedOr(obs *observation, what string, err error) error {
+	reason := refusalReason(err)
+	if reason == "" {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if obs.refused == nil {
+		obs.refused = &refusal{reason: reason, message: fmt.Sprintf("the API server refused to %s: %s", what, apiMessage(err))}
+	}
+	return nil
+}
+
+// refusalReason classifies an error of a write as a refusal, or returns "" for an error that is not one.
+func refusalReason(err error) string {
+	switch {
+	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+		// Not a refusal of what berth wrote: the namespace, and the App with it, is going away.
+		return ""
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
+		return ReasonQuotaExceeded
+	case apierrors.IsForbidden(err):
+		return ReasonForbidden
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsRequestEntityTooLargeError(err):
+		return ReasonRejected
+	}
+	return ""
+}
+
+// apiMessage is the API server's own message of an error, without client-go's wrapping.
+func apiMessage(err error) string {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Message != "" {
+		return status.Status().Message
+	}
+	return err.Error()
+}

@@ -1,0 +1,217 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/utils/ptr"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/controller"
+)
+
+// generatedApps is how many Apps TestWhatBerthAppliesIsWhatTheAPIServerStores tries.
+const generatedApps = 300
+
+// TestWhatBerthAppliesIsWhatTheAPIServerStores is a property test over generated Apps: for every App, the
+// Deployment and Service berth applies, once stored by the real API server, read back as berth's fields
+// (Extract*, what a sync compares with) equal what berth applied. Where they differ, every sync of that App
+// would apply again and announce an update that changes nothing. The applies are dry runs, so that nothing is
+// stored and each App is tried on its own. BERTH_PROPERTY_SEED repeats a run.
+func TestWhatBerthAppliesIsWhatTheAPIServerStores(t *testing.T) {
+	e := newEnv(t)
+	seed := uint64(rand.Int64())
+	if s := os.Getenv("BERTH_PROPERTY_SEED"); s != "" {
+		var err error
+		seed, err = strconv.ParseUint(s, 10, 64)
+		require.NoError(t, err)
+	}
+	t.Logf("seed %d (BERTH_PROPERTY_SEED=%d repeats this run)", seed, seed)
+	r := rand.New(rand.NewPCG(seed, seed))
+
+	dryRun := metav1.ApplyOptions{FieldManager: controller.FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}}
+	var failures []string
+	for i := range generatedApps {
+		a := randomApp(r, e.namespace, i)
+
+		desired := controller.DesiredDeployment(a)
+		stored, err := e.kube.AppsV1().Deployments(e.namespace).Apply(e.ctx, desired, dryRun)
+		require.NoError(t, err, "applying the Deployment of %s", describe(a))
+		extracted, err := appsv1ac.ExtractDeployment(stored, controller.FieldManager)
+		require.NoError(t, err)
+		if !equality.Semantic.DeepEqual(desired, extracted) {
+			failures = append(failures, fmt.Sprintf("%s\n  Deployment: %s", describe(a.Spec), jsonDiff(t, desired, extracted)))
+		}
+
+		desiredService := controller.DesiredService(a)
+		if desiredService == nil {
+			continue
+		}
+		storedService, err := e.kube.CoreV1().Services(e.namespace).Apply(e.ctx, desiredService, dryRun)
+		require.NoError(t, err, "applying the Service of %s", describe(a))
+		extractedService, err := corev1ac.ExtractService(storedService, controller.FieldManager)
+		require.NoError(t, err)
+		if !equality.Semantic.DeepEqual(desiredService, extractedService) {
+			failures = append(failures, fmt.Sprintf("%s\n  Service: %s", describe(a.Spec),
+				jsonDiff(t, desiredService, extractedService)))
+		}
+	}
+	if len(failures) > 0 {
+		shown := failures[:min(len(failures), 3)]
+		t.Fatalf("%d of %d generated Apps would be applied again at every sync; the first of them (spec, then "+
+			"the fields applied but not read back, or read back but not applied):\n%s", len(failures), generatedApps,
+			strings.Join(shown, "\n"))
+	}
+	t.Logf("%d generated Apps: what berth applies is what it reads back", generatedApps)
+}
+
+// jsonDiff lists the leaves of applied and read back (as JSON) that differ: path, then the two values. Quantities
+// are compared as JSON text here, so "1000m" and "1" differ; the test itself compares them as quantities.
+func jsonDiff(t *testing.T, applied, readBack any) string {
+	t.Helper()
+	var a, b any
+	require.NoError(t, json.Unmarshal([]byte(describe(applied)), &a))
+	require.NoError(t, json.Unmarshal([]byte(describe(readBack)), &b))
+	var diffs []string
+	var walk func(path string, x, y any)
+	walk = func(path string, x, y any) {
+		xm, xok := x.(map[string]any)
+		ym, yok := y.(map[string]any)
+		if xok && yok {
+			keys := map[string]bool{}
+			for k := range xm {
+				keys[k] = true
+			}
+			for k := range ym {
+				keys[k] = true
+			}
+			for k := range keys {
+				walk(path+"."+k, xm[k], ym[k])
+			}
+			return
+		}
+		xl, xok := x.([]any)
+		yl, yok := y.([]any)
+		if xok && yok && len(xl) == len(yl) {
+			for i := range xl {
+				walk(fmt.Sprintf("%s[%d]", path, i), xl[i], yl[i])
+			}
+			return
+		}
+		if describe(x) != describe(y) {
+			diffs = append(diffs, fmt.Sprintf("%s: applied %s, read back %s", path, describe(x), describe(y)))
+		}
+	}
+	walk("", a, b)
+	slices.Sort(diffs)
+	return strings.Join(diffs, "; ")
+}
+
+func describe(v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err.Error()
+	}
+	return string(data)
+}
+
+// randomApp is an App as a user may write it: every field within what admission allows (see types.go), with
+// the values a Go API type drops when it is stored (empty strings, zeros, empty lists and maps) more often than
+// chance would give them.
+func randomApp(r *rand.Rand, namespace string, i int) *berthv1alpha1.App {
+	a := &berthv1alpha1.App{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      fmt.Sprintf("app-%d", i),
+			Namespace: namespace,
+			UID:       types.UID(fmt.Sprintf("00000000-0000-0000-0000-%012d", i)),
+		},
+		Spec: berthv1alpha1.AppSpec{
+			Image: pick(r, "nginx:1.27", "registry.example.com/shop/web@sha256:"+
+				"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "busybox", "localhost:5000/a/b:c"),
+		},
+	}
+	if r.IntN(4) > 0 {
+		a.Spec.Replicas = ptr.To(pick(r, int32(0), int32(1), int32(3), int32(10000)))
+	}
+	if r.IntN(3) > 0 {
+		a.Spec.Port = ptr.To(pick(r, int32(1), int32(80), int32(8080), int32(65535)))
+		if r.IntN(2) == 0 {
+			hc := &berthv1alpha1.HealthCheck{Path: pick(r, "/", "/healthz", "/a/b?c=d")}
+			if r.IntN(2) == 0 {
+				hc.InitialDelaySeconds = ptr.To(pick(r, int32(0), int32(1), int32(3600)))
+			}
+			if r.IntN(2) == 0 {
+				hc.PeriodSeconds = ptr.To(pick(r, int32(1), int32(10), int32(3600)))
+			}
+			a.Spec.HealthCheck = hc
+		}
+	}
+	names := []string{"A", "MODE", "_x", "with.dot", "with-dash", "Z9"}
+	r.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	for _, name := range names[:r.IntN(len(names)+1)] {
+		a.Spec.Env = append(a.Spec.Env, berthv1alpha1.EnvVar{Name: name, Value: pick(r, "", "", "prod", " ", "0", "ünïcode")})
+	}
+	if r.IntN(3) > 0 {
+		a.Spec.Resources = randomResources(r)
+	}
+	a.Spec.RunAsRoot = r.IntN(4) == 0
+	return a
+}
+
+// randomResources keeps every limit at or above its request, as the CRD's rule requires.
+func randomResources(r *rand.Rand) *berthv1alpha1.Resources {
+	quantities := map[string][]string{
+		"cpu":               {"0", "100m", "1", "1000m", "1.5"},
+		"memory":            {"0", "64Mi", "1Gi", "1e9", "128974848"},
+		"ephemeral-storage": {"0", "1Gi"},
+	}
+	res := &berthv1alpha1.Resources{}
+	for _, name := range []string{"cpu", "memory", "ephemeral-storage"} {
+		switch r.IntN(4) {
+		case 0:
+			continue
+		case 1:
+			if res.Requests == nil {
+				res.Requests = corev1.ResourceList{}
+			}
+			res.Requests[corev1.ResourceName(name)] = resource.MustParse(pick(r, quantities[name]...))
+		case 2:
+			if res.Limits == nil {
+				res.Limits = corev1.ResourceList{}
+			}
+			res.Limits[corev1.ResourceName(name)] = resource.MustParse(pick(r, quantities[name]...))
+		default:
+			q := resource.MustParse(pick(r, quantities[name]...))
+			if res.Requests == nil {
+				res.Requests = corev1.ResourceList{}
+			}
+			if res.Limits == nil {
+				res.Limits = corev1.ResourceList{}
+			}
+			res.Requests[corev1.ResourceName(name)] = q
+			res.Limits[corev1.ResourceName(name)] = q
+		}
+	}
+	if r.IntN(8) == 0 {
+		res.Requests = corev1.ResourceList{} // present but empty
+	}
+	return res
+}
+
+func pick[T any](r *rand.Rand, values ...T) T {
+	return values[r.IntN(len(values))]
+}

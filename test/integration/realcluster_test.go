@@ -1,0 +1,584 @@
+package integration
+
+// Tests of what a real cluster does that a clean local one does not: quotas and admission policies that refuse
+// berth's writes, updates the API server rejects, other writers acting in the middle of a sync, conflicts, a
+// deleted and recreated App, and other managers' conditions. Where the world must change at one exact point of a
+// sync, a hook (see startController) makes it change there, on the real API server.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/utils/ptr"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/controller"
+	berthv1alpha1ac "github.com/berthdev/berth/pkg/generated/applyconfiguration/berth/v1alpha1"
+)
+
+// waitCondition waits until the App's status describes its current generation with the condition in that status
+// and reason, and returns the App.
+func (e *env) waitCondition(name, conditionType string, status metav1.ConditionStatus, reason string) *berthv1alpha1.App {
+	e.t.Helper()
+	var a *berthv1alpha1.App
+	var last string
+	err := pollUntil(e.ctx, func(ctx context.Context) (bool, error) {
+		var err error
+		if a, err = e.berth.BerthV1alpha1().Apps(e.namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return false, err
+		}
+		c := meta.FindStatusCondition(a.Status.Conditions, conditionType)
+		if c == nil {
+			last = fmt.Sprintf("no %s condition; conditions: %+v", conditionType, a.Status.Conditions)
+			return false, nil
+		}
+		last = fmt.Sprintf("%s is %s/%s (%q), observedGeneration %d of %d", conditionType, c.Status, c.Reason,
+			c.Message, a.Status.ObservedGeneration, a.Generation)
+		return a.Status.ObservedGeneration == a.Generation && c.Status == status && c.Reason == reason, nil
+	})
+	require.NoError(e.t, err, "waiting for App %s to be %s=%s with reason %s; last seen: %s", name, conditionType,
+		status, reason, last)
+	return a
+}
+
+func pollUntil(ctx context.Context, condition func(ctx context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		done, err := condition(ctx)
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// condition returns the App's condition of that type, failing the test when there is none.
+func condition(t *testing.T, a *berthv1alpha1.App, conditionType string) metav1.Condition {
+	t.Helper()
+	c := meta.FindStatusCondition(a.Status.Conditions, conditionType)
+	require.NotNil(t, c, "App %s has no %s condition: %+v", a.Name, conditionType, a.Status.Conditions)
+	return *c
+}
+
+// eventsAbout counts the Events of that type and reason about the App, series included.
+func (e *env) eventsAbout(a *berthv1alpha1.App, eventType, reason string) int {
+	e.t.Helper()
+	events, err := e.kube.EventsV1().Events(e.namespace).List(e.ctx, metav1.ListOptions{})
+	require.NoError(e.t, err)
+	n := 0
+	for _, ev := range events.Items {
+		if ev.Regarding.UID != a.UID || ev.Type != eventType || ev.Reason != reason {
+			continue
+		}
+		n++
+		if ev.Series != nil {
+			n += int(ev.Series.Count) - 1
+		}
+	}
+	return n
+}
+
+// setQuota makes a ResourceQuota of the namespace hold hard as its limits, in its spec and in its status: there
+// is no kube-controller-manager here to fill in the status, without which the quota admission refuses everything.
+func (e *env) setQuota(name string, hard corev1.ResourceList) {
+	e.t.Helper()
+	quotas := e.kube.CoreV1().ResourceQuotas(e.namespace)
+	q, err := quotas.Get(e.ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		q, err = quotas.Create(e.ctx, &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       corev1.ResourceQuotaSpec{Hard: hard},
+		}, metav1.CreateOptions{})
+		require.NoError(e.t, err)
+		q.Status.Used = corev1.ResourceList{}
+		for r := range hard {
+			q.Status.Used[r] = resource.MustParse("0")
+		}
+	} else {
+		require.NoError(e.t, err)
+		q.Spec.Hard = hard
+		q, err = quotas.Update(e.ctx, q, metav1.UpdateOptions{})
+		require.NoError(e.t, err)
+	}
+	q.Status.Hard = hard
+	_, err = quotas.UpdateStatus(e.ctx, q, metav1.UpdateOptions{})
+	require.NoError(e.t, err)
+}
+
+// TestQuotaExceededDegradesTheApp: a ResourceQuota that allows no Deployment refuses berth's create with 403.
+// The App must say so (Degraded, reason QuotaExceeded, the API server's message), with one Warning Event, and be
+// retried with backoff, so that it converges once the quota is raised.
+func TestQuotaExceededDegradesTheApp(t *testing.T) {
+	e := newEnv(t)
+	e.setQuota("no-deployments", corev1.ResourceList{"count/deployments.apps": resource.MustParse("0")})
+	r := e.startController()
+	e.createApp(app("web"))
+
+	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonQuotaExceeded)
+	assert.Contains(t, condition(t, a, berthv1alpha1.ConditionDegraded).Message, "exceeded quota: no-deployments")
+	e.eventually("one Warning Event QuotaExceeded", func(context.Context) (bool, error) {
+		return e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonQuotaExceeded) == 1, nil
+	})
+	// The refused create is retried with backoff: more syncs come, but no second Warning while nothing changed.
+	before := r.syncs.total()
+	e.eventually("berth to retry the refused create", func(context.Context) (bool, error) {
+		return r.syncs.total() >= before+3, nil
+	})
+	assert.Equal(t, 1, e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonQuotaExceeded),
+		"one Warning Event per change, not per retry")
+
+	e.setQuota("no-deployments", corev1.ResourceList{"count/deployments.apps": resource.MustParse("1")})
+	e.waitConverged("web")
+	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, controller.ReasonAsExpected)
+}
+
+// denyImages makes a ValidatingAdmissionPolicy, bound to the test's namespace, refuse Deployments with an image
+// from denied.example/, as a platform team's policy would; it returns once the policy is in force.
+func (e *env) denyImages() {
+	e.t.Helper()
+	name := "deny-images-" + e.namespace
+	policies := e.kube.AdmissionregistrationV1()
+	_, err := policies.ValidatingAdmissionPolicies().Create(e.ctx, &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+						Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"},
+							Resources: []string{"deployments"}},
+					},
+				}},
+			},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: "object.spec.template.spec.containers.all(c, !c.image.startsWith('denied.example/'))",
+				Message:    "images from denied.example/ are not allowed here",
+				Reason:     ptr.To(metav1.StatusReasonForbidden),
+			}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(e.t, err)
+	_, err = policies.ValidatingAdmissionPolicyBindings().Create(e.ctx, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": e.namespace},
+			}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(e.t, err)
+	e.t.Cleanup(func() {
+		_ = policies.ValidatingAdmissionPolicyBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
+		_ = policies.ValidatingAdmissionPolicies().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	// The API server compiles and loads the policy a moment after it is written.
+	probe := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"probe": "1"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"probe": "1"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "denied.example/probe:1"}}},
+			},
+		},
+	}
+	e.eventually("the admission policy to be in force", func(ctx context.Context) (bool, error) {
+		_, err := e.kube.AppsV1().Deployments(e.namespace).Create(ctx, probe,
+			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return apierrors.IsForbidden(err), nil
+	})
+}
+
+// TestAdmissionPolicyDenialDegradesTheApp: a ValidatingAdmissionPolicy refuses the App's Deployment. The App must
+// say so (Degraded, reason Forbidden, the policy's message) with one Warning Event, and converge once the policy
+// goes.
+func TestAdmissionPolicyDenialDegradesTheApp(t *testing.T) {
+	e := newEnv(t)
+	e.denyImages()
+	e.startController()
+	e.createApp(app("web", func(a *berthv1alpha1.App) { a.Spec.Image = "denied.example/web:1" }))
+
+	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonForbidden)
+	assert.Contains(t, condition(t, a, berthv1alpha1.ConditionDegraded).Message, "images from denied.example/ are not allowed here")
+	e.eventually("one Warning Event Forbidden", func(context.Context) (bool, error) {
+		return e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonForbidden) == 1, nil
+	})
+
+	require.NoError(t, e.kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(e.ctx,
+		"deny-images-"+e.namespace, metav1.DeleteOptions{}))
+	e.waitConverged("web")
+	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, controller.ReasonAsExpected)
+}
+
+// runDeployment writes the status kube-controller-manager would give the App's Deployment once all its Pods
+// run: there is none here.
+func (e *env) runDeployment(name string) {
+	e.t.Helper()
+	d, err := e.getDeployment(name)
+	require.NoError(e.t, err)
+	n := *d.Spec.Replicas
+	d.Status = appsv1.DeploymentStatus{
+		ObservedGeneration: d.Generation,
+		Replicas:           n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
+		Conditions: []appsv1.DeploymentCondition{
+			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
+		},
+	}
+	_, err = e.kube.AppsV1().Deployments(e.namespace).UpdateStatus(e.ctx, d, metav1.UpdateOptions{})
+	require.NoError(e.t, err)
+}
+
+// TestRefusedUpdateKeepsDescribingTheRunningDeployment: a change of the App that the Deployment API rejects (422:
+// an extended resource requested without a limit) leaves the running Deployment as it was. The App's status must
+// go on describing that Deployment (replicas, Available, the scale subresource), and say which change was refused.
+func TestRefusedUpdateKeepsDescribingTheRunningDeployment(t *testing.T) {
+	e := newEnv(t)
+	e.startController()
+	e.createApp(app("web"))
+	e.waitConverged("web")
+	e.runDeployment("web")
+	e.waitCondition("web", berthv1alpha1.ConditionAvailable, metav1.ConditionTrue, controller.ReasonMinimumReplicasAvailable)
+
+	_, err := e.berth.BerthV1alpha1().Apps(e.namespace).Patch(e.ctx, "web", types.MergePatchType,
+		[]byte(`{"spec":{"resources":{"requests":{"example.com/gpu":"1"}}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+
+	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonRejected)
+	degraded := condition(t, a, berthv1alpha1.ConditionDegraded).Message
+	assert.Contains(t, degraded, `Deployment "web"`)
+	assert.Contains(t, degraded, "Limit must be set", "the API server's reason is in the message")
+	available := condition(t, a, berthv1alpha1.ConditionAvailable)
+	assert.Equal(t, metav1.ConditionTrue, available.Status, "the Deployment that runs is still available: %+v", available)
+	assert.NotEqual(t, controller.ReasonCreating, condition(t, a, berthv1alpha1.ConditionProgressing).Reason)
+	assert.Equal(t, int32(1), a.Status.Replicas)
+	assert.Equal(t, int32(1), a.Status.ReadyReplicas)
+	assert.Equal(t, "1/1", a.Status.Ready)
+	scale, err := e.berth.BerthV1alpha1().Apps(e.namespace).GetScale(e.ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), scale.Status.Replicas, "the scale subresource reports the Pods that run")
+	d, err := e.getDeployment("web")
+	require.NoError(t, err)
+	assert.Empty(t, d.Spec.Template.Spec.Containers[0].Resources.Requests, "the refused change did not land")
+}
+
+// TestAppsWithEmptyValuesAreNotAppliedAgain: an env var without a value and a probe with initialDelaySeconds 0
+// are dropped by the API server when stored (omitempty). Once berth has converged such an App, another sync of
+// it must write nothing.
+func TestAppsWithEmptyValuesAreNotAppliedAgain(t *testing.T) {
+	e := newEnv(t)
+	r := e.startController()
+	e.createApp(app("web", func(a *berthv1alpha1.App) {
+		a.Spec.Env = []berthv1alpha1.EnvVar{{Name: "EMPTY"}, {Name: "MODE", Value: "prod"}}
+		a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz", InitialDelaySeconds: ptr.To[int32](0)}
+	}))
+	e.waitConverged("web")
+	e.eventually("berth to sync the events of its own writes", func(context.Context) (bool, error) {
+		return r.syncs.count(controller.ResultSuccess) >= 2, nil
+	})
+	time.Sleep(time.Second)
+
+	// Another sync of the converged App, brought by a change that is not the App's spec.
+	before, syncs := len(r.writes.list()), r.syncs.total()
+	_, err := e.berth.BerthV1alpha1().Apps(e.namespace).Patch(e.ctx, "web", types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"example.com/touched":"yes"}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	e.eventually("berth to sync the App again", func(context.Context) (bool, error) {
+		return r.syncs.total() > syncs, nil
+	})
+	time.Sleep(500 * time.Millisecond)
+	assert.Empty(t, r.writes.list()[before:], "a converged App needs no write")
+}
+
+// TestRepairDoesNotTakeOverARecreatedService: berth's cache shows a Service that berth created but whose fields
+// it has not yet taken over for server-side apply, so berth reads it afresh to finish that. If a user deleted
+// that Service and created one of their own in the meantime, the fresh read is the user's: berth must leave it
+// alone (a conflict), not apply over it.
+func TestRepairDoesNotTakeOverARecreatedService(t *testing.T) {
+	e := newEnv(t)
+	a := e.createApp(app("web"))
+	// What a create by berth leaves behind when the step after it did not happen: the Service, controlled by the
+	// App, its fields owned by berth's Update entry.
+	_, err := e.kube.CoreV1().Services(e.namespace).Create(e.ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "web", UID: a.UID, Controller: ptr.To(true),
+		}}},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{controller.LabelInstance: "web", controller.LabelManagedBy: "berth"},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromString("http")}},
+		},
+	}, metav1.CreateOptions{FieldManager: controller.FieldManager})
+	require.NoError(t, err)
+
+	// When berth reads the Service afresh, a user has just replaced it with their own.
+	var users *corev1.Service
+	var replaced sync.Once
+	e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if req.Method == http.MethodGet && req.URL.Path == "/api/v1/namespaces/"+e.namespace+"/services/web" {
+			replaced.Do(func() {
+				services := e.kube.CoreV1().Services(e.namespace)
+				require.NoError(t, services.Delete(context.Background(), "web", metav1.DeleteOptions{}))
+				var err error
+				users, err = services.Create(context.Background(), &corev1.Service{
+					ObjectMeta: metav1.ObjectMeta{Name: "web"},
+					Spec: corev1.ServiceSpec{
+						Selector: map[string]string{"team": "theirs"},
+						Ports:    []corev1.ServicePort{{Name: "metrics", Port: 9999}},
+					},
+				}, metav1.CreateOptions{FieldManager: "someone"})
+				require.NoError(t, err)
+			})
+		}
+		return next.RoundTrip(req)
+	})
+
+	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonResourceConflict)
+	require.NotNil(t, users, "berth read the Service afresh")
+	s, err := e.kube.CoreV1().Services(e.namespace).Get(e.ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, users.UID, s.UID)
+	assert.Equal(t, users.ResourceVersion, s.ResourceVersion, "the user's Service was never written")
+	assert.Empty(t, s.OwnerReferences)
+	assert.Equal(t, map[string]string{"team": "theirs"}, s.Spec.Selector)
+}
+
+// conflictStatus is the answer of the API server to a write that lost a race: 409 Conflict.
+func conflictStatus(req *http.Request) *http.Response {
+	body := `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",` +
+		`"message":"Operation cannot be fulfilled: the object has been modified","reason":"Conflict","code":409}`
+	return &http.Response{
+		StatusCode: http.StatusConflict,
+		Header:     http.Header{"Content-Type": []string{"application/json"}},
+		Body:       io.NopCloser(strings.NewReader(body)),
+		Request:    req,
+	}
+}
+
+// TestConflictsAreRetriedWithBackoff: while every write of the App's Deployment meets a conflict (as when it was
+// deleted under berth and the cache has not caught up), berth retries promptly but with backoff, rather than as
+// fast as the client allows.
+func TestConflictsAreRetriedWithBackoff(t *testing.T) {
+	e := newEnv(t)
+	const window = 3 * time.Second
+	var first atomic.Pointer[time.Time]
+	var conflicts atomic.Int64
+	deployment := "/apis/apps/v1/namespaces/" + e.namespace + "/deployments/web"
+	e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if req.Method != http.MethodPatch || req.URL.Path != deployment {
+			return next.RoundTrip(req)
+		}
+		now := time.Now()
+		first.CompareAndSwap(nil, &now)
+		if now.Sub(*first.Load()) < window {
+			conflicts.Add(1)
+			return conflictStatus(req), nil
+		}
+		return next.RoundTrip(req)
+	})
+	e.createApp(app("web"))
+	e.waitConverged("web")
+	// The backoff of berth's tests starts at 10 ms and doubles up to 1 s: about 10 tries fit in the window.
+	// Without backoff, the conflicts come as fast as the API server answers, hundreds of them.
+	t.Logf("%d writes of the Deployment met a conflict in %s", conflicts.Load(), window)
+	assert.LessOrEqual(t, conflicts.Load(), int64(20), "conflicts are retried with backoff")
+}
+
+// TestDeletedBeforeSeenIsRecreatedPromptly: the Deployment berth created is deleted before any sync has seen it.
+// berth waits for its cache to show what it created; the deletion must end that wait, and berth create the
+// Deployment again, not stall the App until the wait's expiry (a minute).
+func TestDeletedBeforeSeenIsRecreatedPromptly(t *testing.T) {
+	e := newEnv(t)
+	var deleted sync.Once
+	e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err == nil && resp.StatusCode == http.StatusCreated && req.Method == http.MethodPost &&
+			req.URL.Path == "/apis/apps/v1/namespaces/"+e.namespace+"/deployments" {
+			deleted.Do(func() {
+				require.NoError(t, e.kube.AppsV1().Deployments(e.namespace).Delete(context.Background(), "web",
+					metav1.DeleteOptions{}))
+			})
+		}
+		return resp, err
+	})
+	created := e.createApp(app("web"))
+	// Well within the expiry of a minute.
+	e.eventually("berth to create the Deployment again", func(ctx context.Context) (bool, error) {
+		d, err := e.getDeployment("web")
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return metav1.IsControlledBy(d, created), nil
+	})
+	e.waitConverged("web")
+}
+
+// TestStaleCacheCausesNoSecondStatusWrite: another writer changes the App just before berth writes its status,
+// and the watch brings the event of berth's write late (a slow API server). The cache then shows the other
+// writer's version, which is older than berth's write: a sync that acted on it would write the status a second
+// time. berth must wait for the version it wrote.
+func TestStaleCacheCausesNoSecondStatusWrite(t *testing.T) {
+	e := newEnv(t)
+	var annotated sync.Once
+	r := e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if req.Method == http.MethodPatch && strings.HasSuffix(req.URL.Path, "/apps/web/status") {
+			annotated.Do(func() {
+				_, err := e.berth.BerthV1alpha1().Apps(e.namespace).Patch(context.Background(), "web",
+					types.MergePatchType, []byte(`{"metadata":{"annotations":{"example.com/team":"shop"}}}`),
+					metav1.PatchOptions{})
+				if err != nil {
+					t.Errorf("annotating the App: %v", err)
+				}
+			})
+		}
+		return next.RoundTrip(req)
+	}, delayWatchEvents("/apis/berth.dev/v1alpha1/namespaces/"+e.namespace+"/apps", func(event []byte) bool {
+		// The events of berth's status writes: only they show berth's status field manager.
+		return bytes.Contains(event, []byte(`"manager":"berth","operation":"Apply","subresource":"status"`))
+	}, 500*time.Millisecond))
+	e.createApp(app("web"))
+	e.waitConverged("web")
+	e.eventually("berth to sync the events of its own writes", func(context.Context) (bool, error) {
+		return r.syncs.count(controller.ResultSuccess) >= 2, nil
+	})
+	time.Sleep(time.Second)
+
+	var statusWrites []string
+	for _, w := range r.writes.list() {
+		if strings.HasSuffix(w, "/apps/web/status") {
+			statusWrites = append(statusWrites, w)
+		}
+	}
+	assert.Len(t, statusWrites, 1, "the status is written once: %v", r.writes.list())
+}
+
+// delayWatchEvents is a hook that holds back, for delay, each watch event of path (a collection) that delayed
+// says to, as a slow API server would. The API server writes one event per line.
+func delayWatchEvents(path string, delayed func(event []byte) bool, delay time.Duration) hook {
+	return func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil || req.Method != http.MethodGet || req.URL.Path != path || req.URL.Query().Get("watch") != "true" {
+			return resp, err
+		}
+		events := bufio.NewReader(resp.Body)
+		reader, writer := io.Pipe()
+		go func() {
+			defer func() { _ = resp.Body.Close() }()
+			for {
+				event, err := events.ReadBytes('\n')
+				if delayed(event) {
+					time.Sleep(delay)
+				}
+				if _, werr := writer.Write(event); werr != nil || err != nil {
+					writer.CloseWithError(err)
+					return
+				}
+			}
+		}()
+		resp.Body = reader
+		return resp, nil
+	}
+}
+
+// TestRecreatedAppWaitsForTheGarbageCollector: an App deleted and created again under the same name finds the
+// old App's Deployment and Service until the garbage collector removes them (it does not run here, so the test
+// removes them as it would). They are not someone else's: the App must wait for the collector (Progressing,
+// WaitingForGarbageCollection), without a conflict or a Warning, and then converge.
+func TestRecreatedAppWaitsForTheGarbageCollector(t *testing.T) {
+	e := newEnv(t)
+	e.startController()
+	old := e.createApp(app("web"))
+	_, oldDeployment := e.waitConverged("web")
+	require.NoError(t, e.berth.BerthV1alpha1().Apps(e.namespace).Delete(e.ctx, "web", metav1.DeleteOptions{}))
+	e.eventually("the old App to be gone", func(ctx context.Context) (bool, error) {
+		_, err := e.berth.BerthV1alpha1().Apps(e.namespace).Get(ctx, "web", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+
+	recreated := e.createApp(app("web"))
+	require.NotEqual(t, old.UID, recreated.UID)
+	a := e.waitCondition("web", berthv1alpha1.ConditionProgressing, metav1.ConditionTrue, controller.ReasonWaitingForGarbageCollection)
+	assert.Equal(t, metav1.ConditionFalse, condition(t, a, berthv1alpha1.ConditionDegraded).Status,
+		"the old App's objects are not a conflict: %+v", a.Status.Conditions)
+	time.Sleep(500 * time.Millisecond)
+	assert.Zero(t, e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonResourceConflict), "no Warning")
+	d, err := e.getDeployment("web")
+	require.NoError(t, err)
+	assert.Equal(t, oldDeployment.ResourceVersion, d.ResourceVersion, "the old App's Deployment is left to the collector")
+
+	// What the garbage collector does.
+	require.NoError(t, e.kube.AppsV1().Deployments(e.namespace).Delete(e.ctx, "web", metav1.DeleteOptions{}))
+	require.NoError(t, e.kube.CoreV1().Services(e.namespace).Delete(e.ctx, "web", metav1.DeleteOptions{}))
+
+	_, d = e.waitConverged("web")
+	assert.True(t, metav1.IsControlledBy(d, recreated), "the new App's own Deployment")
+	// No kube-controller-manager here to roll the Deployment out.
+	a = e.waitCondition("web", berthv1alpha1.ConditionProgressing, metav1.ConditionTrue, controller.ReasonRollingOut)
+	assert.Equal(t, metav1.ConditionFalse, condition(t, a, berthv1alpha1.ConditionDegraded).Status)
+}
+
+// TestOtherManagersConditionsAreLeftAlone: another controller adds a condition of its own to the App's status.
+// berth writes only its three conditions, so that the other manager alone owns its condition and can remove it.
+func TestOtherManagersConditionsAreLeftAlone(t *testing.T) {
+	e := newEnv(t)
+	e.startController()
+	e.createApp(app("web"))
+	e.waitConverged("web")
+
+	apps := e.berth.BerthV1alpha1().Apps(e.namespace)
+	other := func(conditions ...*metav1ac.ConditionApplyConfiguration) {
+		_, err := apps.ApplyStatus(e.ctx, berthv1alpha1ac.App("web", e.namespace).
+			WithStatus(berthv1alpha1ac.AppStatus().WithConditions(conditions...)),
+			metav1.ApplyOptions{FieldManager: "other-controller", Force: true})
+		require.NoError(t, err)
+	}
+	other(metav1ac.Condition().WithType("example.com/Audited").WithStatus(metav1.ConditionTrue).
+		WithReason("Audited").WithMessage("checked").WithLastTransitionTime(metav1.Now()))
+
+	// A change of the App makes berth write its status again.
+	_, err := apps.Patch(e.ctx, "web", types.MergePatchType, []byte(`{"spec":{"replicas":2}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	a, _ := e.waitConverged("web")
+	require.NotNil(t, meta.FindStatusCondition(a.Status.Conditions, "example.com/Audited"), "berth kept the other condition")
+
+	// The other manager drops its condition: since it alone owns it, it goes.
+	other()
+	a = e.getApp("web")
+	assert.Nil(t, meta.FindStatusCondition(a.Status.Conditions, "example.com/Audited"),
+		"berth does not co-own the other manager's condition: %+v", a.Status.Conditions)
+	for _, conditionType := range []string{berthv1alpha1.ConditionAvailable, berthv1alpha1.ConditionProgressing,
+		berthv1alpha1.ConditionDegraded} {
+		assert.NotNil(t, meta.FindStatusCondition(a.Status.Conditions, conditionType), conditionType)
+	}
+}
