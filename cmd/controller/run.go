@@ -62,12 +62,23 @@ func run(ctx context.Context, opts options) error {
 		return err
 	}
 
-	// The watchdog fails /healthz when this replica leads but has not renewed its lease in time.
+	// The watchdog fails /healthz when this replica leads but has not renewed its lease in time. Readiness waits
+	// for the watch of the Lease too: a replica that cannot see its Lease must not lead.
 	var watchdog *leaderelection.HealthzAdaptor
+	var lease *leaseWatch
+	ready := ctrl.HasSynced
 	if opts.leaderElect {
 		watchdog = leaderelection.NewLeaderHealthzAdaptor(opts.renewDeadline)
+		identity, err := leaderIdentity()
+		if err != nil {
+			return err
+		}
+		if lease, err = newLeaseWatch(kubeClient, opts, identity); err != nil {
+			return err
+		}
+		ready = func() bool { return ctrl.HasSynced() && lease.hasSynced() }
 	}
-	stopServers, err := startServers(ctx, opts, ctrl.HasSynced, watchdog)
+	stopServers, err := startServers(ctx, opts, ready, watchdog)
 	if err != nil {
 		return err
 	}
@@ -82,11 +93,12 @@ func run(ctx context.Context, opts options) error {
 
 	logger.Info("Starting berth", "namespace", opts.namespace, "workers", opts.workers, "host", config.Host,
 		"leaderElect", opts.leaderElect)
-	runController := func(ctx context.Context) error { return ctrl.Run(ctx, opts.workers) }
+	runController := func(ctx context.Context, stop <-chan struct{}) error { return ctrl.Run(ctx, stop, opts.workers) }
 	if !opts.leaderElect {
-		return runController(ctx)
+		// Nothing but a shutdown ends the work of a lone replica, and a shutdown drains it.
+		return runController(context.WithoutCancel(ctx), ctx.Done())
 	}
-	return runAsLeader(ctx, opts, kubeClient, watchdog, runController)
+	return runAsLeader(ctx, opts, kubeClient, lease, watchdog, runController)
 }
 
 // restConfig loads --kubeconfig (or $KUBECONFIG), or else the in-cluster configuration, and applies the client

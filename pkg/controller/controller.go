@@ -285,64 +285,89 @@ func (c *Controller) HasSynced() bool {
 	return true
 }
 
-// Run waits for the caches, then runs workers until ctx is done. Then it stops taking keys, lets the syncs under
-// way finish (for at most the drain timeout, after which their API calls are cancelled), and returns once every
-// worker has returned.
-func (c *Controller) Run(ctx context.Context, workers int) error {
+// Run waits for the caches, then runs workers until stop is closed. Then it stops taking keys, lets the syncs
+// under way finish (for at most the drain timeout, after which they are cancelled), and returns once every worker
+// has returned: a graceful shutdown.
+//
+// Syncs run under ctx. When ctx is done instead, Run cancels the syncs under way at once and returns without a
+// drain: a leader that lost its Lease must not write a moment longer, since another replica may lead already.
+func (c *Controller) Run(ctx context.Context, stop <-chan struct{}, workers int) error {
 	logger := klog.FromContext(ctx)
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.cachesSynced...) {
+	// Syncs get a context of their own, so that a graceful shutdown lets them finish their writes instead of
+	// breaking them off half-way; the drain timeout, or ctx, cancels it.
+	syncCtx, cancelSync := context.WithCancel(ctx)
+	defer cancelSync()
+
+	waitCtx, cancelWait := context.WithCancel(syncCtx)
+	defer cancelWait()
+	go func() {
+		select {
+		case <-stop:
+			cancelWait()
+		case <-waitCtx.Done():
+		}
+	}()
+	if !cache.WaitForNamedCacheSyncWithContext(waitCtx, c.cachesSynced...) {
 		c.queue.ShutDown()
 		return errors.New("the informers' caches did not sync before shutdown")
 	}
-
-	// Syncs get a context of their own, so that a shutdown lets them finish their writes instead of
-	// breaking them off half-way.
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
 
 	logger.Info("Starting workers", "count", workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for c.processNextWorkItem(ctx, workCtx) {
+			for c.processNextWorkItem(syncCtx, stop) {
 			}
 		})
 	}
 
-	<-ctx.Done()
-	logger.Info("Shutting down: draining the syncs under way", "timeout", c.drainTimeout)
-	drained := make(chan struct{})
-	go func() {
-		c.queue.ShutDownWithDrain()
-		close(drained)
-	}()
 	select {
-	case <-drained:
-	case <-time.After(c.drainTimeout):
-		logger.Info("Drain timed out: cancelling the syncs under way")
-		cancelWork()
-		<-drained
+	case <-stop:
+		logger.Info("Shutting down: draining the syncs under way", "timeout", c.drainTimeout)
+		drained := make(chan struct{})
+		go func() {
+			c.queue.ShutDownWithDrain()
+			close(drained)
+		}()
+		select {
+		case <-drained:
+		case <-syncCtx.Done():
+			logger.Info("Told to stop at once while draining: the syncs under way are cancelled")
+			<-drained
+		case <-time.After(c.drainTimeout):
+			logger.Info("Drain timed out: cancelling the syncs under way")
+			cancelSync()
+			<-drained
+		}
+	case <-ctx.Done():
+		logger.Info("Told to stop at once: cancelling the syncs under way, without a drain")
+		c.queue.ShutDown()
 	}
 	wg.Wait()
 	logger.Info("All workers stopped")
 	return nil
 }
 
-// processNextWorkItem syncs one key and decides, by the class of its error, whether and when it comes back. It
-// returns false when the worker should stop.
-func (c *Controller) processNextWorkItem(runCtx, workCtx context.Context) bool {
+// processNextWorkItem syncs one key under ctx and decides, by the class of its error, whether and when it comes
+// back. It returns false when the worker should stop: the queue is shut down, stop is closed or ctx is done.
+func (c *Controller) processNextWorkItem(ctx context.Context, stop <-chan struct{}) bool {
 	key, shutdown := c.queue.Get()
 	if shutdown {
 		return false
 	}
 	defer c.queue.Done(key)
-	if runCtx.Err() != nil {
+	select {
+	case <-stop:
 		// Shutting down: leave the keys still queued to the next run (or leader), which syncs every App.
+		return false
+	default:
+	}
+	if ctx.Err() != nil {
 		return false
 	}
 
-	logger := klog.FromContext(workCtx).WithValues("key", key)
-	ctx := klog.NewContext(workCtx, logger)
+	logger := klog.FromContext(ctx).WithValues("key", key)
+	ctx = klog.NewContext(ctx, logger)
 	start := time.Now()
 	err := c.syncWithRecover(ctx, key)
 	c.handleResult(logger, key, err, time.Since(start))

@@ -164,7 +164,7 @@ func TestWorkerRetriesTransientErrorsWithGrowingBackoff(t *testing.T) {
 	q.Add(webKey)
 
 	for want := 1; want <= 3; want++ {
-		require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
+		require.True(t, f.controller.processNextWorkItem(f.ctx, nil))
 		assert.Equal(t, want, q.NumRequeues(webKey), "each failure counts")
 	}
 	// The rate limiter's next delay for the key doubles with each failure: 5ms, 10ms, 20ms, now 40ms.
@@ -177,7 +177,7 @@ func TestWorkerRetriesTransientErrorsWithGrowingBackoff(t *testing.T) {
 		40 * time.Millisecond}, delays)
 
 	stop()
-	require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx), "the key comes back after its backoff")
+	require.True(t, f.controller.processNextWorkItem(f.ctx, nil), "the key comes back after its backoff")
 	assert.Equal(t, 0, q.NumRequeues(webKey), "success forgets the failures")
 	assert.Equal(t, 0, q.Len())
 }
@@ -202,7 +202,7 @@ func TestWorkerRetriesConflictsWithBackoff(t *testing.T) {
 	q := f.controller.queue
 	for i := range 3 {
 		q.Add(webKey)
-		require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
+		require.True(t, f.controller.processNextWorkItem(f.ctx, nil))
 		assert.Equal(t, i+1, q.NumRequeues(webKey), "each conflict in a row backs off further")
 	}
 }
@@ -213,7 +213,7 @@ func TestWorkerDoesNotRetryUnsatisfiableApps(t *testing.T) {
 	q := f.controller.queue
 	q.Add(webKey)
 
-	require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
+	require.True(t, f.controller.processNextWorkItem(f.ctx, nil))
 
 	assert.Equal(t, 0, q.NumRequeues(webKey))
 	assert.Equal(t, 0, q.Len(), "no retry: the foreign object's events bring the key back")
@@ -229,7 +229,7 @@ func TestWorkerRecoversFromPanics(t *testing.T) {
 	q := f.controller.queue
 	q.Add(webKey)
 
-	require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx), "the worker survives")
+	require.True(t, f.controller.processNextWorkItem(f.ctx, nil), "the worker survives")
 
 	assert.Equal(t, 1, q.NumRequeues(webKey), "the key is retried with backoff")
 	assert.ErrorIs(t, f.controller.syncWithRecover(f.ctx, webKey), errPanic)
@@ -238,7 +238,7 @@ func TestWorkerRecoversFromPanics(t *testing.T) {
 func TestWorkerStopsWhenQueueShutsDown(t *testing.T) {
 	f := newFixture(t)
 	f.controller.queue.ShutDown()
-	assert.False(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
+	assert.False(t, f.controller.processNextWorkItem(f.ctx, nil))
 }
 
 // startInformers runs the fixture's informers, as main does, until the test ends.
@@ -259,21 +259,21 @@ func TestRunSyncsAppsAndReturnsAfterCancel(t *testing.T) {
 	_, err := f.berthClient.BerthV1alpha1().Apps("shop").Create(f.ctx, newApp(), metav1.CreateOptions{})
 	require.NoError(t, err)
 
-	ctx, cancel := context.WithCancel(f.ctx)
+	stop := make(chan struct{})
 	done := make(chan error)
-	go func() { done <- f.controller.Run(ctx, 2) }()
+	go func() { done <- f.controller.Run(f.ctx, stop, 2) }()
 
 	require.Eventually(t, func() bool {
 		_, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
 		return err == nil
 	}, 10*time.Second, 10*time.Millisecond, "the App's Deployment is created by a worker")
 
-	cancel()
+	close(stop)
 	select {
 	case err := <-done:
 		assert.NoError(t, err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after cancel")
+		t.Fatal("Run did not return after stop")
 	}
 	assert.True(t, f.controller.queue.ShuttingDown())
 }
@@ -290,11 +290,11 @@ func TestRunDrainsSyncsUnderWay(t *testing.T) {
 	})
 	f.startInformers()
 
-	ctx, cancel := context.WithCancel(f.ctx)
+	stop := make(chan struct{})
 	done := make(chan error)
-	go func() { done <- f.controller.Run(ctx, 1) }()
+	go func() { done <- f.controller.Run(f.ctx, stop, 1) }()
 	<-entered
-	cancel()
+	close(stop)
 
 	select {
 	case <-done:
@@ -320,11 +320,11 @@ func TestRunCancelsSyncsThatOutlastTheDrainTimeout(t *testing.T) {
 	}
 	f.startInformers()
 
-	ctx, cancel := context.WithCancel(f.ctx)
+	stop := make(chan struct{})
 	done := make(chan error)
-	go func() { done <- f.controller.Run(ctx, 1) }()
+	go func() { done <- f.controller.Run(f.ctx, stop, 1) }()
 	<-entered
-	cancel()
+	close(stop)
 
 	select {
 	case err := <-done:
@@ -332,6 +332,35 @@ func TestRunCancelsSyncsThatOutlastTheDrainTimeout(t *testing.T) {
 		assert.ErrorIs(t, syncErr, context.Canceled, "the sync's context was cancelled after the drain timeout")
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the drain timeout")
+	}
+}
+
+// TestRunCancelsSyncsAtOnceWhenItsContextEnds: a leader that lost its Lease stops writing at once; the drain is
+// for a graceful shutdown only.
+func TestRunCancelsSyncsAtOnceWhenItsContextEnds(t *testing.T) {
+	f := newFixtureWithOptions(t, Options{DrainTimeout: time.Hour}, newApp())
+	entered := make(chan struct{})
+	var syncErr error
+	f.controller.syncHandler = func(ctx context.Context, _ cache.ObjectName) error {
+		close(entered)
+		<-ctx.Done()
+		syncErr = ctx.Err()
+		return syncErr
+	}
+	f.startInformers()
+
+	ctx, lostLease := context.WithCancel(f.ctx)
+	done := make(chan error)
+	go func() { done <- f.controller.Run(ctx, make(chan struct{}), 1) }()
+	<-entered
+	lostLease()
+
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+		assert.ErrorIs(t, syncErr, context.Canceled, "the sync under way was cancelled")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run waited for the sync under way")
 	}
 }
 
@@ -378,7 +407,7 @@ func TestWorkerDoesNotRetryInATerminatingNamespace(t *testing.T) {
 	q := f.controller.queue
 	q.Add(webKey)
 
-	require.True(t, f.controller.processNextWorkItem(f.ctx, f.ctx))
+	require.True(t, f.controller.processNextWorkItem(f.ctx, nil))
 
 	assert.Equal(t, 0, q.NumRequeues(webKey))
 	assert.Equal(t, 0, q.Len(), "the App goes with its namespace: no retry")

@@ -2,20 +2,15 @@ package controller
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
-	berthscheme "github.com/berthdev/berth/pkg/generated/clientset/versioned/scheme"
 	berthinformers "github.com/berthdev/berth/pkg/generated/informers/externalversions"
 )
 
@@ -71,20 +66,6 @@ func NewFromInformers(ctx context.Context, kubeClient kubernetes.Interface, bert
 		informers.Kube.Core().V1().Services(),
 		informers.Pods.Core().V1().Pods(),
 		recorder, metrics, opts)
-}
-
-// NewEventRecorder starts an events.k8s.io/v1 broadcaster that writes berth's Events to the API server until
-// ctx is done, and returns a recorder for the controller and a function that flushes and stops the broadcaster.
-func NewEventRecorder(ctx context.Context, kubeClient kubernetes.Interface) (events.EventRecorder, func(), error) {
-	scheme := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(scheme), berthscheme.AddToScheme(scheme)); err != nil {
-		return nil, nil, fmt.Errorf("building the scheme for Events: %w", err)
-	}
-	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kubeClient.EventsV1()})
-	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
-		return nil, nil, fmt.Errorf("starting the event broadcaster: %w", err)
-	}
-	return broadcaster.NewRecorder(scheme, FieldManager), broadcaster.Shutdown, nil
 }
 
 // PodListOptions narrows the Pod informer to berth's Pods, so that its cache holds only them rather than every

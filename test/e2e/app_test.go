@@ -23,9 +23,13 @@ import (
 
 // Images that kwok's Stages in hack/kube/kwok-config.yaml make fail; any other image "runs".
 const (
-	goodImage        = "nginx:1.27"
+	goodImage        = "nginxinc/nginx-unprivileged:1.27" // as in artifacts/examples: its user is not root
 	crashLoopImage   = "crash-loop.invalid/web:1"
 	imagePullsFailed = "pull-fails.invalid/web:1"
+	// runsAsRootImage is an image whose user is root: it runs, unless its container must run as non-root
+	// (runAsNonRoot, and no runAsUser to run it as instead), which the kubelet refuses with
+	// CreateContainerConfigError.
+	runsAsRootImage = "runs-as-root.invalid/web:1"
 )
 
 // appManifest is an App as a user writes it.
@@ -175,11 +179,12 @@ func TestExampleAppBecomesAvailable(t *testing.T) {
 	s, err := kubeClient.CoreV1().Services(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.True(t, controlledBy(s, app), "the App controls Service web: %v", s.OwnerReferences)
-	assert.Equal(t, fmt.Sprintf("http://web.%s.svc.cluster.local:80", ns), app.Status.URL)
+	assert.Equal(t, fmt.Sprintf("http://web.%s.svc.cluster.local:8080", ns), app.Status.URL)
 	assert.Equal(t, "3/3", app.Status.Ready)
 
 	out := kubectl(t, "get", "apps.berth.dev", "web", "--namespace="+ns)
-	assert.Regexp(t, `(?m)^web\s+nginx:1\.27\s+3/3\s+True\s`, out, "the columns of `kubectl get apps.berth.dev`")
+	assert.Regexp(t, `(?m)^web\s+nginxinc/nginx-unprivileged:1\.27\s+3/3\s+True\s`, out,
+		"the columns of `kubectl get apps.berth.dev`")
 }
 
 // TestKubectlScale scales an App with `kubectl scale app/NAME`, through the scale subresource.

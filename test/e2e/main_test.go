@@ -250,9 +250,16 @@ func eventually(t *testing.T, what string, check func(ctx context.Context) error
 // refused. When the test fails, it logs what the namespace holds and berth's log lines about it.
 func newNamespace(t *testing.T) string {
 	t.Helper()
+	return newLabelledNamespace(t, nil)
+}
+
+// newLabelledNamespace is newNamespace with labels, such as those that make Pod Security admission enforce a
+// standard there.
+func newLabelledNamespace(t *testing.T, labels map[string]string) string {
+	t.Helper()
 	recordInputs.Do(func() { require.NoError(t, framework.RecordInputs()) })
 	ns, err := kubeClient.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-", Labels: labels},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -120,7 +120,7 @@ func (e *env) startController(hooks ...hook) *running {
 
 	r := &running{cancel: cancel, done: make(chan error, 1), syncs: syncs, writes: writes}
 	go func() {
-		err := c.Run(ctx, 2)
+		err := c.Run(context.WithoutCancel(ctx), ctx.Done(), 2)
 		stopEvents()
 		informers.Shutdown()
 		r.done <- err

@@ -257,7 +257,7 @@ func (r *replica) reconciles(t *testing.T) float64 {
 func newApp(ctx context.Context, namespace, name string) error {
 	_, err := berthClient.BerthV1alpha1().Apps(namespace).Create(ctx, &berthv1alpha1.App{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       berthv1alpha1.AppSpec{Image: "nginx:1.27", Replicas: ptr.To[int32](1), Port: ptr.To[int32](8080)},
+		Spec:       berthv1alpha1.AppSpec{Image: "nginxinc/nginx-unprivileged:1.27", Replicas: ptr.To[int32](1), Port: ptr.To[int32](8080)},
 	}, metav1.CreateOptions{})
 	return err
 }
