@@ -121,6 +121,18 @@ func appPods(ctx context.Context, app *berthv1alpha1.App) ([]corev1.Pod, error) 
 	return pods.Items, nil
 }
 
+// waitPodsRunning waits until the App has exactly n Pods, all Running and Ready on kwok's fake nodes.
+func waitPodsRunning(t *testing.T, app *berthv1alpha1.App, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d Pods of App %s to run on kwok nodes", n, app.Name), func(ctx context.Context) error {
+		pods, err := appPods(ctx, app)
+		if err != nil {
+			return err
+		}
+		return runningOnKwok(ctx, pods, n)
+	})
+}
+
 // runningOnKwok returns nil when there are exactly n Pods, all Running and Ready on kwok's fake nodes.
 func runningOnKwok(ctx context.Context, pods []corev1.Pod, n int) error {
 	var live []corev1.Pod
@@ -164,13 +176,7 @@ func TestExampleAppBecomesAvailable(t *testing.T) {
 	apply(t, ns, exampleApp(t, ns))
 
 	app := waitAvailable(t, ns, "web", 3)
-	eventually(t, "3 Pods of App web to run on kwok nodes", func(ctx context.Context) error {
-		pods, err := appPods(ctx, app)
-		if err != nil {
-			return err
-		}
-		return runningOnKwok(ctx, pods, 3)
-	})
+	waitPodsRunning(t, app, 3)
 
 	d, err := kubeClient.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
 	require.NoError(t, err)
@@ -201,13 +207,7 @@ func TestKubectlScale(t *testing.T) {
 	d, err := kubeClient.AppsV1().Deployments(ns).Get(t.Context(), "scaled", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, int32(5), *d.Spec.Replicas)
-	eventually(t, "5 Pods of App scaled to run", func(ctx context.Context) error {
-		pods, err := appPods(ctx, app)
-		if err != nil {
-			return err
-		}
-		return runningOnKwok(ctx, pods, 5)
-	})
+	waitPodsRunning(t, app, 5)
 }
 
 // TestKubectlWait waits for an App with `kubectl wait --for=condition=Available`.

@@ -84,13 +84,7 @@ func TestPodsThatAreNeverCreatedDegradeTheApp(t *testing.T) {
 
 	kubectl(t, "delete", "resourcequota/no-pods", "--namespace="+ns)
 	app := waitAvailable(t, ns, "unadmitted", 2)
-	eventually(t, "2 Pods of App unadmitted to run on kwok nodes", func(ctx context.Context) error {
-		pods, err := appPods(ctx, app)
-		if err != nil {
-			return err
-		}
-		return runningOnKwok(ctx, pods, 2)
-	})
+	waitPodsRunning(t, app, 2)
 }
 
 // replicaFailure is the message of the ReplicaFailure condition of one of the App's ReplicaSets: why its Pods
@@ -126,13 +120,7 @@ func TestRestrictedNamespace(t *testing.T) {
 		assert.Empty(t, restrictedSettingsMissing(d.Spec.Template.Spec),
 			"the Pod template of Deployment web has what the restricted standard (and berth's defaults) want")
 		app := waitAvailable(t, ns, "web", 2)
-		eventually(t, "2 Pods of App web to run on kwok nodes", func(ctx context.Context) error {
-			pods, err := appPods(ctx, app)
-			if err != nil {
-				return err
-			}
-			return runningOnKwok(ctx, pods, 2)
-		})
+		waitPodsRunning(t, app, 2)
 	})
 
 	t.Run("an image that runs as root degrades the App", func(t *testing.T) {
@@ -175,13 +163,7 @@ func TestRestrictedNamespace(t *testing.T) {
 			}
 		}
 		app := waitAvailable(t, ns, "rooted", 2)
-		eventually(t, "2 Pods of App rooted to run on kwok nodes", func(ctx context.Context) error {
-			pods, err := appPods(ctx, app)
-			if err != nil {
-				return err
-			}
-			return runningOnKwok(ctx, pods, 2)
-		})
+		waitPodsRunning(t, app, 2)
 	})
 }
 
@@ -192,13 +174,7 @@ func TestExampleAppsRunInARestrictedNamespace(t *testing.T) {
 	apply(t, ns, exampleApp(t, ns))
 
 	app := waitAvailable(t, ns, "web", 3)
-	eventually(t, "3 Pods of App web to run on kwok nodes", func(ctx context.Context) error {
-		pods, err := appPods(ctx, app)
-		if err != nil {
-			return err
-		}
-		return runningOnKwok(ctx, pods, 3)
-	})
+	waitPodsRunning(t, app, 3)
 }
 
 // TestKwokRefusesRootImagesThatMustRunAsNonRoot checks the local cluster rather than berth: kwok's Stage
