@@ -14,6 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -51,44 +55,41 @@ type ownedKind[T ownedObject, A any] struct {
 	unwanted string
 }
 
-var deploymentKind = ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration]{
-	kind:      "Deployment",
-	resource:  "deployments",
-	extract:   appsv1ac.ExtractDeployment,
-	newObject: func() *appsv1.Deployment { return &appsv1.Deployment{} },
-	withUID:   func(d *appsv1ac.DeploymentApplyConfiguration, uid types.UID) { d.WithUID(uid) },
+// newDeploymentKind and newServiceKind describe the two kinds an App owns, read through lister and written
+// through client. The controller builds each once.
+func newDeploymentKind(lister appslisters.DeploymentLister,
+	client appsv1client.DeploymentsGetter) ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration] {
+	return ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration]{
+		kind:     "Deployment",
+		resource: "deployments",
+		cached: func(namespace, name string) (*appsv1.Deployment, error) {
+			return lister.Deployments(namespace).Get(name)
+		},
+		client: func(namespace string) ownedClient[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration] {
+			return client.Deployments(namespace)
+		},
+		extract:   appsv1ac.ExtractDeployment,
+		newObject: func() *appsv1.Deployment { return &appsv1.Deployment{} },
+		withUID:   func(d *appsv1ac.DeploymentApplyConfiguration, uid types.UID) { d.WithUID(uid) },
+	}
 }
 
-var serviceKind = ownedKind[*corev1.Service, *corev1ac.ServiceApplyConfiguration]{
-	kind:      "Service",
-	resource:  "services",
-	extract:   corev1ac.ExtractService,
-	newObject: func() *corev1.Service { return &corev1.Service{} },
-	withUID:   func(s *corev1ac.ServiceApplyConfiguration, uid types.UID) { s.WithUID(uid) },
-	unwanted:  "the App has no port",
-}
-
-// deployments and services bind the kinds to this controller's caches and clients.
-func (c *Controller) deployments() ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration] {
-	k := deploymentKind
-	k.cached = func(namespace, name string) (*appsv1.Deployment, error) {
-		return c.deploymentLister.Deployments(namespace).Get(name)
+func newServiceKind(lister corelisters.ServiceLister,
+	client corev1client.ServicesGetter) ownedKind[*corev1.Service, *corev1ac.ServiceApplyConfiguration] {
+	return ownedKind[*corev1.Service, *corev1ac.ServiceApplyConfiguration]{
+		kind:     "Service",
+		resource: "services",
+		cached: func(namespace, name string) (*corev1.Service, error) {
+			return lister.Services(namespace).Get(name)
+		},
+		client: func(namespace string) ownedClient[*corev1.Service, *corev1ac.ServiceApplyConfiguration] {
+			return client.Services(namespace)
+		},
+		extract:   corev1ac.ExtractService,
+		newObject: func() *corev1.Service { return &corev1.Service{} },
+		withUID:   func(s *corev1ac.ServiceApplyConfiguration, uid types.UID) { s.WithUID(uid) },
+		unwanted:  "the App has no port",
 	}
-	k.client = func(namespace string) ownedClient[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration] {
-		return c.kubeClient.AppsV1().Deployments(namespace)
-	}
-	return k
-}
-
-func (c *Controller) services() ownedKind[*corev1.Service, *corev1ac.ServiceApplyConfiguration] {
-	k := serviceKind
-	k.cached = func(namespace, name string) (*corev1.Service, error) {
-		return c.serviceLister.Services(namespace).Get(name)
-	}
-	k.client = func(namespace string) ownedClient[*corev1.Service, *corev1ac.ServiceApplyConfiguration] {
-		return c.kubeClient.CoreV1().Services(namespace)
-	}
-	return k
 }
 
 // errStaleCache is returned when the API server holds another object than the one the cache shows: the cache is
@@ -116,13 +117,13 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 		}
 		existing, err = client.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})
 		if err != nil {
-			return none, c.refusedOr(obs, fmt.Sprintf("create %s %q", k.kind, app.Name), err)
+			return none, obs.refusedOr(fmt.Sprintf("create %s %q", k.kind, app.Name), err)
 		}
 		c.expectations.wrote(k.resource, key, existing.GetResourceVersion())
 		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Created", "Create", "Created %s %q", k.kind, app.Name)
 		created = true
 		if existing, err = takeOwnership(ctx, existing, client.Patch, c.expectations, k.resource); err != nil {
-			return none, c.refusedOr(obs, fmt.Sprintf("update %s %q", k.kind, app.Name), err)
+			return none, obs.refusedOr(fmt.Sprintf("update %s %q", k.kind, app.Name), err)
 		}
 	case err != nil:
 		return none, err
@@ -143,7 +144,7 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 			return none, nil
 		}
 		if err != nil {
-			return none, c.refusedOr(obs, fmt.Sprintf("delete %s %q", k.kind, app.Name), err)
+			return none, obs.refusedOr(fmt.Sprintf("delete %s %q", k.kind, app.Name), err)
 		}
 		c.expectations.deleted(k.resource, key, existing.GetResourceVersion())
 		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Deleted", "Delete",
@@ -168,7 +169,7 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 			return none, fmt.Errorf("%w: %s %q was replaced", errStaleCache, k.kind, app.Name)
 		}
 		if existing, err = takeOwnership(ctx, fresh, client.Patch, c.expectations, k.resource); err != nil {
-			return none, c.refusedOr(obs, fmt.Sprintf("update %s %q", k.kind, app.Name), err)
+			return none, obs.refusedOr(fmt.Sprintf("update %s %q", k.kind, app.Name), err)
 		}
 	}
 
@@ -183,7 +184,7 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 	applied, err := client.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	if err != nil {
 		// The object berth had stays as it was: the status goes on describing it.
-		return existing, c.refusedOr(obs, fmt.Sprintf("change %s %q", k.kind, app.Name), err)
+		return existing, obs.refusedOr(fmt.Sprintf("change %s %q", k.kind, app.Name), err)
 	}
 	c.expectations.wrote(k.resource, key, applied.GetResourceVersion())
 	klog.FromContext(ctx).V(2).Info("Applied "+k.kind, "object", klog.KObj(applied))
@@ -201,13 +202,6 @@ func isLeftByDeletedApp(obj metav1.Object, app *berthv1alpha1.App) bool {
 	return ref != nil && refersToApp(ref) && ref.Name == app.Name && ref.UID != app.UID
 }
 
-// Reasons of the Degraded condition for a write of an owned object that the API server refused.
-const (
-	ReasonQuotaExceeded = "QuotaExceeded"
-	ReasonForbidden     = "Forbidden"
-	ReasonRejected      = "Rejected"
-)
-
 // errRefused marks a sync whose write of an owned object the API server refused: the App's status says why, and
 // the key is retried with backoff, since what refused it (a quota, a policy) may change without the App.
 var errRefused = errors.New("the API server refused a write")
@@ -221,7 +215,7 @@ type refusal struct {
 // refusedOr records in obs a write (what, e.g. `create Deployment "web"`) that the API server refused for a
 // reason the App's user must see: a quota, an admission policy or webhook, a permission, or validation. Any other
 // error is returned as it is, to be retried. Only the first refusal of a sync is recorded.
-func (c *Controller) refusedOr(obs *observation, what string, err error) error {
+func (obs *observation) refusedOr(what string, err error) error {
 	reason := refusalReason(err)
 	if reason == "" {
 		return fmt.Errorf("%s: %w", what, err)

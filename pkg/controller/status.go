@@ -25,12 +25,16 @@ const (
 	ReasonAsExpected                 = "AsExpected"
 	ReasonResourceConflict           = "ResourceConflict"
 	ReasonCrashLoopBackOff           = "CrashLoopBackOff"
+	ReasonImagePullBackOff           = "ImagePullBackOff"
 	// ReasonWaitingForGarbageCollection: an object of the App's name is left by a deleted App of that name.
 	ReasonWaitingForGarbageCollection = "WaitingForGarbageCollection"
 	// ReasonReplicaFailure is the Degraded reason when the Deployment reports that Pods cannot be created and
 	// gives no reason of its own (it usually gives FailedCreate, which is then used).
-	ReasonReplicaFailure   = "ReplicaFailure"
-	ReasonImagePullBackOff = "ImagePullBackOff"
+	ReasonReplicaFailure = "ReplicaFailure"
+	// The reasons of a write of an owned object that the API server refused (see refusalReason).
+	ReasonQuotaExceeded = "QuotaExceeded"
+	ReasonForbidden     = "Forbidden"
+	ReasonRejected      = "Rejected"
 )
 
 // podFailureReasons maps the waiting reasons of a container that will not get better by itself to the reason

@@ -51,7 +51,7 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	}
 
 	var obs observation
-	obs.deployment, err = syncOwned(ctx, c, app, c.deployments(), DesiredDeployment(app), true, &obs)
+	obs.deployment, err = syncOwned(ctx, c, app, c.deploymentKind, DesiredDeployment(app), true, &obs)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		// Not before the App has its Deployment: a Service with nothing behind it is of no use, and one of the
 		// App's name that is someone else's is in the way only of an App that runs.
 		desired := DesiredService(app)
-		if _, err := syncOwned(ctx, c, app, c.services(), desired, desired != nil, &obs); err != nil {
+		if _, err := syncOwned(ctx, c, app, c.serviceKind, desired, desired != nil, &obs); err != nil {
 			return err
 		}
 	}

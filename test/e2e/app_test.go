@@ -85,6 +85,25 @@ func hasCondition(app *berthv1alpha1.App, conditionType string, status metav1.Co
 	return nil
 }
 
+// degradedNamingAPod returns nil when the App is Degraded for reason and the message names one of its Pods, so
+// that the user knows where to look.
+func degradedNamingAPod(ctx context.Context, app *berthv1alpha1.App, reason string) error {
+	if err := hasCondition(app, berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, reason); err != nil {
+		return err
+	}
+	pods, err := appPods(ctx, app)
+	if err != nil {
+		return err
+	}
+	message := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded).Message
+	for _, p := range pods {
+		if strings.Contains(message, p.Name) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the Degraded message %q names none of the App's %d Pods", message, len(pods))
+}
+
 // waitAvailable waits until the App is Available, not Degraded, with replicas Pods ready, and returns it.
 func waitAvailable(t *testing.T, namespace, name string, replicas int32) *berthv1alpha1.App {
 	t.Helper()
@@ -287,23 +306,10 @@ func TestFailingPodsDegradeTheApp(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if err := hasCondition(app, berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, tc.reason); err != nil {
-					return err
-				}
 				if err := hasCondition(app, berthv1alpha1.ConditionAvailable, metav1.ConditionFalse, "MinimumReplicasUnavailable"); err != nil {
 					return err
 				}
-				pods, err := appPods(ctx, app)
-				if err != nil {
-					return err
-				}
-				message := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded).Message
-				for _, p := range pods {
-					if strings.Contains(message, p.Name) {
-						return nil
-					}
-				}
-				return fmt.Errorf("the Degraded message %q names none of the App's Pods", message)
+				return degradedNamingAPod(ctx, app, tc.reason)
 			})
 			eventually(t, "a Warning Event "+tc.reason+" about App failing", func(ctx context.Context) error {
 				return hasEvent(ctx, ns, "failing", corev1.EventTypeWarning, tc.reason)

@@ -278,25 +278,6 @@ func waitDeployment(t *testing.T, namespace, name string) *appsv1.Deployment {
 	return d
 }
 
-// degradedNamingAPod returns nil when the App is Degraded for reason and the message names one of its Pods, so
-// that the user knows where to look.
-func degradedNamingAPod(ctx context.Context, app *berthv1alpha1.App, reason string) error {
-	if err := hasCondition(app, berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, reason); err != nil {
-		return err
-	}
-	pods, err := appPods(ctx, app)
-	if err != nil {
-		return err
-	}
-	message := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded).Message
-	for _, p := range pods {
-		if strings.Contains(message, p.Name) {
-			return nil
-		}
-	}
-	return fmt.Errorf("the Degraded message %q names none of the App's %d Pods", message, len(pods))
-}
-
 // restrictedSettingsMissing lists what a Pod template lacks of the settings the restricted Pod Security Standard
 // requires (runAsNonRoot, no privilege escalation, all capabilities dropped, a seccomp profile), which berth sets
 // by default, and of automountServiceAccountToken: false, which berth also sets since an App's Pods do not call
