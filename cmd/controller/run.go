@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
@@ -27,7 +28,8 @@ func run(ctx context.Context, opts options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	config, err := restConfig(opts)
+	requests := metrics.NewAPIRequests(legacyregistry.MustRegister)
+	config, err := restConfig(opts, requests)
 	if err != nil {
 		return err
 	}
@@ -43,7 +45,15 @@ func run(ctx context.Context, opts options) error {
 		return err
 	}
 
-	recorder, stopEvents, err := controller.NewEventRecorder(ctx, kubeClient)
+	// Events go through a client with a rate limit of its own: an App's Events must not delay the writes of its
+	// objects and status, or another App's.
+	eventsConfig := rest.CopyConfig(config)
+	eventsConfig.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(eventsConfig.QPS, eventsConfig.Burst)
+	eventsClient, err := kubernetes.NewForConfig(eventsConfig)
+	if err != nil {
+		return fmt.Errorf("creating the client for Events: %w", err)
+	}
+	recorder, stopEvents, err := controller.NewEventRecorder(ctx, eventsClient)
 	if err != nil {
 		return err
 	}
@@ -102,8 +112,10 @@ func run(ctx context.Context, opts options) error {
 }
 
 // restConfig loads --kubeconfig (or $KUBECONFIG), or else the in-cluster configuration, and applies the client
-// rate limits of the flags.
-func restConfig(opts options) (*rest.Config, error) {
+// rate limit of the flags: one token bucket, shared by every client made from the config (each clientset would
+// otherwise build its own, and berth would send twice the rate the flags say). Every request is counted in
+// requests.
+func restConfig(opts options, requests *metrics.APIRequests) (*rest.Config, error) {
 	var config *rest.Config
 	var err error
 	switch {
@@ -122,7 +134,9 @@ func restConfig(opts options) (*rest.Config, error) {
 	}
 	config.QPS = float32(opts.kubeAPIQPS)
 	config.Burst = opts.kubeAPIBurst
+	config.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(config.QPS, config.Burst)
 	config.UserAgent = "berth"
+	config.Wrap(requests.Wrap)
 	return config, nil
 }
 
