@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -31,7 +30,7 @@ func BenchmarkSyncBaselineListerReads(b *testing.B) {
 	app, d, s := converged(b, newApp(withPort(8080)))
 	f := newFixture(b, app, d, s)
 	c := f.controller
-	pods := labels.SelectorFromSet(selectorLabels(app))
+	key := cache.NewObjectName("shop", "web")
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.appLister.Apps("shop").Get("web"); err != nil {
@@ -43,7 +42,7 @@ func BenchmarkSyncBaselineListerReads(b *testing.B) {
 		if _, err := c.serviceLister.Services("shop").Get("web"); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.podLister.Pods("shop").List(pods); err != nil {
+		if _, err := c.appPods(key); err != nil {
 			b.Fatal(err)
 		}
 	}

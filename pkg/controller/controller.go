@@ -82,8 +82,9 @@ type Controller struct {
 	appLister        berthlisters.AppLister
 	deploymentLister appslisters.DeploymentLister
 	serviceLister    corelisters.ServiceLister
-	podLister        corelisters.PodLister
-	cachesSynced     []cache.InformerSynced
+	// podIndexer holds berth's Pods, indexed by App (podsByApp).
+	podIndexer   cache.Indexer
+	cachesSynced []cache.InformerSynced
 
 	// The kinds of object an App owns, for the write path (owned.go).
 	deploymentKind ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration]
@@ -92,8 +93,12 @@ type Controller struct {
 	// syncHandler syncs one key: syncApp, or a stand-in in tests of the loop.
 	syncHandler func(ctx context.Context, key cache.ObjectName) error
 
-	queue        workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	// priorities orders queue's keys: changes before resyncs (queue.go).
+	priorities   *priorityQueue
 	expectations *expectations
+	// converged remembers the Apps that a sync found converged, and what it read (sync.go).
+	converged *convergedApps
 	recorder     events.EventRecorder
 	metrics      Metrics
 
@@ -110,8 +115,8 @@ func NewRateLimiter(base, max time.Duration, qps float64, burst int) workqueue.T
 	)
 }
 
-// New wires the controller to its informers. The Pod informer should watch only Pods labelled
-// app.kubernetes.io/managed-by=berth (see PodListOptions). The informers are started by the caller.
+// New wires the controller to its informers. The informers of Deployments, Services and Pods should watch only
+// berth's objects (see OwnedListOptions). The informers are started by the caller.
 func New(
 	ctx context.Context,
 	kubeClient kubernetes.Interface,
@@ -128,18 +133,22 @@ func New(
 	if metrics == nil {
 		metrics = noMetrics{}
 	}
+	if err := podInformer.Informer().AddIndexers(cache.Indexers{podsByApp: indexPodByApp}); err != nil {
+		return nil, fmt.Errorf("indexing Pods by App: %w", err)
+	}
+	priorities := newPriorityQueue()
 	c := &Controller{
 		kubeClient:       kubeClient,
 		berthClient:      berthClient,
 		appLister:        appInformer.Lister(),
 		deploymentLister: deploymentInformer.Lister(),
 		serviceLister:    serviceInformer.Lister(),
-		podLister:        podInformer.Lister(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			NewRateLimiter(opts.BackoffBase, opts.BackoffMax, opts.RetryQPS, opts.RetryBurst),
-			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName},
-		),
+		podIndexer:       podInformer.Informer().GetIndexer(),
+		queue: newQueue(priorities,
+			NewRateLimiter(opts.BackoffBase, opts.BackoffMax, opts.RetryQPS, opts.RetryBurst)),
+		priorities:    priorities,
 		expectations:  newExpectations(clock.RealClock{}),
+		converged:     newConvergedApps(),
 		recorder:      recorder,
 		metrics:       metrics,
 		clusterDomain: opts.ClusterDomain,
@@ -155,10 +164,16 @@ func New(
 		informer cache.SharedIndexInformer
 		handler  cache.ResourceEventHandler
 	}{
-		{appInformer.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.enqueueApp,
-			UpdateFunc: func(_, newObj any) { c.enqueueApp(newObj) },
-			DeleteFunc: c.enqueueApp,
+		{appInformer.Informer(), cache.ResourceEventHandlerDetailedFuncs{
+			AddFunc: func(obj any, isInInitialList bool) { c.enqueueApp(obj, priorityOfAdd(isInInitialList)) },
+			UpdateFunc: func(oldObj, newObj any) {
+				p := priorityChange
+				if sameVersion(oldObj, newObj) {
+					p = priorityResync
+				}
+				c.enqueueApp(newObj, p)
+			},
+			DeleteFunc: func(obj any) { c.enqueueApp(obj, priorityChange) },
 		}},
 		{deploymentInformer.Informer(), ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("deployments"))},
 		{serviceInformer.Informer(), ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("services"))},
@@ -177,24 +192,43 @@ func New(
 // ownedObjectHandler calls handle for every add, change and delete, skipping the periodic resyncs of objects that
 // did not change: what berth owns is compared when its App is synced anyway. A delete is told to deleted first,
 // when it is not nil.
-func ownedObjectHandler(handle, deleted func(obj any)) cache.ResourceEventHandler {
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc: handle,
+func ownedObjectHandler(handle func(obj any, p priority), deleted func(obj any)) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(obj any, isInInitialList bool) { handle(obj, priorityOfAdd(isInInitialList)) },
 		UpdateFunc: func(oldObj, newObj any) {
-			oldMeta, okOld := oldObj.(metav1.Object)
-			newMeta, okNew := newObj.(metav1.Object)
-			if okOld && okNew && oldMeta.GetResourceVersion() == newMeta.GetResourceVersion() {
+			if sameVersion(oldObj, newObj) {
 				return
 			}
-			handle(newObj)
+			handle(newObj, priorityChange)
 		},
 		DeleteFunc: func(obj any) {
 			if deleted != nil {
 				deleted(obj)
 			}
-			handle(obj)
+			handle(obj, priorityChange)
 		},
 	}
+}
+
+// priorityOfAdd is the priority of an informer's add: those of its initial list are not news.
+func priorityOfAdd(isInInitialList bool) priority {
+	if isInInitialList {
+		return priorityResync
+	}
+	return priorityChange
+}
+
+// sameVersion tells an informer's periodic resync, which hands over an object unchanged, from a change.
+func sameVersion(oldObj, newObj any) bool {
+	oldMeta, okOld := oldObj.(metav1.Object)
+	newMeta, okNew := newObj.(metav1.Object)
+	return okOld && okNew && oldMeta.GetResourceVersion() == newMeta.GetResourceVersion()
+}
+
+// enqueue adds key to the queue with priority p.
+func (c *Controller) enqueue(key cache.ObjectName, p priority) {
+	c.priorities.request(key, p)
+	c.queue.Add(key)
 }
 
 // observeDeletion tells the expectations of a deletion the cache has seen of one of berth's Deployments or
@@ -217,7 +251,7 @@ func (c *Controller) observeDeletion(resource string) func(obj any) {
 	}
 }
 
-func (c *Controller) enqueueApp(obj any) {
+func (c *Controller) enqueueApp(obj any, p priority) {
 	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tombstone.Obj
 	}
@@ -225,13 +259,13 @@ func (c *Controller) enqueueApp(obj any) {
 	if !ok {
 		return
 	}
-	c.queue.Add(cache.MetaObjectToName(app))
+	c.enqueue(cache.MetaObjectToName(app), p)
 }
 
 // handleOwnedObject maps a Deployment or Service to the App that controls it. An object that no App controls is
 // mapped to the App of the same name, if there is one: berth names what it owns after the App, so such an object
 // is in that App's way, and its change or deletion is what lets the App proceed.
-func (c *Controller) handleOwnedObject(obj any) {
+func (c *Controller) handleOwnedObject(obj any, p priority) {
 	object, ok := metaObject(obj)
 	if !ok {
 		return
@@ -239,17 +273,17 @@ func (c *Controller) handleOwnedObject(obj any) {
 	if ref := metav1.GetControllerOfNoCopy(object); ref != nil && refersToApp(ref) {
 		app, err := c.appLister.Apps(object.GetNamespace()).Get(ref.Name)
 		if err == nil && app.UID == ref.UID {
-			c.queue.Add(cache.MetaObjectToName(app))
+			c.enqueue(cache.MetaObjectToName(app), p)
 			return
 		}
 	}
 	if app, err := c.appLister.Apps(object.GetNamespace()).Get(object.GetName()); err == nil {
-		c.queue.Add(cache.MetaObjectToName(app))
+		c.enqueue(cache.MetaObjectToName(app), p)
 	}
 }
 
 // handlePod maps one of berth's Pods to its App through the instance label that berth put on the Pod template.
-func (c *Controller) handlePod(obj any) {
+func (c *Controller) handlePod(obj any, p priority) {
 	pod, ok := metaObject(obj)
 	if !ok {
 		return
@@ -260,7 +294,7 @@ func (c *Controller) handlePod(obj any) {
 		return
 	}
 	if app, err := c.appLister.Apps(pod.GetNamespace()).Get(name); err == nil {
-		c.queue.Add(cache.MetaObjectToName(app))
+		c.enqueue(cache.MetaObjectToName(app), p)
 	}
 }
 

@@ -90,7 +90,7 @@ func TestHandleOwnedObject(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, newApp())
-			f.controller.handleOwnedObject(tt.obj)
+			f.controller.handleOwnedObject(tt.obj, priorityChange)
 			assert.Equal(t, tt.want, f.queued())
 		})
 	}
@@ -114,7 +114,7 @@ func TestHandlePod(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, newApp())
-			f.controller.handlePod(tt.obj)
+			f.controller.handlePod(tt.obj, priorityChange)
 			assert.Equal(t, tt.want, f.queued())
 		})
 	}
@@ -122,23 +122,24 @@ func TestHandlePod(t *testing.T) {
 
 func TestEnqueueApp(t *testing.T) {
 	f := newFixture(t)
-	f.controller.enqueueApp(newApp())
-	f.controller.enqueueApp(cache.DeletedFinalStateUnknown{Obj: newApp()})
-	f.controller.enqueueApp("not an App")
+	f.controller.enqueueApp(newApp(), priorityChange)
+	f.controller.enqueueApp(cache.DeletedFinalStateUnknown{Obj: newApp()}, priorityChange)
+	f.controller.enqueueApp("not an App", priorityChange)
 	assert.Equal(t, []cache.ObjectName{webKey}, f.queued(), "both adds are one key; junk is ignored")
 }
 
-func TestOwnedObjectHandlerSkipsResyncs(t *testing.T) {
-	var handled int
-	h := ownedObjectHandler(func(any) { handled++ }, nil)
+func TestOwnedObjectHandlerSkipsResyncsAndTellsTheInitialList(t *testing.T) {
+	var handled []priority
+	h := ownedObjectHandler(func(_ any, p priority) { handled = append(handled, p) }, nil)
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "1"}}
 	changed := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "2"}}
 	h.OnUpdate(d, d)
-	assert.Equal(t, 0, handled, "a resync of an unchanged object is skipped")
+	assert.Empty(t, handled, "a resync of an unchanged object is skipped")
 	h.OnUpdate(d, changed)
 	h.OnAdd(d, false)
+	h.OnAdd(d, true)
 	h.OnDelete(d)
-	assert.Equal(t, 3, handled)
+	assert.Equal(t, []priority{priorityChange, priorityChange, priorityResync, priorityChange}, handled)
 }
 
 // failCreates makes every Deployment create fail with err until the returned function is called.
@@ -207,18 +208,16 @@ func TestWorkerRetriesConflictsWithBackoff(t *testing.T) {
 	}
 }
 
-func TestWorkerDoesNotRetryUnsatisfiableApps(t *testing.T) {
+func TestWorkerChecksUnsatisfiableAppsAgainWithBackoff(t *testing.T) {
 	foreign := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
-	f := newFixture(t, newApp(), foreign)
+	f := newFixture(t, newApp())
+	require.NoError(t, f.kubeClient.Tracker().Add(foreign))
 	q := f.controller.queue
 	q.Add(webKey)
 
 	require.True(t, f.controller.processNextWorkItem(f.ctx, nil))
 
-	assert.Equal(t, 0, q.NumRequeues(webKey))
-	assert.Equal(t, 0, q.Len(), "no retry: the foreign object's events bring the key back")
-	f.controller.handleOwnedObject(foreign)
-	assert.Equal(t, []cache.ObjectName{webKey}, f.queued(), "a change of the foreign object does")
+	assert.Equal(t, 1, q.NumRequeues(webKey), "berth does not cache the foreign object: nothing else tells of its change")
 }
 
 func TestWorkerRecoversFromPanics(t *testing.T) {
@@ -362,33 +361,6 @@ func TestRunCancelsSyncsAtOnceWhenItsContextEnds(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run waited for the sync under way")
 	}
-}
-
-func TestTrimManagedFieldsKeepsOnlyBerths(t *testing.T) {
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{
-		{Manager: "kubectl-edit"}, {Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply},
-		{Manager: "kube-controller-manager"},
-	}}}
-	out, err := TrimManagedFields(d)
-	require.NoError(t, err)
-	assert.Equal(t, []metav1.ManagedFieldsEntry{{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply}},
-		out.(*appsv1.Deployment).ManagedFields)
-
-	foreign := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "helm"}}}}
-	out, err = TrimManagedFields(foreign)
-	require.NoError(t, err)
-	assert.Empty(t, out.(*appsv1.Deployment).ManagedFields)
-
-	tombstone := cache.DeletedFinalStateUnknown{Key: "shop/web"}
-	out, err = TrimManagedFields(tombstone)
-	require.NoError(t, err)
-	assert.Equal(t, tombstone, out, "what is not an object passes through")
-}
-
-func TestPodListOptionsSelectsBerthsPods(t *testing.T) {
-	var opts metav1.ListOptions
-	PodListOptions(&opts)
-	assert.Equal(t, "app.kubernetes.io/managed-by=berth", opts.LabelSelector)
 }
 
 func TestHasSynced(t *testing.T) {

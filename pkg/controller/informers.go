@@ -2,12 +2,15 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
@@ -15,28 +18,27 @@ import (
 )
 
 // Informers are the shared informer factories berth reads the cluster through.
+//
+// berth caches what it owns and nothing else: a cluster's other Deployments, Services and Pods, however many its
+// tenants make, cost berth no memory. An object of an App's name that is not berth's is found when berth's create
+// of it fails (see syncOwned).
 type Informers struct {
-	// Kube serves Deployments and Services: all of them, since an object of an App's name that berth does not
-	// own must be seen to be left alone.
-	Kube kubeinformers.SharedInformerFactory
-	// Pods serves only berth's Pods.
-	Pods kubeinformers.SharedInformerFactory
+	// Owned serves berth's Deployments, Services and Pods: those labelled app.kubernetes.io/managed-by=berth.
+	Owned kubeinformers.SharedInformerFactory
 	// Berth serves Apps.
 	Berth berthinformers.SharedInformerFactory
 }
 
 // NewInformers builds berth's informer factories for one namespace, or all when namespace is empty. Every cache
-// drops the managedFields of other managers (see TrimManagedFields).
+// drops what berth never reads: the managedFields of other managers (see TrimManagedFields), and most of a Pod
+// (see TrimPod).
 func NewInformers(kubeClient kubernetes.Interface, berthClient versioned.Interface, namespace string,
 	resync time.Duration) Informers {
 	return Informers{
-		Kube: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
+		Owned: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
 			kubeinformers.WithNamespace(namespace),
-			kubeinformers.WithTransform(TrimManagedFields)),
-		Pods: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
-			kubeinformers.WithNamespace(namespace),
-			kubeinformers.WithTweakListOptions(PodListOptions),
-			kubeinformers.WithTransform(TrimManagedFields)),
+			kubeinformers.WithTweakListOptions(OwnedListOptions),
+			kubeinformers.WithTransform(trimOwned)),
 		Berth: berthinformers.NewSharedInformerFactoryWithOptions(berthClient, resync,
 			berthinformers.WithNamespace(namespace),
 			berthinformers.WithTransform(TrimManagedFields)),
@@ -45,15 +47,13 @@ func NewInformers(kubeClient kubernetes.Interface, berthClient versioned.Interfa
 
 // Start starts the informers that were asked for; they run until ctx is done.
 func (i Informers) Start(ctx context.Context) {
-	i.Kube.Start(ctx.Done())
-	i.Pods.Start(ctx.Done())
+	i.Owned.Start(ctx.Done())
 	i.Berth.Start(ctx.Done())
 }
 
 // Shutdown waits for the informers' goroutines to end; call it after ctx of Start is done.
 func (i Informers) Shutdown() {
-	i.Kube.Shutdown()
-	i.Pods.Shutdown()
+	i.Owned.Shutdown()
 	i.Berth.Shutdown()
 }
 
@@ -62,20 +62,79 @@ func NewFromInformers(ctx context.Context, kubeClient kubernetes.Interface, bert
 	informers Informers, recorder events.EventRecorder, metrics Metrics, opts Options) (*Controller, error) {
 	return New(ctx, kubeClient, berthClient,
 		informers.Berth.Berth().V1alpha1().Apps(),
-		informers.Kube.Apps().V1().Deployments(),
-		informers.Kube.Core().V1().Services(),
-		informers.Pods.Core().V1().Pods(),
+		informers.Owned.Apps().V1().Deployments(),
+		informers.Owned.Core().V1().Services(),
+		informers.Owned.Core().V1().Pods(),
 		recorder, metrics, opts)
 }
 
-// PodListOptions narrows the Pod informer to berth's Pods, so that its cache holds only them rather than every
-// Pod of the cluster.
-func PodListOptions(options *metav1.ListOptions) {
+// OwnedListOptions narrows an informer to the objects berth labelled as its own, so that its cache holds only
+// them rather than every object of the cluster.
+func OwnedListOptions(options *metav1.ListOptions) {
 	options.LabelSelector = labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByBerth}).String()
 }
 
+// podsByApp is the name of the Pod cache's index by App: a sync reads the App's Pods from it rather than
+// matching a selector against every Pod of the namespace.
+const podsByApp = "app"
+
+// indexPodByApp indexes one of berth's Pods under "namespace/app", the App named by its instance label.
+func indexPodByApp(obj any) ([]string, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, fmt.Errorf("indexing Pods by App: got %T", obj)
+	}
+	name := pod.Labels[LabelInstance]
+	if name == "" {
+		return nil, nil
+	}
+	return []string{cache.NewObjectName(pod.Namespace, name).String()}, nil
+}
+
+func trimOwned(obj any) (any, error) {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		return TrimPod(pod), nil
+	}
+	return TrimManagedFields(obj)
+}
+
+// TrimPod keeps of a Pod what berth reads, before the Pod enters the cache: its identity, labels and deletion,
+// and the waiting reasons of its containers (see podFailure). A Pod's spec and most of its status are most of its
+// size, and the App's status reads the replica counts from the Deployment.
+func TrimPod(pod *corev1.Pod) *corev1.Pod {
+	trimmed := &corev1.Pod{
+		TypeMeta: pod.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              pod.Name,
+			Namespace:         pod.Namespace,
+			UID:               pod.UID,
+			ResourceVersion:   pod.ResourceVersion,
+			Labels:            pod.Labels,
+			DeletionTimestamp: pod.DeletionTimestamp,
+		},
+		Status: corev1.PodStatus{Phase: pod.Status.Phase},
+	}
+	trimmed.Status.InitContainerStatuses = trimContainerStatuses(pod.Status.InitContainerStatuses)
+	trimmed.Status.ContainerStatuses = trimContainerStatuses(pod.Status.ContainerStatuses)
+	return trimmed
+}
+
+func trimContainerStatuses(statuses []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if len(statuses) == 0 {
+		return nil
+	}
+	trimmed := make([]corev1.ContainerStatus, len(statuses))
+	for i, s := range statuses {
+		trimmed[i] = corev1.ContainerStatus{Name: s.Name, Ready: s.Ready, RestartCount: s.RestartCount}
+		if w := s.State.Waiting; w != nil {
+			trimmed[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
+		}
+	}
+	return trimmed
+}
+
 // TrimManagedFields is an informer transform that drops the managedFields entries of every manager but berth
-// before an object enters the cache: they are most of an object's size, and berth reads only its own entry (to
+// before an object enters the cache: they are most of an object's size, and berth reads only its own entries (to
 // tell what it applied).
 func TrimManagedFields(obj any) (any, error) {
 	object, ok := obj.(metav1.Object)

@@ -99,34 +99,43 @@ var errStaleCache = errors.New("the cache is behind the API server")
 // syncOwned creates, corrects or deletes the App's object of one kind so that it is what desired says, or absent
 // when want is false. It returns the object as it now is, or the zero T when there is none (or none of the
 // App's). An object of the App's name that the App does not control is left alone and recorded in obs.
+//
+// A new object costs one write: berth creates it as desired says (see ownership.go for why a create and not an
+// apply, and what that asks of a later change).
 func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *berthv1alpha1.App, k ownedKind[T, A],
 	desired A, want bool, obs *observation) (T, error) {
 	var none T
 	key := cache.MetaObjectToName(app)
 	client := k.client(app.Namespace)
 	existing, err := k.cached(app.Namespace, app.Name)
-	created := false
+	// fresh tells that existing was read from the API server, with every manager's managedFields.
+	fresh := false
 	switch {
 	case apierrors.IsNotFound(err) && !want:
 		return none, nil
 	case apierrors.IsNotFound(err):
-		// Created, not applied: see ownership.go.
-		obj := k.newObject()
-		if err := convertApplyConfiguration(desired, obj); err != nil {
-			return none, err
+		created, err := createOwned(ctx, c, app, k, desired)
+		if err == nil {
+			obs.wrote = true
+			return created, nil
 		}
-		existing, err = client.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})
-		if err != nil {
+		if !apierrors.IsAlreadyExists(err) {
 			return none, obs.refusedOr(fmt.Sprintf("create %s %q", k.kind, app.Name), err)
 		}
-		c.expectations.wrote(k.resource, key, existing.GetResourceVersion())
-		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Created", "Create", "Created %s %q", k.kind, app.Name)
-		created = true
-		if existing, err = takeOwnership(ctx, existing, client.Patch, c.expectations, k.resource); err != nil {
-			return none, obs.refusedOr(fmt.Sprintf("update %s %q", k.kind, app.Name), err)
+		// berth caches only its own objects: this one is someone else's, or berth's own with its label taken
+		// away. Only now is it read.
+		if existing, err = client.Get(ctx, app.Name, metav1.GetOptions{}); err != nil {
+			if apierrors.IsNotFound(err) {
+				return none, fmt.Errorf("%w: %s %q was deleted after berth's create failed", errStaleCache, k.kind, app.Name)
+			}
+			return none, err
 		}
+		fresh = true
 	case err != nil:
 		return none, err
+	}
+
+	switch {
 	case !isControlledBy(existing, app):
 		switch {
 		case !want:
@@ -146,39 +155,44 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 		if err != nil {
 			return none, obs.refusedOr(fmt.Sprintf("delete %s %q", k.kind, app.Name), err)
 		}
+		obs.wrote = true
 		c.expectations.deleted(k.resource, key, existing.GetResourceVersion())
 		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Deleted", "Delete",
 			"Deleted %s %q: %s", k.kind, app.Name, k.unwanted)
 		return none, nil
-	case ownsByCreate(existing):
-		// The ownership patch after the create did not land. The cache lacks the managedFields of other managers
-		// that the patch must keep: patch a fresh copy, if it is still the object berth created.
-		fresh, err := client.Get(ctx, existing.GetName(), metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return none, fmt.Errorf("%w: %s %q is gone", errStaleCache, k.kind, app.Name)
-		}
-		if err != nil {
-			return none, err
-		}
-		switch {
-		case !isControlledBy(fresh, app):
-			// Replaced, or its controller reference removed, since the cache saw it: someone else's now.
-			obs.conflict = fmt.Sprintf("%s %q", k.kind, app.Name)
-			return none, nil
-		case fresh.GetUID() != existing.GetUID():
-			return none, fmt.Errorf("%w: %s %q was replaced", errStaleCache, k.kind, app.Name)
-		}
-		if existing, err = takeOwnership(ctx, fresh, client.Patch, c.expectations, k.resource); err != nil {
-			return none, obs.refusedOr(fmt.Sprintf("update %s %q", k.kind, app.Name), err)
-		}
 	}
 
-	owned, err := k.extract(existing, FieldManager)
+	same, err := k.isAsDesired(existing, desired)
 	if err != nil {
 		return none, fmt.Errorf("reading berth's fields of %s %q: %w", k.kind, app.Name, err)
 	}
-	if equality.Semantic.DeepEqual(desired, owned) {
+	if same {
 		return existing, nil
+	}
+	if ownsByCreate(existing) {
+		// The object is still as berth created it, and now must change: its fields pass to berth's Apply entry
+		// first, so that the apply drops those the App no longer asks for. The patch replaces managedFields
+		// whole, and the cache lacks those of other managers: it is made on a fresh read, of the same object.
+		if !fresh {
+			live, err := client.Get(ctx, app.Name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				return none, fmt.Errorf("%w: %s %q is gone", errStaleCache, k.kind, app.Name)
+			case err != nil:
+				return none, err
+			case !isControlledBy(live, app):
+				// Replaced, or its controller reference removed, since the cache saw it: someone else's now.
+				obs.conflict = fmt.Sprintf("%s %q", k.kind, app.Name)
+				return none, nil
+			case live.GetUID() != existing.GetUID():
+				return none, fmt.Errorf("%w: %s %q was replaced", errStaleCache, k.kind, app.Name)
+			}
+			existing = live
+		}
+		if existing, err = takeOwnership(ctx, existing, client.Patch, c.expectations, k.resource); err != nil {
+			return none, obs.refusedOr(fmt.Sprintf("update %s %q", k.kind, app.Name), err)
+		}
+		obs.wrote = true
 	}
 	k.withUID(desired, existing.GetUID())
 	applied, err := client.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
@@ -186,12 +200,65 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 		// The object berth had stays as it was: the status goes on describing it.
 		return existing, obs.refusedOr(fmt.Sprintf("change %s %q", k.kind, app.Name), err)
 	}
+	obs.wrote = true
 	c.expectations.wrote(k.resource, key, applied.GetResourceVersion())
 	klog.FromContext(ctx).V(2).Info("Applied "+k.kind, "object", klog.KObj(applied))
-	if !created {
-		c.recorder.Eventf(app, applied, corev1.EventTypeNormal, "Updated", "Update", "Updated %s %q", k.kind, app.Name)
-	}
+	c.recorder.Eventf(app, applied, corev1.EventTypeNormal, "Updated", "Update", "Updated %s %q", k.kind, app.Name)
 	return applied, nil
+}
+
+// createOwned creates the App's object of one kind as desired says, marked with the hash of desired (see
+// ownership.go).
+func createOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *berthv1alpha1.App, k ownedKind[T, A],
+	desired A) (T, error) {
+	var none T
+	hash, err := desiredHash(desired)
+	if err != nil {
+		return none, err
+	}
+	obj := k.newObject()
+	if err := convertApplyConfiguration(desired, obj); err != nil {
+		return none, err
+	}
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[AnnotationCreatedFrom] = hash
+	obj.SetAnnotations(annotations)
+	created, err := k.client(app.Namespace).Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})
+	if err != nil {
+		return none, err
+	}
+	c.expectations.wrote(k.resource, cache.MetaObjectToName(app), created.GetResourceVersion())
+	c.recorder.Eventf(app, created, corev1.EventTypeNormal, "Created", "Create", "Created %s %q", k.kind, app.Name)
+	return created, nil
+}
+
+// isAsDesired tells whether the fields berth owns in live are what desired says. An object berth has applied is
+// compared field by field with what berth applied. An object still as berth created it is as desired when it was
+// created from this very desired state (its hash) and nobody changed a field of it since: its fields are all
+// still there, with their values (see ownership.go).
+func (k ownedKind[T, A]) isAsDesired(live T, desired A) (bool, error) {
+	switch {
+	case appliesTo(live):
+		applied, err := k.extract(live, FieldManager)
+		if err != nil {
+			return false, err
+		}
+		return equality.Semantic.DeepEqual(desired, applied), nil
+	case ownsByCreate(live):
+		hash, err := desiredHash(desired)
+		if err != nil || live.GetAnnotations()[AnnotationCreatedFrom] != hash {
+			return false, err
+		}
+		created, err := k.extract(createEntryAsApplied(live), FieldManager)
+		if err != nil {
+			return false, err
+		}
+		return isSubset(desired, created)
+	}
+	return false, nil
 }
 
 // isLeftByDeletedApp tells whether obj is controlled by an earlier App of this App's name, deleted since (an App

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -18,11 +20,20 @@ import (
 // How berth comes to own an object, and tells its own objects from others'.
 //
 // berth creates, rather than applies, an object that its cache does not hold: an apply would merge into an
-// object of that name that exists but has not reached the cache yet, and that object may be someone else's. A
-// create fails on it instead. But the fields of a create are owned by an Update entry in managedFields, and a
-// field that two entries own is not removed when one of them stops applying it: a later apply without, say, the
-// container port would leave the port in place. So right after creating an object, berth hands the fields of its
-// Update entry to its Apply entry (takeOwnership), and its next apply sets the exact set of fields it owns.
+// object of that name that exists but is not in berth's cache (berth caches only its own objects), and that object
+// may be someone else's. A create fails on it instead. A create is also the one write a new object costs.
+//
+// But the fields of a create are owned by an Update entry in managedFields (with the defaults the API server
+// filled in), and a field that an Update entry owns is not removed when an apply stops setting it: a later apply
+// without, say, the container port would leave the port in place. So before berth first changes an object it
+// created, it hands the fields of its Update entry to its Apply entry (takeOwnership), and that apply sets the exact
+// set of fields berth owns. Until then, the object is compared with what the App wants in two steps: the hash of
+// the desired state it was created from (AnnotationCreatedFrom) tells that the App has not changed since, and
+// berth's Update entry tells that nobody has changed a field of it: who changes a field takes it from the entry.
+
+// AnnotationCreatedFrom marks an object that is still as berth created it, with the hash of the desired state it
+// was created from. berth's first apply of the object removes it.
+const AnnotationCreatedFrom = "berth.dev/created-from"
 
 // ownedObject is a Deployment or a Service: the kinds of object an App owns.
 type ownedObject interface {
@@ -53,8 +64,8 @@ func takeOwnership[T ownedObject](ctx context.Context, live T, patch patchFunc[T
 	return patched, nil
 }
 
-// ownsByCreate tells whether berth still owns fields of obj as their creator (an Update entry of berth's in
-// managedFields): the takeOwnership that follows a create did not land.
+// ownsByCreate tells whether berth owns fields of obj as their creator (an Update entry of berth's in
+// managedFields): berth has not applied the object since it created it.
 func ownsByCreate(obj metav1.Object) bool {
 	for _, entry := range obj.GetManagedFields() {
 		if entry.Manager == FieldManager && entry.Operation == metav1.ManagedFieldsOperationUpdate && entry.Subresource == "" {
@@ -62,6 +73,99 @@ func ownsByCreate(obj metav1.Object) bool {
 		}
 	}
 	return false
+}
+
+// appliesTo tells whether berth owns fields of obj through server-side apply (an Apply entry of berth's).
+func appliesTo(obj metav1.Object) bool {
+	for _, entry := range obj.GetManagedFields() {
+		if entry.Manager == FieldManager && entry.Operation == metav1.ManagedFieldsOperationApply && entry.Subresource == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// createEntryAsApplied returns a copy of obj whose managedFields are berth's Update entry alone, relabelled as an
+// Apply entry: client-go's Extract functions read only Apply entries, and so read from this copy the fields that
+// berth's create set.
+func createEntryAsApplied[T ownedObject](obj T) T {
+	var entries []metav1.ManagedFieldsEntry
+	for _, entry := range obj.GetManagedFields() {
+		if entry.Manager == FieldManager && entry.Operation == metav1.ManagedFieldsOperationUpdate && entry.Subresource == "" {
+			entry.Operation = metav1.ManagedFieldsOperationApply
+			entries = append(entries, entry)
+		}
+	}
+	relabelled := obj.DeepCopyObject().(T)
+	relabelled.SetManagedFields(entries)
+	return relabelled
+}
+
+// desiredHash is a hash of a desired state (an apply configuration), to tell whether an object was created from
+// it. encoding/json writes maps with their keys sorted, so that equal states hash alike.
+func desiredHash(desired any) (string, error) {
+	data, err := json.Marshal(desired)
+	if err != nil {
+		return "", fmt.Errorf("encoding %T: %w", desired, err)
+	}
+	h := fnv.New64a()
+	_, _ = h.Write(data)
+	return strconv.FormatUint(h.Sum64(), 36), nil
+}
+
+// isSubset tells whether every field that desired sets is in actual with the same value. Lists are compared item
+// by item, in order: berth's lists are short, and the API server keeps their order.
+func isSubset(desired, actual any) (bool, error) {
+	d, err := toJSONValue(desired)
+	if err != nil {
+		return false, err
+	}
+	a, err := toJSONValue(actual)
+	if err != nil {
+		return false, err
+	}
+	return jsonSubset(d, a), nil
+}
+
+func toJSONValue(v any) (any, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", v, err)
+	}
+	var value any
+	if err := json.Unmarshal(data, &value); err != nil {
+		return nil, fmt.Errorf("decoding %T: %w", v, err)
+	}
+	return value, nil
+}
+
+func jsonSubset(desired, actual any) bool {
+	switch d := desired.(type) {
+	case map[string]any:
+		a, ok := actual.(map[string]any)
+		if !ok {
+			return false
+		}
+		for key, value := range d {
+			if !jsonSubset(value, a[key]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		a, ok := actual.([]any)
+		if !ok || len(a) != len(d) {
+			return false
+		}
+		for i := range d {
+			if !jsonSubset(d[i], a[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return desired == actual
+	}
 }
 
 // isControlledBy tells whether obj's controller is exactly this App: same API group, kind and UID, so that an

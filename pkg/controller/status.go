@@ -62,6 +62,8 @@ type observation struct {
 	waitingFor string
 	// refused is the first write of an owned object that the API server refused in this sync, if any.
 	refused *refusal
+	// wrote tells that the sync wrote an object the App owns.
+	wrote bool
 }
 
 // isBerthCondition tells whether berth sets conditions of this type: it writes only these, and leaves the others

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -34,6 +34,7 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	if apierrors.IsNotFound(err) {
 		// The garbage collector deletes what the App owned.
 		c.expectations.forget(key)
+		c.converged.forget(key)
 		return nil
 	}
 	if err != nil {
@@ -43,16 +44,33 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		return nil
 	}
 	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("app", klog.KObj(app)))
-	if !c.cacheCaughtUp(key, app) {
+	deployment, err := cachedOrNil(c.deploymentLister.Deployments(key.Namespace).Get(key.Name))
+	if err != nil {
+		return err
+	}
+	service, err := cachedOrNil(c.serviceLister.Services(key.Namespace).Get(key.Name))
+	if err != nil {
+		return err
+	}
+	if !c.cacheCaughtUp(key, app, deployment, service) {
 		// The event of berth's own write is on its way and brings the key back; the delay is a fallback.
 		klog.FromContext(ctx).V(4).Info("The cache has not seen berth's last write yet; waiting for it")
 		c.queue.AddAfter(key, time.Second)
 		return nil
 	}
+	pods, err := c.appPods(key)
+	if err != nil {
+		return err
+	}
+	read := c.converged.versionsOf(app, deployment, service, pods)
+	if c.converged.is(key, read) {
+		return nil
+	}
 
-	var obs observation
+	obs := observation{pods: pods}
 	obs.deployment, err = syncOwned(ctx, c, app, c.deploymentKind, DesiredDeployment(app), true, &obs)
 	if err != nil {
+		c.converged.forget(key)
 		return err
 	}
 	if obs.deployment != nil {
@@ -60,41 +78,69 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		// App's name that is someone else's is in the way only of an App that runs.
 		desired := DesiredService(app)
 		if _, err := syncOwned(ctx, c, app, c.serviceKind, desired, desired != nil, &obs); err != nil {
+			c.converged.forget(key)
 			return err
 		}
 	}
-	obs.pods, err = c.podLister.Pods(app.Namespace).List(labels.SelectorFromSet(selectorLabels(app)))
-	if err != nil {
-		return err
-	}
 
-	if err := c.updateStatus(ctx, app, obs); err != nil {
+	wroteStatus, err := c.updateStatus(ctx, app, obs)
+	if err != nil {
+		c.converged.forget(key)
 		return err
 	}
 	switch {
 	case obs.conflict != "":
+		c.converged.forget(key)
 		return fmt.Errorf("%w: %s is not controlled by it", errUnsatisfiable, obs.conflict)
 	case obs.refused != nil:
+		c.converged.forget(key)
 		return fmt.Errorf("%w: %s", errRefused, obs.refused.message)
+	case obs.wrote || wroteStatus || obs.waitingFor != "":
+		// What was read is already out of date; the events of berth's writes bring the App back.
+		c.converged.forget(key)
+	default:
+		c.converged.set(key, read)
 	}
 	return nil
 }
 
-// cacheCaughtUp tells whether the caches show berth's last writes of the App's status, Deployment and Service.
-func (c *Controller) cacheCaughtUp(key cache.ObjectName, app *berthv1alpha1.App) bool {
-	if !c.expectations.caughtUp("apps", key, true, app.ResourceVersion) {
-		return false
+// cachedOrNil turns a lister's NotFound into a nil object.
+func cachedOrNil[T any](obj *T, err error) (*T, error) {
+	if apierrors.IsNotFound(err) {
+		return nil, nil
 	}
-	d, err := c.deploymentLister.Deployments(key.Namespace).Get(key.Name)
-	if !c.expectations.caughtUp("deployments", key, err == nil, versionOf(d, err)) {
-		return false
-	}
-	s, err := c.serviceLister.Services(key.Namespace).Get(key.Name)
-	return c.expectations.caughtUp("services", key, err == nil, versionOf(s, err))
+	return obj, err
 }
 
-func versionOf(obj metav1.Object, err error) string {
+// appPods reads the App's Pods from the cache's index.
+func (c *Controller) appPods(key cache.ObjectName) ([]*corev1.Pod, error) {
+	objs, err := c.podIndexer.ByIndex(podsByApp, key.String())
 	if err != nil {
+		return nil, err
+	}
+	pods := make([]*corev1.Pod, 0, len(objs))
+	for _, obj := range objs {
+		if pod, ok := obj.(*corev1.Pod); ok {
+			pods = append(pods, pod)
+		}
+	}
+	return pods, nil
+}
+
+// cacheCaughtUp tells whether the caches show berth's last writes of the App's status, Deployment and Service
+// (nil when the cache has none).
+func (c *Controller) cacheCaughtUp(key cache.ObjectName, app *berthv1alpha1.App, d *appsv1.Deployment,
+	s *corev1.Service) bool {
+	return c.expectations.caughtUp("apps", key, true, app.ResourceVersion) &&
+		c.expectations.caughtUp("deployments", key, d != nil, versionOf(d)) &&
+		c.expectations.caughtUp("services", key, s != nil, versionOf(s))
+}
+
+func versionOf[T any, PT interface {
+	*T
+	metav1.Object
+}](obj PT) string {
+	if obj == nil {
 		return ""
 	}
 	return obj.GetResourceVersion()
@@ -102,23 +148,23 @@ func versionOf(obj metav1.Object, err error) string {
 
 // updateStatus writes the App's status when it differs from what the App already says, and emits an Event when
 // the App becomes degraded or recovers.
-func (c *Controller) updateStatus(ctx context.Context, app *berthv1alpha1.App, obs observation) error {
+func (c *Controller) updateStatus(ctx context.Context, app *berthv1alpha1.App, obs observation) (wrote bool, err error) {
 	status := computeStatus(app, obs, c.clusterDomain, metav1.Now())
 	if equality.Semantic.DeepEqual(app.Status, status) {
-		return nil
+		return false, nil
 	}
 	updated, err := c.berthClient.BerthV1alpha1().Apps(app.Namespace).ApplyStatus(ctx,
 		statusApplyConfiguration(app, status), metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("writing status: %w", err)
+		return false, fmt.Errorf("writing status: %w", err)
 	}
 	c.expectations.wrote("apps", cache.MetaObjectToName(app), updated.ResourceVersion)
 	klog.FromContext(ctx).V(2).Info("Updated status", "ready", status.Ready)
 	c.recordDegradedTransition(app, status)
-	return nil
+	return true, nil
 }
 
 // recordDegradedTransition emits one Event when the Degraded condition changes: a Warning when the App becomes

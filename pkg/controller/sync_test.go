@@ -40,12 +40,8 @@ func TestSyncCreatesDeploymentAndService(t *testing.T) {
 
 	require.NoError(t, f.sync())
 
-	// Each create is followed by a patch that makes berth the applier of its fields, and an apply when berth
-	// then owns more fields than it sets (the API server's defaults; see ownership.go). How many fields that is
-	// differs between the fake and a real API server: the integration tests count the writes there.
-	assert.Equal(t, []action{createDeployment, patchDeployment, createService, patchService, applyAppStatus},
-		withoutRepeats(f.writes()))
-	assert.Equal(t, types.JSONPatchType, f.patchType("deployments", ""))
+	// One write per object, and one of the status: see ownership.go.
+	assert.Equal(t, []action{createDeployment, createService, applyAppStatus}, f.writes())
 	assert.Equal(t, types.ApplyPatchType, f.patchType("apps", "status"))
 	assert.Equal(t, []string{`Normal Created Created Deployment "web"`, `Normal Created Created Service "web"`}, f.events())
 
@@ -53,8 +49,21 @@ func TestSyncCreatesDeploymentAndService(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "nginx:1.27", d.Spec.Template.Spec.Containers[0].Image)
 	assert.True(t, isControlledBy(d, newApp()), "the Deployment is controlled by the App")
-	assert.False(t, ownsByCreate(d), "berth owns the Deployment's fields as their applier")
-	assert.Equal(t, []metav1.ManagedFieldsOperationType{metav1.ManagedFieldsOperationApply}, operations(d))
+	assert.True(t, ownsByCreate(d), "berth owns the Deployment's fields as their creator")
+	hash, err := desiredHash(DesiredDeployment(newApp(withPort(8080))))
+	require.NoError(t, err)
+	assert.Equal(t, hash, d.Annotations[AnnotationCreatedFrom], "the Deployment tells what it was created from")
+	s, err := f.kubeClient.CoreV1().Services("shop").Get(f.ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+
+	// The next sync, which the creates trigger, finds both as the App wants them.
+	require.NoError(t, f.indexerFor(d).Add(d))
+	require.NoError(t, f.indexerFor(s).Add(s))
+	f.kubeClient.ClearActions()
+	f.berthClient.ClearActions()
+	f.events()
+	require.NoError(t, f.sync())
+	assert.Empty(t, f.kubeClient.Actions(), "what berth created is what the App wants")
 }
 
 func TestSyncWithoutPortCreatesNoService(t *testing.T) {
@@ -62,7 +71,7 @@ func TestSyncWithoutPortCreatesNoService(t *testing.T) {
 
 	require.NoError(t, f.sync())
 
-	assert.Equal(t, []action{createDeployment, patchDeployment, applyAppStatus}, withoutRepeats(f.writes()))
+	assert.Equal(t, []action{createDeployment, applyAppStatus}, f.writes())
 }
 
 // withoutRepeats drops each action that repeats the one before it, such as the apply that may follow
@@ -95,28 +104,59 @@ func TestSyncIsANoOpWhenConverged(t *testing.T) {
 	assert.Empty(t, f.events(), "a converged App emits no Event")
 }
 
-func TestSyncTakesOwnershipOfWhatItCreatedWhenThatWasLeftUndone(t *testing.T) {
-	// berth created the Deployment, but the patch that should follow (see applyOwnership) failed: berth's fields
-	// are still owned by its Update entry. The next sync reads the live object and sends the patch again.
-	app, _, _ := converged(t, newApp())
-	var d appsv1.Deployment
-	require.NoError(t, convertApplyConfiguration(DesiredDeployment(app), &d))
-	d.Status = deploymentStatus().Status
-	d.Generation, d.Status.ObservedGeneration = 1, 1
-	f := newFixture(t, app)
-	created, err := f.kubeClient.AppsV1().Deployments("shop").Create(f.ctx, &d, metav1.CreateOptions{FieldManager: FieldManager})
+func TestSyncTakesOwnershipBeforeChangingWhatItCreated(t *testing.T) {
+	// berth created the Deployment for the App's first image; the App has changed since. Before its apply,
+	// berth reads the live object and moves its fields from its Update entry to its Apply entry.
+	before := newApp()
+	f := newFixture(t, before)
+	require.NoError(t, f.sync())
+	created, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
 	require.True(t, ownsByCreate(created))
 	require.NoError(t, f.indexerFor(created).Add(created))
+	changed := newApp(func(a *berthv1alpha1.App) { a.Spec.Image = "nginx:1.28" })
+	changed.Generation = 2
+	require.NoError(t, f.indexerFor(changed).Update(changed))
 	f.kubeClient.ClearActions()
 
 	require.NoError(t, f.sync())
 
-	assert.Equal(t, []action{patchDeployment, applyAppStatus}, withoutRepeats(f.writes()))
+	var verbs []string
+	for _, a := range f.kubeClient.Actions() {
+		verbs = append(verbs, a.GetVerb())
+	}
+	assert.Equal(t, []string{"get", "patch", "patch"}, verbs, "a fresh read, the ownership patch, the apply")
 	assert.Equal(t, types.JSONPatchType, f.patchType("deployments", ""))
 	live, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
+	assert.Equal(t, "nginx:1.28", live.Spec.Template.Spec.Containers[0].Image)
 	assert.Equal(t, []metav1.ManagedFieldsOperationType{metav1.ManagedFieldsOperationApply}, operations(live))
+	assert.NotContains(t, live.Annotations, AnnotationCreatedFrom, "no longer as created")
+}
+
+func TestObjectsAsCreatedAreComparedByHashAndOwnership(t *testing.T) {
+	app := newApp(withPort(8080))
+	f := newFixture(t, app)
+	require.NoError(t, f.sync())
+	created, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	k := f.controller.deploymentKind
+
+	same, err := k.isAsDesired(created, DesiredDeployment(app))
+	require.NoError(t, err)
+	assert.True(t, same, "as created")
+
+	withoutPort := newApp()
+	same, err = k.isAsDesired(created, DesiredDeployment(withoutPort))
+	require.NoError(t, err)
+	assert.False(t, same, "the App no longer asks for a port that berth created: only the hash tells")
+
+	taken := created.DeepCopy()
+	taken.Spec.Template.Spec.Containers[0].Image = "evil:1"
+	taken.ManagedFields = nil // whoever changed the image took it from berth's entry; here, everything
+	same, err = k.isAsDesired(taken, DesiredDeployment(app))
+	require.NoError(t, err)
+	assert.False(t, same, "changed by someone else")
 }
 
 func TestSyncCorrectsDrift(t *testing.T) {
@@ -214,39 +254,44 @@ func TestSyncLeavesForeignObjectsAlone(t *testing.T) {
 	otherApps := func() *appsv1.Deployment {
 		// Controlled by another App, whose name is not this App's.
 		d := foreignDeployment.DeepCopy()
+		d.Labels = map[string]string{LabelManagedBy: ManagedByBerth}
 		d.OwnerReferences = []metav1.OwnerReference{{APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "other",
 			UID: "uid-other", Controller: ptr.To(true)}}
 		return d
 	}()
 	tests := []struct {
 		name        string
-		objects     []runtime.Object
+		cached      []runtime.Object // in berth's cache: labelled as berth's
+		notCached   []runtime.Object // only in the API server: berth finds them when its create fails
 		wantWrites  []action
 		wantMessage string
 	}{{
 		name:        "a Deployment nobody controls",
-		objects:     []runtime.Object{foreignDeployment},
-		wantWrites:  []action{applyAppStatus},
+		notCached:   []runtime.Object{foreignDeployment},
+		wantWrites:  []action{createDeployment, applyAppStatus},
 		wantMessage: `Deployment "web" exists and is not controlled by this App`,
 	}, {
 		name:        "a Deployment controlled by another App",
-		objects:     []runtime.Object{otherApps},
+		cached:      []runtime.Object{otherApps},
 		wantWrites:  []action{applyAppStatus},
 		wantMessage: `Deployment "web" exists and is not controlled by this App`,
 	}, {
 		name:        "a Service nobody controls",
-		objects:     []runtime.Object{foreignService},
-		wantWrites:  []action{createDeployment, patchDeployment, applyDeployment, applyAppStatus}, // see ownership.go
+		notCached:   []runtime.Object{foreignService},
+		wantWrites:  []action{createDeployment, createService, applyAppStatus},
 		wantMessage: `Service "web" exists and is not controlled by this App`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, append(tt.objects, newApp(withPort(8080)))...)
+			f := newFixture(t, append(tt.cached, newApp(withPort(8080)))...)
+			for _, obj := range tt.notCached {
+				require.NoError(t, f.kubeClient.Tracker().Add(obj))
+			}
 
 			err := f.sync()
 
-			assert.ErrorIs(t, err, errUnsatisfiable, "the key is not retried with backoff")
-			assert.Equal(t, tt.wantWrites, f.writes(), "no write touches the foreign object")
+			assert.ErrorIs(t, err, errUnsatisfiable)
+			assert.Equal(t, tt.wantWrites, f.writes(), "no write touches the foreign object (a create fails on it)")
 			events := f.events()
 			require.NotEmpty(t, events)
 			assert.Contains(t, events[len(events)-1], "Warning ResourceConflict "+tt.wantMessage)

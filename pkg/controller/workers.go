@@ -132,10 +132,13 @@ func (c *Controller) handleResult(logger klog.Logger, key cache.ObjectName, err 
 		c.metrics.ObserveReconcile(ResultRefused, took)
 		c.queue.AddRateLimited(key)
 	case errors.Is(err, errUnsatisfiable):
-		// The App's status says why; an event on the App or the object in its way brings the key back.
-		logger.V(2).Info("App cannot be satisfied; waiting for a change", "reason", err)
+		// The App's status says why. A change of the App brings the key back, but the object in its way is not
+		// berth's, so not in berth's caches, and nothing tells of its change or deletion: the key is checked
+		// again with backoff, at most --backoff-max apart.
+		logger.V(2).Info("App cannot be satisfied; checking again with backoff", "reason", err,
+			"requeues", c.queue.NumRequeues(key))
 		c.metrics.ObserveReconcile(ResultUnsatisfiable, took)
-		c.queue.Forget(key)
+		c.queue.AddRateLimited(key)
 	default:
 		logger.Error(err, "Sync failed, retrying with backoff", "requeues", c.queue.NumRequeues(key))
 		c.metrics.ObserveReconcile(ResultError, took)

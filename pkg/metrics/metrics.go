@@ -31,7 +31,7 @@ func NewReconcile(register func(...metrics.Registerable)) *Reconcile {
 		total: metrics.NewCounterVec(&metrics.CounterOpts{
 			Subsystem:      subsystem,
 			Name:           "reconcile_total",
-			Help:           "Syncs of an App, by result: success, conflict (retried with a short backoff), refused (the API server refused a write: retried with backoff), unsatisfiable (waits for a change) or error (retried with backoff).",
+			Help:           "Syncs of an App, by result: success, conflict (retried with a short backoff), refused (the API server refused a write: retried with backoff), unsatisfiable (an object of the App's name is not its own: checked again with backoff) or error (retried with backoff).",
 			StabilityLevel: metrics.ALPHA,
 		}, []string{"result"}),
 		errors: metrics.NewCounter(&metrics.CounterOpts{

@@ -22,7 +22,7 @@ func TestReconcileMetrics(t *testing.T) {
 # HELP berth_reconcile_errors_total [ALPHA] Syncs of an App that failed and were retried with backoff.
 # TYPE berth_reconcile_errors_total counter
 berth_reconcile_errors_total 1
-# HELP berth_reconcile_total [ALPHA] Syncs of an App, by result: success, conflict (retried with a short backoff), refused (the API server refused a write: retried with backoff), unsatisfiable (waits for a change) or error (retried with backoff).
+# HELP berth_reconcile_total [ALPHA] Syncs of an App, by result: success, conflict (retried with a short backoff), refused (the API server refused a write: retried with backoff), unsatisfiable (an object of the App's name is not its own: checked again with backoff) or error (retried with backoff).
 # TYPE berth_reconcile_total counter
 berth_reconcile_total{result="error"} 1
 berth_reconcile_total{result="success"} 2

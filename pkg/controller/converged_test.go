@@ -1,0 +1,68 @@
+package controller
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+)
+
+func TestReadVersionsChangeWithEveryObjectRead(t *testing.T) {
+	c := newConvergedApps()
+	app, d, s := converged(t, newApp(withPort(8080)))
+	app.ResourceVersion, d.ResourceVersion, s.ResourceVersion = "10", "11", "12"
+	pod := func(name, version string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: version}}
+	}
+	base := c.versionsOf(app, d, s, []*corev1.Pod{pod("a", "1"), pod("b", "2")})
+	assert.Equal(t, base, c.versionsOf(app, d, s, []*corev1.Pod{pod("b", "2"), pod("a", "1")}),
+		"the order of the Pods does not matter")
+
+	changed := map[string]readVersions{
+		"App":            c.versionsOf(withVersion(app, "13"), d, s, []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
+		"no Deployment":  c.versionsOf(app, nil, s, []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
+		"no Service":     c.versionsOf(app, d, nil, []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
+		"a Pod changed":  c.versionsOf(app, d, s, []*corev1.Pod{pod("a", "3"), pod("b", "2")}),
+		"a Pod gone":     c.versionsOf(app, d, s, []*corev1.Pod{pod("a", "1")}),
+		"a Pod replaced": c.versionsOf(app, d, s, []*corev1.Pod{pod("a", "1"), pod("c", "2")}),
+		"versions swapped between Pods": c.versionsOf(app, d, s,
+			[]*corev1.Pod{pod("a", "2"), pod("b", "1")}),
+	}
+	for what, v := range changed {
+		assert.NotEqual(t, base, v, what)
+	}
+
+	c.set(webKey, base)
+	assert.True(t, c.is(webKey, base))
+	assert.False(t, c.is(webKey, changed["App"]))
+	c.forget(webKey)
+	assert.False(t, c.is(webKey, base))
+}
+
+func TestAConvergedAppIsNotWorkedOutAgainUntilSomethingChanges(t *testing.T) {
+	app, d, s := converged(t, newApp(withPort(8080)))
+	f := newFixture(t, app, d, s)
+	require.NoError(t, f.sync())
+	require.Empty(t, f.writes())
+
+	// The cached Deployment drifts without its version changing, which the API server never lets happen: a
+	// sync that works the App out would correct it, one that trusts what it remembers does not.
+	d.Spec.Template.Spec.Containers[0].Image = "changed:1"
+	require.NoError(t, f.sync())
+	assert.Empty(t, f.writes(), "nothing read has a new version: the sync trusts what it found last time")
+
+	d.ResourceVersion = "2"
+	require.NoError(t, f.indexerFor(d).Update(d))
+	require.NoError(t, f.sync())
+	assert.Equal(t, []action{applyDeployment}, f.writes(), "a new version is worked out again")
+}
+
+func withVersion(app *berthv1alpha1.App, version string) *berthv1alpha1.App {
+	app = app.DeepCopy()
+	app.ResourceVersion = version
+	return app
+}

@@ -1,0 +1,150 @@
+package controller
+
+import (
+	"sync"
+
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// New Apps first: the queue's storage serves the keys of real changes before the keys that only the informers'
+// initial list or a resync brought. On a start, or after a leader handover, with 10,000 Apps, the initial list
+// queues every one of them; without priorities, an App a user creates then waits behind all of them.
+//
+// client-go's workqueue keeps its own bookkeeping (a key is queued at most once, never synced by two workers at
+// a time, retried with backoff) and lets the order of its keys be chosen by a Queue of one's own: that is
+// priorityQueue. A key's priority is said by the controller just before it adds the key (prioritized.add); a
+// key added again with a higher priority while it waits moves up. Keys that come back from a delay (a retry)
+// have the priority of a real change.
+
+// newQueue builds berth's workqueue, named QueueName for its metrics, on priorities, with limiter's retry policy.
+func newQueue(priorities *priorityQueue,
+	limiter workqueue.TypedRateLimiter[cache.ObjectName]) workqueue.TypedRateLimitingInterface[cache.ObjectName] {
+	queue := workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[cache.ObjectName]{
+		Name:  QueueName,
+		Queue: priorities,
+	})
+	delaying := workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[cache.ObjectName]{
+		Name:  QueueName,
+		Queue: queue,
+	})
+	return workqueue.NewTypedRateLimitingQueueWithConfig(limiter,
+		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, DelayingQueue: delaying})
+}
+
+// priority is the priority of a key in the queue.
+type priority int
+
+const (
+	// priorityChange is that of a key whose App, or something the App owns, changed.
+	priorityChange priority = iota
+	// priorityResync is that of a key from an informer's initial list or a periodic resync: nothing is known
+	// to have changed, and it is served after every change.
+	priorityResync
+)
+
+// priorityQueue is the storage of berth's workqueue: two FIFOs, changes before resyncs. It implements
+// workqueue.Queue; the workqueue calls Push, Touch, Len and Pop under its own lock, and the controller calls
+// request, from the informers' goroutines, before each add.
+type priorityQueue struct {
+	mu sync.Mutex
+	// requested is the priority of the adds of a key that the workqueue has not pushed or touched yet; the
+	// highest one wins. A key without an entry is added as a change.
+	requested map[cache.ObjectName]priority
+	changes   []cache.ObjectName
+	// resyncs may hold places that keys left when they moved up to changes: a place counts only while
+	// queuedAsResync holds its key with the place's number.
+	resyncs        []resyncPlace
+	queuedAsResync map[cache.ObjectName]uint64
+	lastPlace      uint64
+}
+
+// resyncPlace is a key's place in the FIFO of resyncs.
+type resyncPlace struct {
+	key    cache.ObjectName
+	number uint64
+}
+
+var _ workqueue.Queue[cache.ObjectName] = &priorityQueue{}
+
+func newPriorityQueue() *priorityQueue {
+	return &priorityQueue{
+		requested:      map[cache.ObjectName]priority{},
+		queuedAsResync: map[cache.ObjectName]uint64{},
+	}
+}
+
+// request records the priority of the add of key that follows.
+func (q *priorityQueue) request(key cache.ObjectName, p priority) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if earlier, ok := q.requested[key]; !ok || p < earlier {
+		q.requested[key] = p
+	}
+}
+
+// takeRequested returns, and forgets, the priority requested for key. The caller holds q.mu.
+func (q *priorityQueue) takeRequested(key cache.ObjectName) priority {
+	p, ok := q.requested[key]
+	if !ok {
+		return priorityChange
+	}
+	delete(q.requested, key)
+	return p
+}
+
+// Push adds a key that is not queued yet.
+func (q *priorityQueue) Push(key cache.ObjectName) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.takeRequested(key) == priorityResync {
+		q.lastPlace++
+		q.resyncs = append(q.resyncs, resyncPlace{key: key, number: q.lastPlace})
+		q.queuedAsResync[key] = q.lastPlace
+		return
+	}
+	q.changes = append(q.changes, key)
+}
+
+// Touch is an add of a key that is queued already: a change moves a key queued as a resync up.
+func (q *priorityQueue) Touch(key cache.ObjectName) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.takeRequested(key)
+	if _, queuedAsResync := q.queuedAsResync[key]; queuedAsResync && p == priorityChange {
+		delete(q.queuedAsResync, key)
+		q.changes = append(q.changes, key)
+	}
+}
+
+// Len is the number of keys queued.
+func (q *priorityQueue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.changes) + len(q.queuedAsResync)
+}
+
+// Pop takes the oldest change, or else the oldest resync. The workqueue calls it only when Len is above 0.
+func (q *priorityQueue) Pop() cache.ObjectName {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.changes) > 0 {
+		return pop(&q.changes)
+	}
+	for {
+		place := pop(&q.resyncs)
+		if number, ok := q.queuedAsResync[place.key]; ok && number == place.number {
+			delete(q.queuedAsResync, place.key)
+			return place.key
+		}
+	}
+}
+
+func pop[T any](fifo *[]T) T {
+	item := (*fifo)[0]
+	// Clear the slot: the backing array outlives the slice's start.
+	var zero T
+	(*fifo)[0] = zero
+	*fifo = (*fifo)[1:]
+	return item
+}

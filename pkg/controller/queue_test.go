@@ -1,0 +1,100 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"k8s.io/client-go/tools/cache"
+)
+
+func newTestQueue(t *testing.T) (*Controller, func() []cache.ObjectName) {
+	priorities := newPriorityQueue()
+	c := &Controller{
+		priorities: priorities,
+		queue:      newQueue(priorities, NewRateLimiter(time.Millisecond, time.Millisecond, 100, 100)),
+	}
+	t.Cleanup(c.queue.ShutDown)
+	// drain takes every key queued now, in the order workers would get them.
+	drain := func() []cache.ObjectName {
+		var got []cache.ObjectName
+		for c.queue.Len() > 0 {
+			key, _ := c.queue.Get()
+			c.queue.Done(key)
+			got = append(got, key)
+		}
+		return got
+	}
+	return c, drain
+}
+
+func key(name string) cache.ObjectName { return cache.NewObjectName("shop", name) }
+
+func TestChangesAreServedBeforeResyncs(t *testing.T) {
+	c, drain := newTestQueue(t)
+	for _, name := range []string{"a", "b", "c"} {
+		c.enqueue(key(name), priorityResync)
+	}
+	c.enqueue(key("new"), priorityChange)
+	c.enqueue(key("d"), priorityResync)
+	c.enqueue(key("changed"), priorityChange)
+
+	assert.Equal(t, []cache.ObjectName{key("new"), key("changed"), key("a"), key("b"), key("c"), key("d")}, drain())
+}
+
+func TestAChangeMovesAQueuedResyncUp(t *testing.T) {
+	c, drain := newTestQueue(t)
+	c.enqueue(key("a"), priorityResync)
+	c.enqueue(key("b"), priorityResync)
+	c.enqueue(key("b"), priorityChange)
+	c.enqueue(key("a"), priorityResync)
+
+	assert.Equal(t, []cache.ObjectName{key("b"), key("a")}, drain(), "b moved up, and is served once")
+	assert.Equal(t, 0, c.priorities.Len())
+
+	// b queued as a resync again, after its move: the stale place it left behind does not serve it twice.
+	c.enqueue(key("c"), priorityResync)
+	c.enqueue(key("b"), priorityResync)
+	assert.Equal(t, []cache.ObjectName{key("c"), key("b")}, drain())
+}
+
+func TestAResyncDoesNotMoveAQueuedChangeDown(t *testing.T) {
+	c, drain := newTestQueue(t)
+	c.enqueue(key("a"), priorityResync)
+	c.enqueue(key("b"), priorityChange)
+	c.enqueue(key("b"), priorityResync)
+
+	assert.Equal(t, []cache.ObjectName{key("b"), key("a")}, drain())
+}
+
+func TestAKeyAddedWhileSyncedKeepsTheHighestPriority(t *testing.T) {
+	c, drain := newTestQueue(t)
+	c.enqueue(key("a"), priorityResync)
+	c.enqueue(key("b"), priorityResync)
+	syncing, _ := c.queue.Get() // a
+	// While a syncs, it is added again, first as a resync and then as a change: it comes back as a change.
+	c.enqueue(syncing, priorityResync)
+	c.enqueue(syncing, priorityChange)
+	c.queue.Done(syncing)
+
+	assert.Equal(t, []cache.ObjectName{key("a"), key("b")}, drain())
+}
+
+func TestRetriesComeBackAsChanges(t *testing.T) {
+	c, drain := newTestQueue(t)
+	c.enqueue(key("a"), priorityResync)
+	c.queue.AddRateLimited(key("retried"))
+	assert.Eventually(t, func() bool { return c.queue.Len() == 2 }, 5*time.Second, time.Millisecond)
+
+	assert.Equal(t, []cache.ObjectName{key("retried"), key("a")}, drain())
+}
+
+func TestRequestedPrioritiesAreNotKept(t *testing.T) {
+	c, drain := newTestQueue(t)
+	c.enqueue(key("a"), priorityChange)
+	c.enqueue(key("a"), priorityResync)
+	c.enqueue(key("b"), priorityResync)
+	c.enqueue(key("b"), priorityChange)
+	drain()
+	assert.Empty(t, c.priorities.requested, "every request was taken by a push or a touch")
+}
