@@ -99,8 +99,8 @@ type Controller struct {
 	expectations *expectations
 	// converged remembers the Apps that a sync found converged, and what it read (sync.go).
 	converged *convergedApps
-	recorder     events.EventRecorder
-	metrics      Metrics
+	recorder  events.EventRecorder
+	metrics   Metrics
 
 	clusterDomain string
 	drainTimeout  time.Duration

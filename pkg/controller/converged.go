@@ -20,7 +20,7 @@ import (
 // readVersions are the versions of what one sync read of an App from the caches.
 type readVersions struct {
 	app, deployment, service string // resourceVersions; "" for an object that is not there
-	pods                         uint64 // a hash of the names and resourceVersions of the App's Pods
+	pods                     uint64 // a hash of the names and resourceVersions of the App's Pods
 }
 
 // convergedApps remembers, for each App that its last sync found converged, the versions that sync read.
