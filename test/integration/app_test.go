@@ -53,7 +53,7 @@ func (e *env) getDeployment(name string) (*appsv1.Deployment, error) {
 	return e.kube.AppsV1().Deployments(e.namespace).Get(e.ctx, name, metav1.GetOptions{})
 }
 
-// waitConverged waits until berth has synced the App's current generation and applied its Deployment.
+// waitConverged waits until berth has synced the App's current generation and made its Deployment as the App says.
 func (e *env) waitConverged(name string) (*berthv1alpha1.App, *appsv1.Deployment) {
 	e.t.Helper()
 	var a *berthv1alpha1.App
@@ -71,11 +71,21 @@ func (e *env) waitConverged(name string) (*berthv1alpha1.App, *appsv1.Deployment
 		if err != nil {
 			return false, err
 		}
-		return a.Status.ObservedGeneration == a.Generation && appliedByBerth(d) &&
+		return a.Status.ObservedGeneration == a.Generation && writtenByBerth(d) &&
 			d.Spec.Template.Spec.Containers[0].Image == a.Spec.Image &&
 			*d.Spec.Replicas == *a.Spec.Replicas, nil
 	})
 	return a, d
+}
+
+// writtenByBerth tells whether berth owns fields of obj, as their creator or through server-side apply.
+func writtenByBerth(obj metav1.Object) bool {
+	for _, e := range obj.GetManagedFields() {
+		if e.Manager == controller.FieldManager {
+			return true
+		}
+	}
+	return false
 }
 
 // appliedByBerth tells whether berth owns fields of obj through server-side apply.
@@ -331,14 +341,49 @@ func TestCreatingAnAppWritesEachThingOnce(t *testing.T) {
 	}
 	ns := e.namespace
 	want := map[string]int{
-		"POST /apis/apps/v1/namespaces/" + ns + "/deployments": 1,
-		// Taking ownership of the created fields for server-side apply, then the apply (see ownership.go).
-		"PATCH /apis/apps/v1/namespaces/" + ns + "/deployments/web":            2,
+		// One write per object: created as the App wants it, and not applied after (see ownership.go).
+		"POST /apis/apps/v1/namespaces/" + ns + "/deployments":                 1,
 		"POST /api/v1/namespaces/" + ns + "/services":                          1,
-		"PATCH /api/v1/namespaces/" + ns + "/services/web":                     2,
 		"PATCH /apis/berth.dev/v1alpha1/namespaces/" + ns + "/apps/web/status": 1,
 		// Created Deployment, Created Service.
 		"POST /apis/events.k8s.io/v1/namespaces/" + ns + "/events": 2,
 	}
 	assert.Equal(t, want, counts, "all writes: %v", r.writes.list())
+}
+
+// berth creates an object with one write, and its fields are then owned by berth's create (an Update entry), not
+// by an apply. The first change must not leave behind what the App no longer asks for.
+func TestChangingWhatBerthCreatedLeavesNothingBehind(t *testing.T) {
+	e := newEnv(t)
+	e.startController()
+	e.createApp(app("web", func(a *berthv1alpha1.App) {
+		a.Spec.Env = append(a.Spec.Env, berthv1alpha1.EnvVar{Name: "DEBUG", Value: "1"})
+		a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz"}
+	}))
+	a, created := e.waitConverged("web")
+	require.Contains(t, created.Annotations, controller.AnnotationCreatedFrom, "still as berth created it")
+	require.False(t, appliedByBerth(created))
+
+	a.Spec.Env = a.Spec.Env[:1]
+	a.Spec.HealthCheck = nil
+	_, err := e.berth.BerthV1alpha1().Apps(e.namespace).Update(e.ctx, a, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	var d *appsv1.Deployment
+	e.eventually("the Deployment to lose what the App no longer sets", func(ctx context.Context) (bool, error) {
+		var err error
+		d, err = e.getDeployment("web")
+		if err != nil {
+			return false, err
+		}
+		return len(d.Spec.Template.Spec.Containers[0].Env) == 1, nil
+	})
+	assert.Equal(t, []corev1.EnvVar{{Name: "MODE", Value: "prod"}}, d.Spec.Template.Spec.Containers[0].Env)
+	assert.Nil(t, d.Spec.Template.Spec.Containers[0].ReadinessProbe)
+	assert.NotContains(t, d.Annotations, controller.AnnotationCreatedFrom)
+	for _, entry := range d.ManagedFields {
+		if entry.Manager == controller.FieldManager {
+			assert.Equal(t, metav1.ManagedFieldsOperationApply, entry.Operation, "berth's create entry is gone")
+		}
+	}
 }
