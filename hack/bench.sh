@@ -9,8 +9,9 @@
 #    writes an App needs, with berth's client limits and workers) does the same on another fresh cluster. It
 #    prints a table per N (convergence time, writes per App, idle writes, memory, requests by verb and resource)
 #    and writes it to .cache/bench/: scale.md, scale.csv, scale-requests.csv and the chart scale.svg.
-#    On 2 cores: about 3 minutes for N=100 and 6 for N=1000; N=10000 is possible (BENCH_APPS=100,1000,10000) but
-#    takes long, up to an hour more, and needs a few GiB of memory for the control plane.
+#    Each N takes two fresh clusters, an idle window of a minute, and 10,000 foreign Deployments. On 2 cores the
+#    default (100,1000) takes about 11 minutes; N=10000 is possible (BENCH_APPS=100,1000,10000) but takes long:
+#    an hour or more on top, most of it spent by the control plane on 10,000 Deployments and their Pods.
 #
 # Environment:
 #   BENCH_COUNT [3]          runs of each Go benchmark

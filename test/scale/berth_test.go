@@ -79,7 +79,7 @@ func runBerth(ctx context.Context, t *testing.T, s setup, n int) (result, error)
 		return failed(err)
 	}
 	conv.Stop() // its watches are no part of what the idle window should see
-	var last float64 = -1
+	last := -1.0
 	err = waitFor(ctx, "berth stops writing", 2*time.Second, s.timeout(n), func() (bool, error) {
 		got, err := scrapeRequests(ctx, metricsURL)
 		if err != nil {
