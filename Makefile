@@ -51,7 +51,7 @@ e2e: ## end-to-end tests on the full local cluster, driving the built binary wit
 	hack/build-kube.sh
 	$(GO) test -p 1 -count=1 -timeout 30m ./test/e2e/...
 
-bench: ## Go benchmarks, reported as ratios against a baseline of the same run
+bench: ## Go benchmarks against a baseline; the scale benchmark (BENCH_APPS, default 100,1000) against the write floor
 	hack/bench.sh
 
 run: build ## run berth against $$KUBECONFIG, or against a local cluster that it starts

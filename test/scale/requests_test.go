@@ -1,0 +1,239 @@
+package scale
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/berthdev/berth/test/framework"
+)
+
+// request names API requests as berth's metric berth_api_requests_total does: the verb (get, list, watch,
+// create, update, patch, apply, delete, deletecollection) and the resource (its plural, with "/status" for the
+// status subresource, e.g. apps/status).
+type request struct {
+	verb, resource string
+}
+
+// unknownResource is the resource of requests counted by client-go's rest_client_requests_total, which has the
+// HTTP method but not the resource: what is measured when berth does not have berth_api_requests_total.
+const unknownResource = "?"
+
+// requests counts API requests.
+type requests map[request]float64
+
+// writes counts the requests that change something; with events false, not those of Events.
+func (r requests) writes(events bool) float64 {
+	return r.sum(func(req request) bool {
+		switch req.verb {
+		case "create", "update", "patch", "apply", "delete", "deletecollection":
+			return events || req.resource != "events"
+		}
+		return false
+	})
+}
+
+// reads counts GET and LIST requests, not watches. Counted by rest_client_requests_total, "get" is any GET:
+// watches too.
+func (r requests) reads() float64 {
+	return r.sum(func(req request) bool { return req.verb == "get" || req.verb == "list" })
+}
+
+func (r requests) sum(match func(request) bool) float64 {
+	var n float64
+	for req, count := range r {
+		if match(req) {
+			n += count
+		}
+	}
+	return n
+}
+
+// knowsResources tells whether the requests were counted by resource, so that Events can be told apart.
+func (r requests) knowsResources() bool {
+	for req := range r {
+		if req.resource == unknownResource {
+			return false
+		}
+	}
+	return true
+}
+
+// since is what was counted after before.
+func (r requests) since(before requests) requests {
+	diff := requests{}
+	for req, count := range r {
+		if d := count - before[req]; d != 0 {
+			diff[req] = d
+		}
+	}
+	return diff
+}
+
+// sorted lists the requests by verb, then resource.
+func (r requests) sorted() []request {
+	return slices.SortedFunc(maps.Keys(r), func(a, b request) int {
+		return cmp.Or(cmp.Compare(a.verb, b.verb), cmp.Compare(a.resource, b.resource))
+	})
+}
+
+// scrapeRequests reads berth's requests from its /metrics: berth_api_requests_total, or when berth does not
+// have that metric, client-go's rest_client_requests_total, by HTTP method only.
+func scrapeRequests(ctx context.Context, metricsURL string) (requests, error) {
+	m, err := framework.ScrapeMetrics(ctx, metricsURL)
+	if err != nil {
+		return nil, err
+	}
+	r := requests{}
+	if samples := m["berth_api_requests_total"]; len(samples) > 0 {
+		for _, s := range samples {
+			r[request{s.Labels["verb"], s.Labels["resource"]}] += s.Value
+		}
+		return r, nil
+	}
+	verbs := map[string]string{"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+	for _, s := range m["rest_client_requests_total"] {
+		verb, ok := verbs[s.Labels["method"]]
+		if !ok {
+			verb = strings.ToLower(s.Labels["method"])
+		}
+		r[request{verb, unknownResource}] += s.Value
+	}
+	return r, nil
+}
+
+// requestCounter counts the requests of a client in the test process the way berth_api_requests_total
+// counts berth's; it is meant for rest.Config.WrapTransport.
+type requestCounter struct {
+	mu     sync.Mutex
+	counts requests
+}
+
+func newRequestCounter() *requestCounter { return &requestCounter{counts: requests{}} }
+
+func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		r := nameRequest(req)
+		c.mu.Lock()
+		c.counts[r]++
+		c.mu.Unlock()
+		return rt.RoundTrip(req)
+	})
+}
+
+func (c *requestCounter) snapshot() requests {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.counts)
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// nameRequest names a request by the path of its URL, as the API server does: /api/v1/RESOURCE... or
+// /apis/GROUP/VERSION/RESOURCE..., with namespaces/NAMESPACE/ before namespaced resources; then NAME and
+// SUBRESOURCE.
+func nameRequest(req *http.Request) request {
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	switch {
+	case len(parts) > 2 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) > 3 && parts[0] == "apis":
+		parts = parts[3:]
+	default:
+		return request{strings.ToLower(req.Method), req.URL.Path}
+	}
+	if len(parts) > 2 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	resource := parts[0]
+	if len(parts) > 2 {
+		resource += "/" + parts[2]
+	}
+	named := len(parts) > 1
+	var verb string
+	switch req.Method {
+	case http.MethodGet:
+		verb = "list"
+		if named {
+			verb = "get"
+		} else if w := req.URL.Query().Get("watch"); w == "true" || w == "1" {
+			verb = "watch"
+		}
+	case http.MethodPost:
+		verb = "create"
+	case http.MethodPut:
+		verb = "update"
+	case http.MethodPatch:
+		verb = "patch"
+		if strings.HasPrefix(req.Header.Get("Content-Type"), "application/apply-patch") {
+			verb = "apply"
+		}
+	case http.MethodDelete:
+		verb = "delete"
+		if !named {
+			verb = "deletecollection"
+		}
+	default:
+		verb = strings.ToLower(req.Method)
+	}
+	return request{verb, resource}
+}
+
+// berthMemory is berth's Go heap in use after a garbage collection, and its resident memory, in bytes. It needs
+// berth's --profiling: a GET of the heap profile with gc=1 runs a collection first.
+func berthMemory(ctx context.Context, metricsAddress string) (heap, rss float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsAddress+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, fmt.Errorf("forcing a garbage collection in berth: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("GET /debug/pprof/heap?gc=1: %s (is --profiling on?)", resp.Status)
+	}
+	m, err := framework.ScrapeMetrics(ctx, "http://"+metricsAddress+"/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	if !m.Has("go_memstats_heap_inuse_bytes", nil) || !m.Has("process_resident_memory_bytes", nil) {
+		return 0, 0, fmt.Errorf("berth's /metrics has no go_memstats_heap_inuse_bytes or process_resident_memory_bytes")
+	}
+	return m.Sum("go_memstats_heap_inuse_bytes", nil), m.Sum("process_resident_memory_bytes", nil), nil
+}
+
+func TestNameRequest(t *testing.T) {
+	tests := []struct {
+		method, url, contentType string
+		want                     request
+	}{
+		{"POST", "/apis/apps/v1/namespaces/shop/deployments", "", request{"create", "deployments"}},
+		{"PATCH", "/apis/berth.dev/v1alpha1/namespaces/shop/apps/web/status", "application/apply-patch+yaml",
+			request{"apply", "apps/status"}},
+		{"PATCH", "/api/v1/namespaces/shop/services/web", "application/merge-patch+json", request{"patch", "services"}},
+		{"GET", "/api/v1/pods?watch=true", "", request{"watch", "pods"}},
+		{"GET", "/api/v1/namespaces/shop/pods", "", request{"list", "pods"}},
+		{"GET", "/api/v1/namespaces/shop", "", request{"get", "namespaces"}},
+		{"DELETE", "/api/v1/namespaces/shop/services", "", request{"deletecollection", "services"}},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest(tt.method, tt.url, nil)
+		req.Header.Set("Content-Type", tt.contentType)
+		assert.Equal(t, tt.want, nameRequest(req), "%s %s", tt.method, tt.url)
+	}
+}

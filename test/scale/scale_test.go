@@ -1,0 +1,180 @@
+// Package scale is berth's scale benchmark (make bench): for each N of -scale.apps, N Apps of 1 replica with a
+// port are created on a fresh local cluster (hack/cluster-up.sh) before berth starts; the benchmark measures how
+// long berth takes until every App has its Deployment, its Service and a status of its current generation, the
+// requests it makes, its writes while idle and its memory. Then the write floor (floor_test.go), a plain client-go
+// program with the same client limits and workers making only the writes an App needs, does the same on another
+// fresh cluster. The results go to stdout and to .cache/bench/: scale.md, scale.csv, scale-requests.csv and the
+// chart scale.svg.
+//
+// It is skipped unless -scale.apps is given:
+//
+//	go test -run TestScale -v -timeout 0 ./test/scale/ -args -scale.apps=100,1000
+//
+// It asserts nothing about the figures: it fails only when a run cannot complete.
+package scale
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/berthdev/berth/test/framework"
+)
+
+var (
+	appsFlag = flag.String("scale.apps", "",
+		"comma-separated numbers of Apps, e.g. 100,1000,10000; without it the benchmark is skipped")
+	workersFlag = flag.Int("scale.workers", 0, "berth's --workers and the floor's workers; 0: berth's default")
+	qpsFlag     = flag.Float64("scale.qps", 0, "berth's --kube-api-qps and the floor's; 0: berth's default")
+	burstFlag   = flag.Int("scale.burst", 0, "berth's --kube-api-burst and the floor's; 0: berth's default")
+	resyncFlag  = flag.Duration("scale.resync-period", 20*time.Second,
+		"berth's --resync-period; the idle window lasts three of them and 5 seconds")
+	foreignFlag = flag.Int("scale.foreign", 10000,
+		"foreign Deployments created after convergence, to see whether berth's memory grows with them")
+	timeoutFlag = flag.Duration("scale.timeout", 0,
+		"longest wait for the Apps to converge, and then to be Available; 0: 5 minutes and 300 ms per App")
+	updateDocsFlag = flag.Bool("scale.update-docs", false, "copy the chart to docs/bench/scale.svg")
+)
+
+// limits are the client limits and the concurrency that berth and the floor share.
+type limits struct {
+	qps     float64
+	burst   int
+	workers int
+}
+
+// setup is what every run of the benchmark works with.
+type setup struct {
+	binary string // berth
+	limits
+	resync  time.Duration
+	foreign int
+	logDir  string
+}
+
+// timeout bounds each wait of a run with n Apps.
+func (s setup) timeout(n int) time.Duration {
+	if *timeoutFlag > 0 {
+		return *timeoutFlag
+	}
+	return 5*time.Minute + time.Duration(n)*300*time.Millisecond
+}
+
+// result is what one runner, berth or the floor, did with the N Apps and the one created during the run.
+type result struct {
+	converge time.Duration // from the runner's start until every App converged
+	extra    time.Duration // from the creation of the App created during the run until it converged
+	requests requests      // every request of the runner (berth: until every App is Available and it stops writing)
+
+	// berth only
+	idle        requests // the requests of the idle window
+	idleWindow  time.Duration
+	heap, rss   float64 // bytes, after a garbage collection
+	heapForeign float64 // bytes, after a garbage collection, once the foreign Deployments exist
+}
+
+// measurement is one N's results.
+type measurement struct {
+	n            int
+	berth, floor result
+}
+
+func TestScale(t *testing.T) {
+	if *appsFlag == "" {
+		t.Skip("the scale benchmark runs only with -scale.apps=N,... (make bench)")
+	}
+	counts, err := parseCounts(*appsFlag)
+	require.NoError(t, err)
+	ctx := t.Context()
+	out := filepath.Join(framework.RepoRoot(), ".cache", "bench")
+	s := setup{resync: *resyncFlag, foreign: *foreignFlag, logDir: filepath.Join(out, "logs")}
+	require.NoError(t, os.MkdirAll(s.logDir, 0o755))
+	s.binary, err = framework.BuildBerth(ctx, t.TempDir())
+	require.NoError(t, err)
+	s.limits, err = berthLimits(s.binary)
+	require.NoError(t, err)
+	t.Logf("berth and the floor: QPS %g, burst %d, %d workers; berth's logs in %s", s.qps, s.burst, s.workers, s.logDir)
+
+	var all []measurement
+	for _, n := range counts {
+		m := measurement{n: n}
+		t.Logf("=== %d Apps: berth", n)
+		m.berth, err = runBerth(ctx, t, s, n)
+		require.NoError(t, err, "berth with %d Apps", n)
+		t.Logf("=== %d Apps: the write floor", n)
+		m.floor, err = runFloor(ctx, t, s, n)
+		require.NoError(t, err, "the write floor with %d Apps", n)
+
+		all = append(all, m)
+		fmt.Println(markdown(s, m))
+		require.NoError(t, writeReport(out, s, all))
+	}
+	t.Logf("written to %s: scale.md, scale.csv, scale-requests.csv, scale.svg", out)
+	if *updateDocsFlag {
+		docs := filepath.Join(framework.RepoRoot(), "docs", "bench")
+		require.NoError(t, os.MkdirAll(docs, 0o755))
+		chart, err := os.ReadFile(filepath.Join(out, "scale.svg"))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(docs, "scale.svg"), chart, 0o644))
+		t.Logf("copied the chart to %s", docs)
+	}
+}
+
+func parseCounts(list string) ([]int, error) {
+	var counts []int
+	for _, field := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-scale.apps: %q is not a number of Apps", field)
+		}
+		counts = append(counts, n)
+	}
+	slices.Sort(counts) // the chart draws its lines from the smallest N to the largest
+	return counts, nil
+}
+
+// berthLimits are the limits of the flags -scale.qps, -scale.burst and -scale.workers, and berth's own defaults
+// for those not given, read from its -h, so that the floor keeps up with berth's defaults when they change.
+func berthLimits(binary string) (limits, error) {
+	// Only the output matters: the flag package prints the defaults, and exits 0 after -h.
+	help, _ := exec.Command(binary, "-h").CombinedOutput()
+	byDefault := func(name string) (float64, error) {
+		re := regexp.MustCompile(`(?m)^\s*-` + regexp.QuoteMeta(name) + ` \w+\n.*\(default ([0-9.]+)\)`)
+		match := re.FindSubmatch(help)
+		if match == nil {
+			return 0, fmt.Errorf("no default of -%s in the output of %s -h", name, binary)
+		}
+		return strconv.ParseFloat(string(match[1]), 64)
+	}
+	l := limits{qps: *qpsFlag, burst: *burstFlag, workers: *workersFlag}
+	var err error
+	var v float64
+	if l.qps == 0 {
+		if l.qps, err = byDefault("kube-api-qps"); err != nil {
+			return l, err
+		}
+	}
+	if l.burst == 0 {
+		if v, err = byDefault("kube-api-burst"); err != nil {
+			return l, err
+		}
+		l.burst = int(v)
+	}
+	if l.workers == 0 {
+		if v, err = byDefault("workers"); err != nil {
+			return l, err
+		}
+		l.workers = int(v)
+	}
+	return l, nil
+}
