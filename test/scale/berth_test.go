@@ -3,6 +3,7 @@ package scale
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -111,7 +112,8 @@ func runBerth(ctx context.Context, t *testing.T, s setup, n int) (result, error)
 	}
 	r.idle = after.since(r.requests)
 
-	if r.heap, r.rss, err = berthMemory(ctx, metricsAddress); err != nil {
+	if r.heap, r.rss, err = berthMemory(ctx, metricsAddress,
+		filepath.Join(s.logDir, fmt.Sprintf("heap-%d.pprof", n))); err != nil {
 		return failed(err)
 	}
 	kube, err := kubernetes.NewForConfig(cluster.Config)
@@ -128,7 +130,8 @@ func runBerth(ctx context.Context, t *testing.T, s setup, n int) (result, error)
 	case <-ctx.Done():
 		return r, ctx.Err()
 	}
-	if r.heapForeign, _, err = berthMemory(ctx, metricsAddress); err != nil {
+	if r.heapForeign, _, err = berthMemory(ctx, metricsAddress,
+		filepath.Join(s.logDir, fmt.Sprintf("heap-%d-foreign.pprof", n))); err != nil {
 		return failed(err)
 	}
 	if berth.Exited() {

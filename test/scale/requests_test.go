@@ -7,14 +7,12 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 
-	"github.com/stretchr/testify/assert"
-
+	"github.com/berthdev/berth/pkg/metrics"
 	"github.com/berthdev/berth/test/framework"
 )
 
@@ -123,7 +121,8 @@ func newRequestCounter() *requestCounter { return &requestCounter{counts: reques
 
 func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		r := nameRequest(req)
+		verb, resource := metrics.RequestVerbAndResource(req)
+		r := request{verb, resource}
 		c.mu.Lock()
 		c.counts[r]++
 		c.mu.Unlock()
@@ -141,59 +140,10 @@ type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
-// nameRequest names a request by the path of its URL, as the API server does: /api/v1/RESOURCE... or
-// /apis/GROUP/VERSION/RESOURCE..., with namespaces/NAMESPACE/ before namespaced resources; then NAME and
-// SUBRESOURCE.
-func nameRequest(req *http.Request) request {
-	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
-	switch {
-	case len(parts) > 2 && parts[0] == "api":
-		parts = parts[2:]
-	case len(parts) > 3 && parts[0] == "apis":
-		parts = parts[3:]
-	default:
-		return request{strings.ToLower(req.Method), req.URL.Path}
-	}
-	if len(parts) > 2 && parts[0] == "namespaces" {
-		parts = parts[2:]
-	}
-	resource := parts[0]
-	if len(parts) > 2 {
-		resource += "/" + parts[2]
-	}
-	named := len(parts) > 1
-	var verb string
-	switch req.Method {
-	case http.MethodGet:
-		verb = "list"
-		if named {
-			verb = "get"
-		} else if w := req.URL.Query().Get("watch"); w == "true" || w == "1" {
-			verb = "watch"
-		}
-	case http.MethodPost:
-		verb = "create"
-	case http.MethodPut:
-		verb = "update"
-	case http.MethodPatch:
-		verb = "patch"
-		if strings.HasPrefix(req.Header.Get("Content-Type"), "application/apply-patch") {
-			verb = "apply"
-		}
-	case http.MethodDelete:
-		verb = "delete"
-		if !named {
-			verb = "deletecollection"
-		}
-	default:
-		verb = strings.ToLower(req.Method)
-	}
-	return request{verb, resource}
-}
-
 // berthMemory is berth's Go heap in use after a garbage collection, and its resident memory, in bytes. It needs
-// berth's --profiling: a GET of the heap profile with gc=1 runs a collection first.
-func berthMemory(ctx context.Context, metricsAddress string) (heap, rss float64, err error) {
+// berth's --profiling: a GET of the heap profile with gc=1 runs a collection first. The profile is written to
+// profilePath, for `go tool pprof -sample_index=inuse_space`.
+func berthMemory(ctx context.Context, metricsAddress, profilePath string) (heap, rss float64, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsAddress+"/debug/pprof/heap?gc=1", nil)
 	if err != nil {
 		return 0, 0, err
@@ -202,8 +152,14 @@ func berthMemory(ctx context.Context, metricsAddress string) (heap, rss float64,
 	if err != nil {
 		return 0, 0, fmt.Errorf("forcing a garbage collection in berth: %w", err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	profile, err := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading berth's heap profile: %w", err)
+	}
+	if err := os.WriteFile(profilePath, profile, 0o644); err != nil {
+		return 0, 0, err
+	}
 	if resp.StatusCode != http.StatusOK {
 		return 0, 0, fmt.Errorf("GET /debug/pprof/heap?gc=1: %s (is --profiling on?)", resp.Status)
 	}
@@ -215,25 +171,4 @@ func berthMemory(ctx context.Context, metricsAddress string) (heap, rss float64,
 		return 0, 0, fmt.Errorf("berth's /metrics has no go_memstats_heap_inuse_bytes or process_resident_memory_bytes")
 	}
 	return m.Sum("go_memstats_heap_inuse_bytes", nil), m.Sum("process_resident_memory_bytes", nil), nil
-}
-
-func TestNameRequest(t *testing.T) {
-	tests := []struct {
-		method, url, contentType string
-		want                     request
-	}{
-		{"POST", "/apis/apps/v1/namespaces/shop/deployments", "", request{"create", "deployments"}},
-		{"PATCH", "/apis/berth.dev/v1alpha1/namespaces/shop/apps/web/status", "application/apply-patch+yaml",
-			request{"apply", "apps/status"}},
-		{"PATCH", "/api/v1/namespaces/shop/services/web", "application/merge-patch+json", request{"patch", "services"}},
-		{"GET", "/api/v1/pods?watch=true", "", request{"watch", "pods"}},
-		{"GET", "/api/v1/namespaces/shop/pods", "", request{"list", "pods"}},
-		{"GET", "/api/v1/namespaces/shop", "", request{"get", "namespaces"}},
-		{"DELETE", "/api/v1/namespaces/shop/services", "", request{"deletecollection", "services"}},
-	}
-	for _, tt := range tests {
-		req := httptest.NewRequest(tt.method, tt.url, nil)
-		req.Header.Set("Content-Type", tt.contentType)
-		assert.Equal(t, tt.want, nameRequest(req), "%s %s", tt.method, tt.url)
-	}
 }
