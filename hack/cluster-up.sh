@@ -213,7 +213,11 @@ wait_for "kube-apiserver is ready (https://127.0.0.1:${BERTH_APISERVER_PORT})" k
   kubectl get --raw /readyz
 
 # --- 7. controller manager, scheduler -------------------------------------------------------------------------
+# Client limits above the defaults (20 and 50 requests/s), so that with thousands of Apps (make bench) their own
+# clients do not decide how fast Deployments get Pods.
 start kube-controller-manager \
+  --kube-api-qps=300 \
+  --kube-api-burst=600 \
   --kubeconfig="${P}/kube-controller-manager.kubeconfig" \
   --authentication-kubeconfig="${P}/kube-controller-manager.kubeconfig" \
   --authorization-kubeconfig="${P}/kube-controller-manager.kubeconfig" \
@@ -231,6 +235,8 @@ start kube-controller-manager \
   --leader-elect=false \
   --profiling=false
 start kube-scheduler \
+  --kube-api-qps=300 \
+  --kube-api-burst=600 \
   --kubeconfig="${P}/kube-scheduler.kubeconfig" \
   --authentication-kubeconfig="${P}/kube-scheduler.kubeconfig" \
   --authorization-kubeconfig="${P}/kube-scheduler.kubeconfig" \

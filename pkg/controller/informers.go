@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,7 +42,7 @@ func NewInformers(kubeClient kubernetes.Interface, berthClient versioned.Interfa
 			kubeinformers.WithTransform(trimOwned)),
 		Berth: berthinformers.NewSharedInformerFactoryWithOptions(berthClient, resync,
 			berthinformers.WithNamespace(namespace),
-			berthinformers.WithTransform(TrimManagedFields)),
+			berthinformers.WithTransform(trimApp)),
 	}
 }
 
@@ -131,6 +132,22 @@ func trimContainerStatuses(statuses []corev1.ContainerStatus) []corev1.Container
 		}
 	}
 	return trimmed
+}
+
+// lastAppliedAnnotation is where `kubectl apply` (client-side) keeps a copy of the whole object it applied.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// trimApp drops from an App what berth never reads: other managers' managedFields, and the copy of the App
+// that a client-side `kubectl apply` keeps in an annotation, as large as the App itself.
+func trimApp(obj any) (any, error) {
+	if object, ok := obj.(metav1.Object); ok {
+		if _, ok := object.GetAnnotations()[lastAppliedAnnotation]; ok {
+			annotations := maps.Clone(object.GetAnnotations())
+			delete(annotations, lastAppliedAnnotation)
+			object.SetAnnotations(annotations)
+		}
+	}
+	return TrimManagedFields(obj)
 }
 
 // TrimManagedFields is an informer transform that drops the managedFields entries of every manager but berth

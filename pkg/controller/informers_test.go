@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 )
 
 func TestTrimManagedFieldsKeepsOnlyBerths(t *testing.T) {
@@ -95,4 +97,15 @@ func TestOwnedListOptionsSelectsBerthsObjects(t *testing.T) {
 	var opts metav1.ListOptions
 	OwnedListOptions(&opts)
 	assert.Equal(t, "app.kubernetes.io/managed-by=berth", opts.LabelSelector)
+}
+
+func TestTrimAppDropsKubectlsCopy(t *testing.T) {
+	app := newApp()
+	app.Annotations = map[string]string{lastAppliedAnnotation: `{"kind":"App",...}`, "team": "shop"}
+	app.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl-client-side-apply"}}
+	out, err := trimApp(app)
+	require.NoError(t, err)
+	trimmed := out.(*berthv1alpha1.App)
+	assert.Equal(t, map[string]string{"team": "shop"}, trimmed.Annotations)
+	assert.Empty(t, trimmed.ManagedFields)
 }

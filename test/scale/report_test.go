@@ -45,7 +45,7 @@ func markdown(s setup, m measurement) string {
 	row(fmt.Sprintf("writes in the idle window (%s: three resync periods and 5 s)", b.idleWindow),
 		number(b.idle.writes(true)), "", "")
 	row("GET and LIST requests in the idle window", number(b.idle.reads()), "", "")
-	row("Go heap in use after a GC", fmt.Sprintf("%s (%s per App)", mib(b.heap), kib(b.heap/perApp(m))), "", "")
+	row("Go heap after a GC (live objects)", fmt.Sprintf("%s (%s per App)", mib(b.heap), kib(b.heap/perApp(m))), "", "")
 	row("RSS", fmt.Sprintf("%s (%s per App)", mib(b.rss), kib(b.rss/perApp(m))), "", "")
 	row(fmt.Sprintf("Go heap after a GC, before / after %d foreign Deployments", s.foreign),
 		fmt.Sprintf("%s / %s", mib(b.heap), mib(b.heapForeign)), "", "")

@@ -140,7 +140,8 @@ type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
-// berthMemory is berth's Go heap in use after a garbage collection, and its resident memory, in bytes. It needs
+// berthMemory is berth's live Go heap after a garbage collection (the bytes of the objects still reachable:
+// its caches, mostly), and its resident memory, in bytes. It needs
 // berth's --profiling: a GET of the heap profile with gc=1 runs a collection first. The profile is written to
 // profilePath, for `go tool pprof -sample_index=inuse_space`.
 func berthMemory(ctx context.Context, metricsAddress, profilePath string) (heap, rss float64, err error) {
@@ -167,8 +168,8 @@ func berthMemory(ctx context.Context, metricsAddress, profilePath string) (heap,
 	if err != nil {
 		return 0, 0, err
 	}
-	if !m.Has("go_memstats_heap_inuse_bytes", nil) || !m.Has("process_resident_memory_bytes", nil) {
-		return 0, 0, fmt.Errorf("berth's /metrics has no go_memstats_heap_inuse_bytes or process_resident_memory_bytes")
+	if !m.Has("go_memstats_heap_alloc_bytes", nil) || !m.Has("process_resident_memory_bytes", nil) {
+		return 0, 0, fmt.Errorf("berth's /metrics has no go_memstats_heap_alloc_bytes or process_resident_memory_bytes")
 	}
-	return m.Sum("go_memstats_heap_inuse_bytes", nil), m.Sum("process_resident_memory_bytes", nil), nil
+	return m.Sum("go_memstats_heap_alloc_bytes", nil), m.Sum("process_resident_memory_bytes", nil), nil
 }
