@@ -50,6 +50,10 @@ type Options struct {
 	ClusterDomain string
 	// DrainTimeout bounds how long Run lets in-flight syncs finish once it is asked to stop.
 	DrainTimeout time.Duration
+	// OwnedChangeDelay is how long a change of an object an App owns (a Deployment's status, a Pod's) waits
+	// before the App is synced: the changes of a rollout come in quick succession, and each could change the
+	// App's status. Waiting lets one sync, and one status write, report several of them.
+	OwnedChangeDelay time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -70,6 +74,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second
+	}
+	if o.OwnedChangeDelay == 0 {
+		o.OwnedChangeDelay = time.Second
 	}
 	return o
 }
@@ -102,8 +109,9 @@ type Controller struct {
 	recorder  events.EventRecorder
 	metrics   Metrics
 
-	clusterDomain string
-	drainTimeout  time.Duration
+	clusterDomain    string
+	drainTimeout     time.Duration
+	ownedChangeDelay time.Duration
 }
 
 // NewRateLimiter is berth's retry policy for a key: exponential backoff per key from base to max, and an overall
@@ -146,13 +154,14 @@ func New(
 		podIndexer:       podInformer.Informer().GetIndexer(),
 		queue: newQueue(priorities,
 			NewRateLimiter(opts.BackoffBase, opts.BackoffMax, opts.RetryQPS, opts.RetryBurst)),
-		priorities:    priorities,
-		expectations:  newExpectations(clock.RealClock{}),
-		converged:     newConvergedApps(),
-		recorder:      recorder,
-		metrics:       metrics,
-		clusterDomain: opts.ClusterDomain,
-		drainTimeout:  opts.DrainTimeout,
+		priorities:       priorities,
+		expectations:     newExpectations(clock.RealClock{}),
+		converged:        newConvergedApps(),
+		recorder:         recorder,
+		metrics:          metrics,
+		clusterDomain:    opts.ClusterDomain,
+		drainTimeout:     opts.DrainTimeout,
+		ownedChangeDelay: opts.OwnedChangeDelay,
 	}
 
 	c.deploymentKind = newDeploymentKind(c.deploymentLister, kubeClient.AppsV1())
@@ -190,8 +199,9 @@ func New(
 }
 
 // ownedObjectHandler calls handle for every add, change and delete, skipping the periodic resyncs of objects that
-// did not change: what berth owns is compared when its App is synced anyway. A delete is told to deleted first,
-// when it is not nil.
+// did not change: what berth owns is compared when its App is synced anyway. A change comes with
+// priorityOwnedChange, so that the many changes of a rollout are synced together. A delete is told to deleted
+// first, when it is not nil.
 func ownedObjectHandler(handle func(obj any, p priority), deleted func(obj any)) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc: func(obj any, isInInitialList bool) { handle(obj, priorityOfAdd(isInInitialList)) },
@@ -199,7 +209,7 @@ func ownedObjectHandler(handle func(obj any, p priority), deleted func(obj any))
 			if sameVersion(oldObj, newObj) {
 				return
 			}
-			handle(newObj, priorityChange)
+			handle(newObj, priorityOwnedChange)
 		},
 		DeleteFunc: func(obj any) {
 			if deleted != nil {
@@ -227,6 +237,11 @@ func sameVersion(oldObj, newObj any) bool {
 
 // enqueue adds key to the queue with priority p.
 func (c *Controller) enqueue(key cache.ObjectName, p priority) {
+	if p == priorityOwnedChange {
+		// Comes back as a change after the delay; a key waiting already is not added twice.
+		c.queue.AddAfter(key, c.ownedChangeDelay)
+		return
+	}
 	c.priorities.request(key, p)
 	c.queue.Add(key)
 }

@@ -36,8 +36,11 @@ func newQueue(priorities *priorityQueue,
 type priority int
 
 const (
-	// priorityChange is that of a key whose App, or something the App owns, changed.
+	// priorityChange is that of a key whose App changed, or an object the App owns was created or deleted.
 	priorityChange priority = iota
+	// priorityOwnedChange is that of a key one of whose objects changed: the key is added after a delay
+	// (Options.OwnedChangeDelay), and then as a change.
+	priorityOwnedChange
 	// priorityResync is that of a key from an informer's initial list or a periodic resync: nothing is known
 	// to have changed, and it is served after every change.
 	priorityResync
