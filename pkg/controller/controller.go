@@ -238,7 +238,8 @@ func sameVersion(oldObj, newObj any) bool {
 // enqueue adds key to the queue with priority p.
 func (c *Controller) enqueue(key cache.ObjectName, p priority) {
 	if p == priorityOwnedChange {
-		// Comes back as a change after the delay; a key waiting already is not added twice.
+		// Added after the delay, behind the changes; a key waiting already is not added twice.
+		c.priorities.request(key, priorityResync)
 		c.queue.AddAfter(key, c.ownedChangeDelay)
 		return
 	}

@@ -15,7 +15,7 @@ import (
 // a time, retried with backoff) and lets the order of its keys be chosen by a Queue of one's own: that is
 // priorityQueue. A key's priority is said by the controller just before it adds the key (prioritized.add); a
 // key added again with a higher priority while it waits moves up. Keys that come back from a delay (a retry)
-// have the priority of a real change.
+// have the priority of a real change, except those of priorityOwnedChange.
 
 // newQueue builds berth's workqueue, named QueueName for its metrics, on priorities, with limiter's retry policy.
 func newQueue(priorities *priorityQueue,
@@ -38,8 +38,11 @@ type priority int
 const (
 	// priorityChange is that of a key whose App changed, or an object the App owns was created or deleted.
 	priorityChange priority = iota
-	// priorityOwnedChange is that of a key one of whose objects changed: the key is added after a delay
-	// (Options.OwnedChangeDelay), and then as a change.
+	// priorityOwnedChange is that of a key one of whose objects changed (a Deployment's status, a Pod): the
+	// key is added after a delay (Options.OwnedChangeDelay), and then behind the changes, with the resyncs.
+	// What the cluster did with an App waits for what users asked of theirs: on a start with thousands of
+	// Apps, the status of an App created first is written again once the others are created, not in between
+	// (when its Pods are likely to run, and one write says so).
 	priorityOwnedChange
 	// priorityResync is that of a key from an informer's initial list or a periodic resync: nothing is known
 	// to have changed, and it is served after every change.

@@ -99,7 +99,7 @@ func TestRequestedPrioritiesAreNotKept(t *testing.T) {
 	assert.Empty(t, c.priorities.requested, "every request was taken by a push or a touch")
 }
 
-func TestAChangeOfAnOwnedObjectIsSyncedAfterADelay(t *testing.T) {
+func TestAChangeOfAnOwnedObjectIsSyncedAfterADelayBehindChanges(t *testing.T) {
 	c, drain := newTestQueue(t)
 	c.ownedChangeDelay = 200 * time.Millisecond
 	c.enqueue(key("a"), priorityOwnedChange)
@@ -107,5 +107,6 @@ func TestAChangeOfAnOwnedObjectIsSyncedAfterADelay(t *testing.T) {
 	assert.Equal(t, 0, c.queue.Len(), "not at once")
 	assert.Eventually(t, func() bool { return c.queue.Len() == 1 }, 5*time.Second, 10*time.Millisecond)
 	c.enqueue(key("b"), priorityResync)
-	assert.Equal(t, []cache.ObjectName{key("a"), key("b")}, drain(), "once, and then as a change")
+	c.enqueue(key("c"), priorityChange)
+	assert.Equal(t, []cache.ObjectName{key("c"), key("a"), key("b")}, drain(), "once, behind the change")
 }
