@@ -174,14 +174,8 @@ func New(
 		handler  cache.ResourceEventHandler
 	}{
 		{appInformer.Informer(), cache.ResourceEventHandlerDetailedFuncs{
-			AddFunc: func(obj any, isInInitialList bool) { c.enqueueApp(obj, priorityOfAdd(isInInitialList)) },
-			UpdateFunc: func(oldObj, newObj any) {
-				p := priorityChange
-				if sameVersion(oldObj, newObj) {
-					p = priorityResync
-				}
-				c.enqueueApp(newObj, p)
-			},
+			AddFunc:    func(obj any, isInInitialList bool) { c.enqueueApp(obj, priorityOfAdd(isInInitialList)) },
+			UpdateFunc: func(oldObj, newObj any) { c.enqueueApp(newObj, priorityOfAppUpdate(oldObj, newObj)) },
 			DeleteFunc: func(obj any) { c.enqueueApp(obj, priorityChange) },
 		}},
 		{deploymentInformer.Informer(), ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("deployments"))},
@@ -218,6 +212,18 @@ func ownedObjectHandler(handle func(obj any, p priority), deleted func(obj any))
 			handle(obj, priorityChange)
 		},
 	}
+}
+
+// priorityOfAppUpdate is the priority of an App's update: a change of its spec (its generation) is news; a resync
+// is not, and neither is a change of its status or metadata, which changes nothing berth makes of the App. Most
+// of those are berth's own status writes coming back.
+func priorityOfAppUpdate(oldObj, newObj any) priority {
+	oldMeta, okOld := oldObj.(metav1.Object)
+	newMeta, okNew := newObj.(metav1.Object)
+	if okOld && okNew && oldMeta.GetGeneration() == newMeta.GetGeneration() {
+		return priorityResync
+	}
+	return priorityChange
 }
 
 // priorityOfAdd is the priority of an informer's add: those of its initial list are not news.

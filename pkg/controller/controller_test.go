@@ -384,3 +384,16 @@ func TestWorkerDoesNotRetryInATerminatingNamespace(t *testing.T) {
 	assert.Equal(t, 0, q.NumRequeues(webKey))
 	assert.Equal(t, 0, q.Len(), "the App goes with its namespace: no retry")
 }
+
+func TestOnlyASpecChangeOfAnAppIsNews(t *testing.T) {
+	app := newApp()
+	app.Generation, app.ResourceVersion = 1, "1"
+	statusWritten := app.DeepCopy()
+	statusWritten.ResourceVersion = "2"
+	specChanged := app.DeepCopy()
+	specChanged.Generation, specChanged.ResourceVersion = 2, "3"
+
+	assert.Equal(t, priorityResync, priorityOfAppUpdate(app, app), "a resync")
+	assert.Equal(t, priorityResync, priorityOfAppUpdate(app, statusWritten), "a status write")
+	assert.Equal(t, priorityChange, priorityOfAppUpdate(statusWritten, specChanged), "a change of the spec")
+}

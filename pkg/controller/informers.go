@@ -31,8 +31,8 @@ type Informers struct {
 }
 
 // NewInformers builds berth's informer factories for one namespace, or all when namespace is empty. Every cache
-// drops what berth never reads: the managedFields of other managers (see TrimManagedFields), and most of a Pod
-// (see TrimPod).
+// drops what berth never reads: the managedFields of other managers (see TrimManagedFields; an App keeps none),
+// and most of a Pod (see TrimPod).
 func NewInformers(kubeClient kubernetes.Interface, berthClient versioned.Interface, namespace string,
 	resync time.Duration) Informers {
 	return Informers{
@@ -137,17 +137,21 @@ func trimContainerStatuses(statuses []corev1.ContainerStatus) []corev1.Container
 // lastAppliedAnnotation is where `kubectl apply` (client-side) keeps a copy of the whole object it applied.
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
-// trimApp drops from an App what berth never reads: other managers' managedFields, and the copy of the App
-// that a client-side `kubectl apply` keeps in an annotation, as large as the App itself.
+// trimApp drops from an App what berth never reads: its managedFields (berth applies the App's status without
+// reading back what it owns there), and the copy of the App that a client-side `kubectl apply` keeps in an
+// annotation, as large as the App itself.
 func trimApp(obj any) (any, error) {
-	if object, ok := obj.(metav1.Object); ok {
-		if _, ok := object.GetAnnotations()[lastAppliedAnnotation]; ok {
-			annotations := maps.Clone(object.GetAnnotations())
-			delete(annotations, lastAppliedAnnotation)
-			object.SetAnnotations(annotations)
-		}
+	object, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil
 	}
-	return TrimManagedFields(obj)
+	object.SetManagedFields(nil)
+	if _, ok := object.GetAnnotations()[lastAppliedAnnotation]; ok {
+		annotations := maps.Clone(object.GetAnnotations())
+		delete(annotations, lastAppliedAnnotation)
+		object.SetAnnotations(annotations)
+	}
+	return obj, nil
 }
 
 // TrimManagedFields is an informer transform that drops the managedFields entries of every manager but berth

@@ -99,10 +99,10 @@ func TestOwnedListOptionsSelectsBerthsObjects(t *testing.T) {
 	assert.Equal(t, "app.kubernetes.io/managed-by=berth", opts.LabelSelector)
 }
 
-func TestTrimAppDropsKubectlsCopy(t *testing.T) {
+func TestTrimAppDropsManagedFieldsAndKubectlsCopy(t *testing.T) {
 	app := newApp()
 	app.Annotations = map[string]string{lastAppliedAnnotation: `{"kind":"App",...}`, "team": "shop"}
-	app.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl-client-side-apply"}}
+	app.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl-client-side-apply"}, {Manager: FieldManager}}
 	out, err := trimApp(app)
 	require.NoError(t, err)
 	trimmed := out.(*berthv1alpha1.App)
