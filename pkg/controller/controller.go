@@ -193,12 +193,19 @@ func New(
 }
 
 // ownedObjectHandler calls handle for every add, change and delete, skipping the periodic resyncs of objects that
-// did not change: what berth owns is compared when its App is synced anyway. A change comes with
-// priorityOwnedChange, so that the many changes of a rollout are synced together. A delete is told to deleted
-// first, when it is not nil.
+// did not change: what berth owns is compared when its App is synced anyway. An add or a change comes with
+// priorityOwnedChange, so that the many changes of a rollout are synced together; a delete is urgent (berth
+// makes the object again), and is told to deleted first, when it is not nil.
 func ownedObjectHandler(handle func(obj any, p priority), deleted func(obj any)) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerDetailedFuncs{
-		AddFunc: func(obj any, isInInitialList bool) { handle(obj, priorityOfAdd(isInInitialList)) },
+		AddFunc: func(obj any, isInInitialList bool) {
+			// Mostly berth's own creates coming back, or a new Pod of a rollout.
+			p := priorityOwnedChange
+			if isInInitialList {
+				p = priorityResync
+			}
+			handle(obj, p)
+		},
 		UpdateFunc: func(oldObj, newObj any) {
 			if sameVersion(oldObj, newObj) {
 				return

@@ -139,7 +139,7 @@ func TestOwnedObjectHandlerSkipsResyncsAndTellsTheInitialList(t *testing.T) {
 	h.OnAdd(d, false)
 	h.OnAdd(d, true)
 	h.OnDelete(d)
-	assert.Equal(t, []priority{priorityOwnedChange, priorityChange, priorityResync, priorityChange}, handled)
+	assert.Equal(t, []priority{priorityOwnedChange, priorityOwnedChange, priorityResync, priorityChange}, handled)
 }
 
 // failCreates makes every Deployment create fail with err until the returned function is called.

@@ -38,8 +38,9 @@ type priority int
 const (
 	// priorityChange is that of a key whose App changed, or an object the App owns was created or deleted.
 	priorityChange priority = iota
-	// priorityOwnedChange is that of a key one of whose objects changed (a Deployment's status, a Pod): the
-	// key is added after a delay (Options.OwnedChangeDelay), and then behind the changes, with the resyncs.
+	// priorityOwnedChange is that of a key one of whose objects was added or changed (a Deployment's status, a
+	// Pod): the key is added after a delay (Options.OwnedChangeDelay), and then behind the changes, with the
+	// resyncs.
 	// What the cluster did with an App waits for what users asked of theirs: on a start with thousands of
 	// Apps, the status of an App created first is written again once the others are created, not in between
 	// (when its Pods are likely to run, and one write says so).
