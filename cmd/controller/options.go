@@ -37,7 +37,7 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		workers:                 4,
+		workers:                 10,
 		kubeAPIQPS:              50,
 		kubeAPIBurst:            100,
 		backoffBase:             5 * time.Millisecond,
