@@ -27,10 +27,7 @@ import (
 var (
 	createDeployment = action{"create", "deployments", "", "web"}
 	applyDeployment  = action{"patch", "deployments", "", "web"}
-	patchDeployment  = applyDeployment // a JSON patch, not an apply: see patchType
 	createService    = action{"create", "services", "", "web"}
-	applyService     = action{"patch", "services", "", "web"}
-	patchService     = applyService
 	deleteService    = action{"delete", "services", "", "web"}
 	applyAppStatus   = action{"patch", "apps", "status", "web"}
 )
@@ -72,18 +69,6 @@ func TestSyncWithoutPortCreatesNoService(t *testing.T) {
 	require.NoError(t, f.sync())
 
 	assert.Equal(t, []action{createDeployment, applyAppStatus}, f.writes())
-}
-
-// withoutRepeats drops each action that repeats the one before it, such as the apply that may follow
-// the patch of managedFields after a create.
-func withoutRepeats(actions []action) []action {
-	var out []action
-	for i, a := range actions {
-		if i == 0 || a != actions[i-1] {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 func operations(obj metav1.Object) []metav1.ManagedFieldsOperationType {
