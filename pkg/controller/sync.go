@@ -66,11 +66,12 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	if c.converged.is(key, read) {
 		return nil
 	}
+	// Remembered again below only if this sync, too, finds the App converged.
+	c.converged.forget(key)
 
 	obs := observation{pods: pods}
 	obs.deployment, err = syncOwned(ctx, c, app, c.deploymentKind, DesiredDeployment(app), true, &obs)
 	if err != nil {
-		c.converged.forget(key)
 		return err
 	}
 	if obs.deployment != nil {
@@ -78,27 +79,21 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		// App's name that is someone else's is in the way only of an App that runs.
 		desired := DesiredService(app)
 		if _, err := syncOwned(ctx, c, app, c.serviceKind, desired, desired != nil, &obs); err != nil {
-			c.converged.forget(key)
 			return err
 		}
 	}
 
 	wroteStatus, err := c.updateStatus(ctx, app, obs)
 	if err != nil {
-		c.converged.forget(key)
 		return err
 	}
 	switch {
 	case obs.conflict != "":
-		c.converged.forget(key)
 		return fmt.Errorf("%w: %s is not controlled by it", errUnsatisfiable, obs.conflict)
 	case obs.refused != nil:
-		c.converged.forget(key)
 		return fmt.Errorf("%w: %s", errRefused, obs.refused.message)
-	case obs.wrote || wroteStatus || obs.waitingFor != "":
-		// What was read is already out of date; the events of berth's writes bring the App back.
-		c.converged.forget(key)
-	default:
+	case !obs.wrote && !wroteStatus && obs.waitingFor == "":
+		// After a write, what was read is out of date: the events of berth's writes bring the App back.
 		c.converged.set(key, read)
 	}
 	return nil
