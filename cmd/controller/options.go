@@ -6,6 +6,8 @@ import (
 	"time"
 
 	logsapi "k8s.io/component-base/logs/api/v1"
+
+	"github.com/berthdev/berth/pkg/controller"
 )
 
 // options are berth's command-line flags.
@@ -20,6 +22,10 @@ type options struct {
 	resyncPeriod  time.Duration
 	clusterDomain string
 	drainTimeout  time.Duration
+
+	correctionLimit   int
+	correctionWindow  time.Duration
+	correctionBackoff time.Duration
 
 	leaderElect             bool
 	leaderElectionNamespace string
@@ -45,6 +51,9 @@ func defaultOptions() options {
 		resyncPeriod:            10 * time.Minute,
 		clusterDomain:           "cluster.local",
 		drainTimeout:            30 * time.Second,
+		correctionLimit:         controller.DefaultCorrectionLimit,
+		correctionWindow:        controller.DefaultCorrectionWindow,
+		correctionBackoff:       controller.DefaultCorrectionBackoff,
 		leaderElectionNamespace: "berth-system",
 		leaderElectionID:        "berth-controller",
 		leaseDuration:           15 * time.Second,
@@ -72,6 +81,14 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.clusterDomain, "cluster-domain", o.clusterDomain, "DNS domain of the cluster, used in App status.url.")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", o.drainTimeout,
 		"On shutdown, how long syncs under way may take to finish before they are cancelled.")
+	fs.IntVar(&o.correctionLimit, "correction-limit", o.correctionLimit,
+		"How many times within --correction-window berth puts back a field of an App's Deployment or Service that "+
+			"someone else keeps changing, before it stops and reports the App Degraded (reason FieldContested).")
+	fs.DurationVar(&o.correctionWindow, "correction-window", o.correctionWindow,
+		"The window of --correction-limit, and how long berth then leaves the field alone (doubling while the "+
+			"fight goes on), unless the App changes.")
+	fs.DurationVar(&o.correctionBackoff, "correction-backoff", o.correctionBackoff,
+		"Delay between berth's first and second correction of the same field; it doubles with each further one.")
 
 	fs.BoolVar(&o.leaderElect, "leader-elect", o.leaderElect,
 		"Elect a leader through a Lease before syncing, so that only one of several replicas works at a time.")
@@ -108,6 +125,10 @@ func (o *options) validate() error {
 	}
 	if o.resyncPeriod < 0 || o.drainTimeout <= 0 {
 		errs = append(errs, errors.New("--resync-period must not be negative and --drain-timeout must be above 0"))
+	}
+	if o.correctionLimit < 1 || o.correctionWindow <= 0 || o.correctionBackoff <= 0 {
+		errs = append(errs, errors.New("--correction-limit must be at least 1, and --correction-window and "+
+			"--correction-backoff above 0"))
 	}
 	if o.leaderElect {
 		if o.leaderElectionNamespace == "" || o.leaderElectionID == "" {

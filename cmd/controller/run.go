@@ -67,6 +67,10 @@ func run(ctx context.Context, opts options) error {
 			BackoffMax:    opts.backoffMax,
 			ClusterDomain: opts.clusterDomain,
 			DrainTimeout:  opts.drainTimeout,
+
+			CorrectionLimit:   opts.correctionLimit,
+			CorrectionWindow:  opts.correctionWindow,
+			CorrectionBackoff: opts.correctionBackoff,
 		})
 	if err != nil {
 		return err

@@ -54,6 +54,12 @@ type Options struct {
 	// before the App is synced: the changes of a rollout come in quick succession, and each could change the
 	// App's status. Waiting lets one sync, and one status write, report several of them.
 	OwnedChangeDelay time.Duration
+	// CorrectionLimit, CorrectionWindow and CorrectionBackoff bound berth's corrections of an owned object
+	// that someone else keeps changing (contest.go): each correction waits CorrectionBackoff, doubling, after the
+	// one before; after CorrectionLimit of them within CorrectionWindow, berth stops for a window or more.
+	CorrectionLimit   int
+	CorrectionWindow  time.Duration
+	CorrectionBackoff time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -77,6 +83,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OwnedChangeDelay == 0 {
 		o.OwnedChangeDelay = time.Second
+	}
+	if o.CorrectionLimit <= 0 {
+		o.CorrectionLimit = DefaultCorrectionLimit
+	}
+	if o.CorrectionWindow <= 0 {
+		o.CorrectionWindow = DefaultCorrectionWindow
+	}
+	if o.CorrectionBackoff <= 0 {
+		o.CorrectionBackoff = DefaultCorrectionBackoff
 	}
 	return o
 }
@@ -106,8 +121,10 @@ type Controller struct {
 	expectations *expectations
 	// converged remembers the Apps that a sync found converged, and what it read (sync.go).
 	converged *convergedApps
-	recorder  events.EventRecorder
-	metrics   Metrics
+	// corrections counts berth's corrections of what others change in the Apps' objects (contest.go).
+	corrections *corrections
+	recorder    events.EventRecorder
+	metrics     Metrics
 
 	clusterDomain    string
 	drainTimeout     time.Duration
@@ -154,9 +171,11 @@ func New(
 		podIndexer:       podInformer.Informer().GetIndexer(),
 		queue: newQueue(priorities,
 			NewRateLimiter(opts.BackoffBase, opts.BackoffMax, opts.RetryQPS, opts.RetryBurst)),
-		priorities:       priorities,
-		expectations:     newExpectations(clock.RealClock{}),
-		converged:        newConvergedApps(),
+		priorities:   priorities,
+		expectations: newExpectations(clock.RealClock{}),
+		converged:    newConvergedApps(),
+		corrections: newCorrections(clock.RealClock{}, opts.CorrectionLimit, opts.CorrectionWindow,
+			opts.CorrectionBackoff),
 		recorder:         recorder,
 		metrics:          metrics,
 		clusterDomain:    opts.ClusterDomain,

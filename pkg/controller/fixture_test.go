@@ -178,6 +178,9 @@ func converged(t testing.TB, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv
 	if desired := DesiredService(app); desired != nil {
 		client := kubefake.NewClientset()
 		var err error
+		hash, err := desiredHash(desired)
+		require.NoError(t, err)
+		desired.WithAnnotations(map[string]string{AnnotationAppliedFrom: hash})
 		s, err = client.CoreV1().Services(app.Namespace).Apply(context.Background(), desired,
 			metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 		require.NoError(t, err)
@@ -192,7 +195,12 @@ func converged(t testing.TB, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv
 func applied(t testing.TB, app *berthv1alpha1.App) *appsv1.Deployment {
 	t.Helper()
 	client := kubefake.NewClientset()
-	d, err := client.AppsV1().Deployments(app.Namespace).Apply(context.Background(), DesiredDeployment(app),
+	desired := DesiredDeployment(app)
+	hash, err := desiredHash(desired)
+	require.NoError(t, err)
+	// As berth applies it: marked with the hash of what it applied (contest.go).
+	desired.WithAnnotations(map[string]string{AnnotationAppliedFrom: hash})
+	d, err := client.AppsV1().Deployments(app.Namespace).Apply(context.Background(), desired,
 		metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	require.NoError(t, err)
 	require.NotEmpty(t, d.ManagedFields, "the fake clientset should record berth's apply in managedFields")
@@ -200,4 +208,12 @@ func applied(t testing.TB, app *berthv1alpha1.App) *appsv1.Deployment {
 	d.Status = deploymentStatus().Status
 	d.Generation, d.Status.ObservedGeneration = 1, 1
 	return d
+}
+
+// hashOf is desiredHash, for tests.
+func hashOf(t testing.TB, desired any) string {
+	t.Helper()
+	hash, err := desiredHash(desired)
+	require.NoError(t, err)
+	return hash
 }

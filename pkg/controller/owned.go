@@ -51,6 +51,8 @@ type ownedKind[T ownedObject, A any] struct {
 	newObject func() T
 	// withUID makes an apply fail, rather than take over, if the object was replaced since berth saw it.
 	withUID func(A, types.UID)
+	// withAnnotation sets an annotation of the object.
+	withAnnotation func(A, string, string)
 	// unwanted says, in the Event of its deletion, why an App no longer has an object of this kind.
 	unwanted string
 }
@@ -71,6 +73,9 @@ func newDeploymentKind(lister appslisters.DeploymentLister,
 		extract:   appsv1ac.ExtractDeployment,
 		newObject: func() *appsv1.Deployment { return &appsv1.Deployment{} },
 		withUID:   func(d *appsv1ac.DeploymentApplyConfiguration, uid types.UID) { d.WithUID(uid) },
+		withAnnotation: func(d *appsv1ac.DeploymentApplyConfiguration, key, value string) {
+			d.WithAnnotations(map[string]string{key: value})
+		},
 	}
 }
 
@@ -88,7 +93,10 @@ func newServiceKind(lister corelisters.ServiceLister,
 		extract:   corev1ac.ExtractService,
 		newObject: func() *corev1.Service { return &corev1.Service{} },
 		withUID:   func(s *corev1ac.ServiceApplyConfiguration, uid types.UID) { s.WithUID(uid) },
-		unwanted:  "the App has no port",
+		withAnnotation: func(s *corev1ac.ServiceApplyConfiguration, key, value string) {
+			s.WithAnnotations(map[string]string{key: value})
+		},
+		unwanted: "the App has no port",
 	}
 }
 
@@ -162,32 +170,60 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 		return none, nil
 	}
 
-	same, err := k.isAsDesired(existing, desired)
+	hash, err := desiredHash(desired)
+	if err != nil {
+		return none, err
+	}
+	same, err := k.isAsDesired(existing, desired, hash)
 	if err != nil {
 		return none, fmt.Errorf("reading berth's fields of %s %q: %w", k.kind, app.Name, err)
 	}
 	if same {
+		c.corrections.settled(key, k.kind)
 		return existing, nil
+	}
+	// Fields that berth set for this very desired state were changed since by someone else (see contest.go).
+	drifted, err := k.drift(existing, desired, hash)
+	if err != nil {
+		return none, fmt.Errorf("reading berth's fields of %s %q: %w", k.kind, app.Name, err)
+	}
+	var changedByWhom string
+	if len(drifted) > 0 {
+		verdict := c.corrections.verdict(key, k.kind, hash)
+		switch {
+		case verdict.held != nil:
+			obs.contested = verdict.held
+			obs.retryAfter(verdict.wait)
+			return existing, nil
+		case verdict.wait > 0:
+			obs.retryAfter(verdict.wait)
+			return existing, nil
+		}
+		// The cache keeps no other manager's managedFields: who changed the fields is read from the API server.
+		if !fresh {
+			if existing, err = k.readAgain(ctx, client, app, existing, obs); err != nil || obs.conflict != "" {
+				return none, err
+			}
+			fresh = true
+		}
+		changedByWhom = changedBy(existing, drifted)
+		if verdict.hold {
+			contest, hold := c.corrections.hold(key, k.kind, app.Name, hash, drifted, changedByWhom)
+			klog.FromContext(ctx).Info("Stopped correcting "+k.kind+": someone else keeps changing it",
+				"object", klog.KObj(existing), "fields", contest.fields, "changedBy", changedByWhom, "for", hold)
+			obs.contested = contest
+			obs.retryAfter(hold)
+			return existing, nil
+		}
 	}
 	if ownsByCreate(existing) {
 		// The object is still as berth created it, and now must change: its fields pass to berth's Apply entry
 		// first, so that the apply drops those the App no longer asks for. The patch replaces managedFields
 		// whole, and the cache lacks those of other managers: it is made on a fresh read, of the same object.
 		if !fresh {
-			live, err := client.Get(ctx, app.Name, metav1.GetOptions{})
-			switch {
-			case apierrors.IsNotFound(err):
-				return none, fmt.Errorf("%w: %s %q is gone", errStaleCache, k.kind, app.Name)
-			case err != nil:
+			if existing, err = k.readAgain(ctx, client, app, existing, obs); err != nil || obs.conflict != "" {
 				return none, err
-			case !isControlledBy(live, app):
-				// Replaced, or its controller reference removed, since the cache saw it: someone else's now.
-				obs.conflict = fmt.Sprintf("%s %q", k.kind, app.Name)
-				return none, nil
-			case live.GetUID() != existing.GetUID():
-				return none, fmt.Errorf("%w: %s %q was replaced", errStaleCache, k.kind, app.Name)
 			}
-			existing = live
 		}
 		if existing, err = takeOwnership(ctx, existing, client.Patch, c.expectations, k.resource); err != nil {
 			return none, obs.refusedOr(fmt.Sprintf("update %s %q", k.kind, app.Name), err)
@@ -195,6 +231,7 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 		obs.wrote = true
 	}
 	k.withUID(desired, existing.GetUID())
+	k.withAnnotation(desired, AnnotationAppliedFrom, hash)
 	applied, err := client.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	if err != nil {
 		// The object berth had stays as it was: the status goes on describing it.
@@ -202,9 +239,40 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 	}
 	obs.wrote = true
 	c.expectations.wrote(k.resource, key, applied.GetResourceVersion())
+	if len(drifted) > 0 {
+		c.corrections.corrected(key, k.kind, hash)
+		klog.FromContext(ctx).V(2).Info("Reverted a change of "+k.kind, "object", klog.KObj(applied),
+			"fields", fieldNames(drifted), "changedBy", changedByWhom)
+		c.recorder.Eventf(app, applied, corev1.EventTypeWarning, "Reverted", "Update",
+			"Reverted a change of %s %q by %s: %s", k.kind, app.Name, changedByWhom, fieldNames(drifted))
+		return applied, nil
+	}
+	c.corrections.settled(key, k.kind)
 	klog.FromContext(ctx).V(2).Info("Applied "+k.kind, "object", klog.KObj(applied))
 	c.recorder.Eventf(app, applied, corev1.EventTypeNormal, "Updated", "Update", "Updated %s %q", k.kind, app.Name)
 	return applied, nil
+}
+
+// readAgain reads from the API server the object the cache shows as existing, with every manager's
+// managedFields. When it is gone, was replaced, or is no longer the App's, it returns an error or records the
+// conflict in obs.
+func (k ownedKind[T, A]) readAgain(ctx context.Context, client ownedClient[T, A], app *berthv1alpha1.App,
+	existing T, obs *observation) (T, error) {
+	var none T
+	live, err := client.Get(ctx, app.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return none, fmt.Errorf("%w: %s %q is gone", errStaleCache, k.kind, app.Name)
+	case err != nil:
+		return none, err
+	case !isControlledBy(live, app):
+		// Replaced, or its controller reference removed, since the cache saw it: someone else's now.
+		obs.conflict = fmt.Sprintf("%s %q", k.kind, app.Name)
+		return none, nil
+	case live.GetUID() != existing.GetUID():
+		return none, fmt.Errorf("%w: %s %q was replaced", errStaleCache, k.kind, app.Name)
+	}
+	return live, nil
 }
 
 // createOwned creates the App's object of one kind as desired says, marked with the hash of desired (see
@@ -235,22 +303,29 @@ func createOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *
 	return created, nil
 }
 
-// isAsDesired tells whether the fields berth owns in live are what desired says. An object berth has applied is
-// compared field by field with what berth applied. An object still as berth created it is as desired when it was
-// created from this very desired state (its hash) and nobody changed a field of it since: its fields are all
-// still there, with their values (see ownership.go).
-func (k ownedKind[T, A]) isAsDesired(live T, desired A) (bool, error) {
+// isAsDesired tells whether the fields berth owns in live are what desired (whose hash is hash) says. An object
+// berth has applied desired to holds every field of it, with its values; the fields it holds beyond those were
+// added by admission during berth's own write, and are left as they are. An object that berth applied before it
+// marked its applies (no AnnotationAppliedFrom) must hold exactly desired. An object still as berth created it
+// is as desired when it was created from this very desired state (its hash) and nobody changed a field of it
+// since: its fields are all still there, with their values (see ownership.go).
+func (k ownedKind[T, A]) isAsDesired(live T, desired A, hash string) (bool, error) {
 	switch {
 	case appliesTo(live):
 		applied, err := k.extract(live, FieldManager)
 		if err != nil {
 			return false, err
 		}
-		return equality.Semantic.DeepEqual(desired, applied), nil
+		switch live.GetAnnotations()[AnnotationAppliedFrom] {
+		case hash:
+			return isSubset(desired, applied)
+		case "":
+			return equality.Semantic.DeepEqual(desired, applied), nil
+		}
+		return false, nil
 	case ownsByCreate(live):
-		hash, err := desiredHash(desired)
-		if err != nil || live.GetAnnotations()[AnnotationCreatedFrom] != hash {
-			return false, err
+		if live.GetAnnotations()[AnnotationCreatedFrom] != hash {
+			return false, nil
 		}
 		created, err := k.extract(createEntryAsApplied(live), FieldManager)
 		if err != nil {
@@ -259,6 +334,25 @@ func (k ownedKind[T, A]) isAsDesired(live T, desired A) (bool, error) {
 		return isSubset(desired, created)
 	}
 	return false, nil
+}
+
+// drift lists the fields of desired that someone else changed in live, which is not as desired: none when berth
+// last wrote live for another desired state (the App changed since), or when berth does not know for which.
+func (k ownedKind[T, A]) drift(live T, desired A, hash string) ([]driftedField, error) {
+	var owned T
+	switch {
+	case appliesTo(live) && live.GetAnnotations()[AnnotationAppliedFrom] == hash:
+		owned = live
+	case !appliesTo(live) && ownsByCreate(live) && live.GetAnnotations()[AnnotationCreatedFrom] == hash:
+		owned = createEntryAsApplied(live)
+	default:
+		return nil, nil
+	}
+	fields, err := k.extract(owned, FieldManager)
+	if err != nil {
+		return nil, err
+	}
+	return driftedFields(desired, fields)
 }
 
 // isLeftByDeletedApp tells whether obj is controlled by an earlier App of this App's name, deleted since (an App

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -35,6 +36,9 @@ const (
 	ReasonQuotaExceeded = "QuotaExceeded"
 	ReasonForbidden     = "Forbidden"
 	ReasonRejected      = "Rejected"
+	// ReasonFieldContested: someone else keeps changing fields berth sets in an owned object, and berth has
+	// stopped correcting them for a while (contest.go).
+	ReasonFieldContested = "FieldContested"
 )
 
 // podFailureReasons maps the waiting reasons of a container that will not get better by itself to the reason
@@ -64,6 +68,18 @@ type observation struct {
 	refused *refusal
 	// wrote tells that the sync wrote an object the App owns.
 	wrote bool
+	// contested is a fight over fields of an owned object that berth has given up for now (contest.go).
+	contested *contest
+	// retry, when not zero, is when the App must be synced again although nothing it reads changes: a
+	// correction that waits, or the end of a hold.
+	retry time.Duration
+}
+
+// retryAfter asks for the App to be synced again after d, or sooner if another part of the sync asked so.
+func (obs *observation) retryAfter(d time.Duration) {
+	if d > 0 && (obs.retry == 0 || d < obs.retry) {
+		obs.retry = d
+	}
 }
 
 // isBerthCondition tells whether berth sets conditions of this type: it writes only these, and leaves the others
@@ -178,6 +194,10 @@ func degradedCondition(obs observation) metav1.Condition {
 	}
 	if obs.refused != nil {
 		c.Reason, c.Message = obs.refused.reason, obs.refused.message
+		return c
+	}
+	if obs.contested != nil {
+		c.Reason, c.Message = ReasonFieldContested, obs.contested.message()
 		return c
 	}
 	if rf := replicaFailure(obs.deployment); rf != nil {

@@ -35,6 +35,7 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		// The garbage collector deletes what the App owned.
 		c.expectations.forget(key)
 		c.converged.forget(key)
+		c.corrections.forget(key)
 		return nil
 	}
 	if err != nil {
@@ -87,12 +88,15 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
+	if obs.retry > 0 {
+		c.queue.AddAfter(key, obs.retry)
+	}
 	switch {
 	case obs.conflict != "":
 		return fmt.Errorf("%w: %s is not controlled by it", errUnsatisfiable, obs.conflict)
 	case obs.refused != nil:
 		return fmt.Errorf("%w: %s", errRefused, obs.refused.message)
-	case !obs.wrote && !wroteStatus && obs.waitingFor == "":
+	case !obs.wrote && !wroteStatus && obs.waitingFor == "" && obs.retry == 0:
 		// After a write, what was read is out of date: the events of berth's writes bring the App back.
 		c.converged.set(key, read)
 	}

@@ -127,19 +127,19 @@ func TestObjectsAsCreatedAreComparedByHashAndOwnership(t *testing.T) {
 	require.NoError(t, err)
 	k := f.controller.deploymentKind
 
-	same, err := k.isAsDesired(created, DesiredDeployment(app))
+	same, err := k.isAsDesired(created, DesiredDeployment(app), hashOf(t, DesiredDeployment(app)))
 	require.NoError(t, err)
 	assert.True(t, same, "as created")
 
 	withoutPort := newApp()
-	same, err = k.isAsDesired(created, DesiredDeployment(withoutPort))
+	same, err = k.isAsDesired(created, DesiredDeployment(withoutPort), hashOf(t, DesiredDeployment(withoutPort)))
 	require.NoError(t, err)
 	assert.False(t, same, "the App no longer asks for a port that berth created: only the hash tells")
 
 	taken := created.DeepCopy()
 	taken.Spec.Template.Spec.Containers[0].Image = "evil:1"
 	taken.ManagedFields = nil // whoever changed the image took it from berth's entry; here, everything
-	same, err = k.isAsDesired(taken, DesiredDeployment(app))
+	same, err = k.isAsDesired(taken, DesiredDeployment(app), hashOf(t, DesiredDeployment(app)))
 	require.NoError(t, err)
 	assert.False(t, same, "changed by someone else")
 }
@@ -148,10 +148,15 @@ func TestSyncCorrectsDrift(t *testing.T) {
 	tests := []struct {
 		name  string
 		drift func(*appsv1.Deployment)
+		event string // what the Event says after "Reverted a change of Deployment "web" by "
 	}{
-		{"image changed by hand", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "evil:1" }},
-		{"replicas changed by hand", func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To[int32](7) }},
-		{"label removed by hand", func(d *appsv1.Deployment) { delete(d.Labels, LabelName) }},
+		{"image changed by hand", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "evil:1" },
+			`"kubectl-edit" (Update): spec.template.spec.containers[name="app"].image`},
+		{"replicas changed by hand", func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To[int32](7) },
+			`"kubectl-edit" (Update): spec.replicas`},
+		// A removal gives the remover no field, so managedFields do not say who it was.
+		{"label removed by hand", func(d *appsv1.Deployment) { delete(d.Labels, LabelName) },
+			"an unnamed writer (a removal leaves no field manager): metadata.labels.app.kubernetes.io/name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,7 +168,8 @@ func TestSyncCorrectsDrift(t *testing.T) {
 
 			assert.Equal(t, []action{applyDeployment}, f.writes())
 			assert.Equal(t, types.ApplyPatchType, f.patchType("deployments", ""))
-			assert.Equal(t, []string{`Normal Updated Updated Deployment "web"`}, f.events())
+			assert.Equal(t, []string{`Warning Reverted Reverted a change of Deployment "web" by ` + tt.event},
+				f.events(), "the Event says whose change berth undid")
 			got, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, "nginx:1.27", got.Spec.Template.Spec.Containers[0].Image)

@@ -444,7 +444,7 @@ func TestPortRemovedDeletesTheService(t *testing.T) {
 }
 
 // TestDriftIsUndoneEveryTime changes the image of an App's Deployment by hand, twice: berth puts it back each
-// time, and says so each time.
+// time, and says each time whose change it undid.
 func TestDriftIsUndoneEveryTime(t *testing.T) {
 	ns := newNamespace(t)
 	apply(t, ns, appManifest("drifting", goodImage, 1, 0))
@@ -463,25 +463,28 @@ func TestDriftIsUndoneEveryTime(t *testing.T) {
 			return nil
 		})
 	}
-	eventually(t, "Updated Events counting two corrections", func(ctx context.Context) error {
+	eventually(t, "Reverted Events counting two corrections, naming kubectl", func(ctx context.Context) error {
 		events, err := kubeClient.EventsV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err
 		}
 		// Two Events, or one Event with a series of two: a repeat is a series only when the App did not change
 		// in between (its resourceVersion is part of what makes two Events the same).
-		var updates int32
+		var reverts int32
 		for _, e := range events.Items {
-			if e.Regarding.Name != "drifting" || e.Reason != "Updated" {
+			if e.Regarding.Name != "drifting" || e.Reason != "Reverted" {
 				continue
 			}
-			updates++
+			if e.Type != corev1.EventTypeWarning || !strings.Contains(e.Note, `by "kubectl-set" (Update)`) {
+				return fmt.Errorf("a %s Event %q: want a Warning that names kubectl-set", e.Type, e.Note)
+			}
+			reverts++
 			if e.Series != nil {
-				updates += e.Series.Count - 1
+				reverts += e.Series.Count - 1
 			}
 		}
-		if updates < 2 {
-			return fmt.Errorf("%d Updated Events about App drifting", updates)
+		if reverts < 2 {
+			return fmt.Errorf("%d Reverted Events about App drifting", reverts)
 		}
 		return nil
 	})

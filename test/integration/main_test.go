@@ -114,7 +114,9 @@ func (e *env) startController(hooks ...hook) *running {
 	informers := controller.NewInformers(kube, berth, e.namespace, 0)
 	syncs := &syncCounter{}
 	c, err := controller.NewFromInformers(ctx, kube, berth, informers, recorder, syncs,
-		controller.Options{BackoffBase: 10 * time.Millisecond, BackoffMax: time.Second})
+		controller.Options{BackoffBase: 10 * time.Millisecond, BackoffMax: time.Second,
+			// Fights (fights_test.go) are fought at test speed; the limit and the window are berth's own.
+			CorrectionBackoff: 100 * time.Millisecond})
 	require.NoError(e.t, err)
 	informers.Start(ctx)
 
