@@ -75,6 +75,8 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
+	metrics.NewAppConditions(informers.Berth.Berth().V1alpha1().Apps().Lister(), opts.metricsPerApp,
+		legacyregistry.CustomMustRegister)
 
 	// The watchdog fails /healthz when this replica leads but has not renewed its lease in time. Readiness waits
 	// for the watch of the Lease too: a replica that cannot see its Lease must not lead.

@@ -6,8 +6,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/testutil"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	berthlisters "github.com/berthdev/berth/pkg/generated/listers/berth/v1alpha1"
 )
 
 func TestReconcileMetrics(t *testing.T) {
@@ -32,4 +37,66 @@ berth_reconcile_total{result="success"} 2
 	count, err := testutil.GetHistogramMetricCount(r.duration.WithLabelValues("success"))
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), count)
+}
+
+func TestAppConditions(t *testing.T) {
+	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	app := func(name string, conditions ...metav1.Condition) *berthv1alpha1.App {
+		return &berthv1alpha1.App{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name},
+			Status:     berthv1alpha1.AppStatus{Conditions: conditions},
+		}
+	}
+	cond := func(conditionType string, status metav1.ConditionStatus, reason string) metav1.Condition {
+		return metav1.Condition{Type: conditionType, Status: status, Reason: reason}
+	}
+	for _, a := range []*berthv1alpha1.App{
+		app("web",
+			cond("Available", metav1.ConditionTrue, "MinimumReplicasAvailable"),
+			cond("Progressing", metav1.ConditionFalse, "RolloutComplete"),
+			cond("Degraded", metav1.ConditionFalse, "AsExpected")),
+		app("api",
+			cond("Available", metav1.ConditionFalse, "MinimumReplicasUnavailable"),
+			cond("Progressing", metav1.ConditionTrue, "RollingOut"),
+			cond("Degraded", metav1.ConditionTrue, "CrashLoopBackOff"),
+			cond("example.com/Audited", metav1.ConditionTrue, "Other")), // another controller's: not counted
+		app("new"), // no status yet
+	} {
+		require.NoError(t, indexer.Add(a))
+	}
+	lister := berthlisters.NewAppLister(indexer)
+
+	registry := metrics.NewKubeRegistry()
+	NewAppConditions(lister, false, registry.CustomMustRegister)
+	want := `
+# HELP berth_apps [ALPHA] Apps by condition (Available, Progressing, Degraded) and its status (True, False, Unknown); an App whose status does not have the condition yet counts as Unknown.
+# TYPE berth_apps gauge
+berth_apps{condition="Available",status="False"} 1
+berth_apps{condition="Available",status="True"} 1
+berth_apps{condition="Available",status="Unknown"} 1
+berth_apps{condition="Degraded",status="False"} 1
+berth_apps{condition="Degraded",status="True"} 1
+berth_apps{condition="Degraded",status="Unknown"} 1
+berth_apps{condition="Progressing",status="False"} 1
+berth_apps{condition="Progressing",status="True"} 1
+berth_apps{condition="Progressing",status="Unknown"} 1
+`
+	require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(want), "berth_apps", "berth_app_condition"))
+
+	perApp := metrics.NewKubeRegistry()
+	NewAppConditions(lister, true, perApp.CustomMustRegister)
+	want = `
+# HELP berth_app_condition [ALPHA] 1 for each App and each of its conditions, with the condition's status and reason; only with --metrics-per-app, since it has three series per App.
+# TYPE berth_app_condition gauge
+berth_app_condition{app="api",condition="Available",namespace="shop",reason="MinimumReplicasUnavailable",status="False"} 1
+berth_app_condition{app="api",condition="Degraded",namespace="shop",reason="CrashLoopBackOff",status="True"} 1
+berth_app_condition{app="api",condition="Progressing",namespace="shop",reason="RollingOut",status="True"} 1
+berth_app_condition{app="new",condition="Available",namespace="shop",reason="",status="Unknown"} 1
+berth_app_condition{app="new",condition="Degraded",namespace="shop",reason="",status="Unknown"} 1
+berth_app_condition{app="new",condition="Progressing",namespace="shop",reason="",status="Unknown"} 1
+berth_app_condition{app="web",condition="Available",namespace="shop",reason="MinimumReplicasAvailable",status="True"} 1
+berth_app_condition{app="web",condition="Degraded",namespace="shop",reason="AsExpected",status="False"} 1
+berth_app_condition{app="web",condition="Progressing",namespace="shop",reason="RolloutComplete",status="False"} 1
+`
+	require.NoError(t, testutil.GatherAndCompare(perApp, strings.NewReader(want), "berth_app_condition"))
 }

@@ -65,4 +65,18 @@ func TestMetrics(t *testing.T) {
 	assert.Positive(t, after.Sum("rest_client_requests_total", nil))
 	assert.Positive(t, after.Sum("process_resident_memory_bytes", nil))
 	assert.Zero(t, after.Sum("berth_reconcile_errors_total", nil), "no sync failed")
+
+	// The Apps' own gauge: the three Apps come to be counted as Available.
+	eventually(t, "berth_apps to count the Apps as Available", timeout, func(ctx context.Context) error {
+		m, err := berth.metrics(ctx)
+		if err != nil {
+			return err
+		}
+		available := m.Sum("berth_apps", map[string]string{"condition": "Available", "status": "True"})
+		if available < float64(len(names)) {
+			return fmt.Errorf("berth_apps{condition=\"Available\",status=\"True\"} is %v, want at least %d",
+				available, len(names))
+		}
+		return nil
+	})
 }
