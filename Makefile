@@ -41,7 +41,7 @@ kube-binaries: ## build the local control plane (etcd, kube-*, kubectl, kwok) in
 test: verify kube-binaries unit integration e2e ## everything: verify, unit, integration and end-to-end tests
 
 unit: ## unit tests (fake clientsets), with coverage (generated code left out)
-	$(GO) test -race -cover $$($(GO) list ./pkg/... ./cmd/... | grep -v /pkg/generated/)
+	$(GO) test -race -cover $$($(GO) list ./pkg/... ./cmd/... ./hack/... | grep -v /pkg/generated/)
 
 integration: ## integration tests against a real etcd and kube-apiserver
 	hack/build-kube.sh etcd kube-apiserver pki
