@@ -50,4 +50,4 @@ kube::codegen::gen_client \
 echo "Generating the CRD into artifacts/crds"
 go tool controller-gen crd:crdVersions=v1 paths=./pkg/apis/... output:crd:artifacts:config=artifacts/crds
 # controller-gen keeps the Go comments' line breaks in the descriptions; kubectl explain reads paragraphs better.
-go run "${repo_root}/hack/unwrap-descriptions" artifacts/crds/*.yaml
+(cd "${repo_root}" && go run ./hack/unwrap-descriptions "${out_root}"/artifacts/crds/*.yaml)
