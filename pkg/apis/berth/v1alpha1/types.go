@@ -129,14 +129,14 @@ type Resources struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
 	// +kubebuilder:validation:XValidation:rule="self.all(name, name in ['cpu', 'memory', 'ephemeral-storage'] || (name.startsWith('hugepages-') && name.size() <= 63 && isQuantity(name.substring(10)) && name.matches('^[-.a-zA-Z0-9]*[a-zA-Z0-9]$')) || (name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$') && name.indexOf('/') <= 244 && name.size() - name.indexOf('/') <= 64 && !name.startsWith('requests.')))",message="spec.resources.requests: a resource name must be cpu, memory, ephemeral-storage, hugepages-<page size>, or qualified by a domain, e.g. example.com/gpu"
-	// +kubebuilder:validation:XValidation:rule="self.all(name, quantity(string(self[name])).sign() >= 0)",message="spec.resources.requests: a quantity must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self.all(name, !string(self[name]).startsWith('-'))",message="spec.resources.requests: a quantity must not be negative"
 	Requests corev1.ResourceList `json:"requests,omitempty"`
 
 	// Limits is the most of each resource the container may use.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
 	// +kubebuilder:validation:XValidation:rule="self.all(name, name in ['cpu', 'memory', 'ephemeral-storage'] || (name.startsWith('hugepages-') && name.size() <= 63 && isQuantity(name.substring(10)) && name.matches('^[-.a-zA-Z0-9]*[a-zA-Z0-9]$')) || (name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$') && name.indexOf('/') <= 244 && name.size() - name.indexOf('/') <= 64 && !name.startsWith('requests.')))",message="spec.resources.limits: a resource name must be cpu, memory, ephemeral-storage, hugepages-<page size>, or qualified by a domain, e.g. example.com/gpu"
-	// +kubebuilder:validation:XValidation:rule="self.all(name, quantity(string(self[name])).sign() >= 0)",message="spec.resources.limits: a quantity must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self.all(name, !string(self[name]).startsWith('-'))",message="spec.resources.limits: a quantity must not be negative"
 	Limits corev1.ResourceList `json:"limits,omitempty"`
 }
 
