@@ -56,6 +56,9 @@ func FuzzDesiredState(f *testing.F) {
 		if !ok {
 			return
 		}
+		// berth gets its Apps decoded from JSON, where every string is valid UTF-8 (an invalid byte is U+FFFD
+		// by then): so must the fuzzer's.
+		app = decodedFromJSON(t, app)
 		if errs := admissible(app); len(errs) > 0 {
 			t.Skipf("the CRD refuses this App: %v", errs)
 		}
@@ -141,6 +144,20 @@ func fuzzApp(name, image string, replicas, port int32, env, resources, path stri
 		}
 	}
 	return app, true
+}
+
+// decodedFromJSON is app as the API server hands it to berth: encoded as JSON and decoded.
+func decodedFromJSON(t *testing.T, app *berthv1alpha1.App) *berthv1alpha1.App {
+	t.Helper()
+	data, err := json.Marshal(app)
+	if err != nil {
+		t.Fatalf("encoding the App: %v", err)
+	}
+	var decoded berthv1alpha1.App
+	if err := json.Unmarshal(data, &decoded); err != nil {
+		t.Fatalf("decoding the App %s: %v", data, err)
+	}
+	return &decoded
 }
 
 // The CRD's patterns and limits, as in pkg/apis/berth/v1alpha1/types.go and artifacts/crds.
