@@ -144,9 +144,9 @@ func boolToInt(b bool) int {
 
 // truncated keeps a failure's message readable when the fuzzer made a long string.
 func truncated(s string) string {
-	const max = 2000
-	if len(s) <= max {
+	const limit = 2000
+	if len(s) <= limit {
 		return s
 	}
-	return fmt.Sprintf("%s... (%d bytes)", s[:max], len(s))
+	return fmt.Sprintf("%s... (%d bytes)", s[:limit], len(s))
 }
