@@ -122,8 +122,9 @@ type EnvVar struct {
 // quantity is negative, and that the limit of cpu, memory and ephemeral-storage is not below the request. What
 // the Pod API asks of the resources that cannot be overcommitted (extended resources and hugepages: a limit
 // equal to the request, whole numbers, multiples of the page size) is left to it: the App is then Degraded, with
-// reason Rejected and the API server's message.
-// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || ['cpu', 'memory', 'ephemeral-storage'].all(name, !(name in self.requests) || !(name in self.limits) || quantity(string(self.limits[name])).compareTo(quantity(string(self.requests[name]))) >= 0)",message="spec.resources.limits must not be lower than spec.resources.requests for the same resource"
+// reason Rejected and the API server's message. The quantities are narrowed (hack/update-codegen.sh) to what
+// resource.ParseQuantity reads promptly; the rule below leaves the others, which it refuses, unparsed.
+// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || ['cpu', 'memory', 'ephemeral-storage'].all(name, !(name in self.requests) || !(name in self.limits) || [string(self.limits[name]), string(self.requests[name])].exists(q, q.size() > 64 || q.matches('[eE][-+]?[0-9]{3}')) || quantity(string(self.limits[name])).compareTo(quantity(string(self.requests[name]))) >= 0)",message="spec.resources.limits must not be lower than spec.resources.requests for the same resource"
 type Resources struct {
 	// Requests is the amount of each resource the scheduler reserves for the container.
 	// +optional

@@ -31,7 +31,8 @@ import (
 // quantity is negative, and that the limit of cpu, memory and ephemeral-storage is not below the request. What
 // the Pod API asks of the resources that cannot be overcommitted (extended resources and hugepages: a limit
 // equal to the request, whole numbers, multiples of the page size) is left to it: the App is then Degraded, with
-// reason Rejected and the API server's message.
+// reason Rejected and the API server's message. The quantities are narrowed (hack/update-codegen.sh) to what
+// resource.ParseQuantity reads promptly; the rule below leaves the others, which it refuses, unparsed.
 type ResourcesApplyConfiguration struct {
 	// Requests is the amount of each resource the scheduler reserves for the container.
 	Requests *v1.ResourceList `json:"requests,omitempty"`
