@@ -6,7 +6,7 @@ BIN := bin/berth
 CACHE := .cache
 
 .PHONY: all build test verify fmt-check vet lint verify-codegen generate unit integration e2e kube-binaries \
-	bench run cluster-up cluster-down clean help
+	fuzz bench run cluster-up cluster-down clean help
 
 all: build
 
@@ -43,13 +43,25 @@ test: verify kube-binaries unit integration e2e ## everything: verify, unit, int
 unit: ## unit tests (fake clientsets), with coverage (generated code left out)
 	$(GO) test -race -cover $$($(GO) list ./pkg/... ./cmd/... ./hack/... | grep -v /pkg/generated/)
 
-integration: ## integration tests against a real etcd and kube-apiserver
+integration: ## integration tests against a real etcd and kube-apiserver, with the race detector
 	hack/build-kube.sh etcd kube-apiserver pki
-	$(GO) test -count=1 -timeout 15m ./test/integration/...
+	$(GO) test -race -count=1 -timeout 15m ./test/integration/...
 
 e2e: ## end-to-end tests on the full local cluster, driving the built binary with kubectl
 	hack/build-kube.sh
 	$(GO) test -p 1 -count=1 -timeout 30m ./test/e2e/...
+
+# The fuzz targets' seed corpora (pkg/controller/testdata/fuzz) run with the unit tests; this target searches for
+# new failing inputs, FUZZTIME per target (go test -fuzz takes one target at a time). A failure is written to the
+# corpus folder: commit it with the fix.
+FUZZTIME ?= 2m
+FUZZ_TARGETS := FuzzDesiredState FuzzComputeStatus
+
+fuzz: ## run each fuzz target for FUZZTIME (default 2m)
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		echo "$$target for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./pkg/controller; \
+	done
 
 bench: ## Go benchmarks against a baseline; the scale benchmark (BENCH_APPS, default 100,1000) against the write floor
 	hack/bench.sh

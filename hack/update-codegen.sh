@@ -49,5 +49,28 @@ kube::codegen::gen_client \
 
 echo "Generating the CRD into artifacts/crds"
 go tool controller-gen crd:crdVersions=v1 paths=./pkg/apis/... output:crd:artifacts:config=artifacts/crds
+
+# The quantities of spec.resources: controller-gen gives them resource.Quantity's pattern, which lets through
+# strings that apimachinery's resource.ParseQuantity refuses (an exponent with a fraction, "1e1.5") or takes
+# minutes or forever over (an exponent of 2^31, "1e2147483648"). berth's client decodes every App with that
+# parser, and the API server's CEL quantity() is that parser too: one such App would stop berth's informer, or a
+# request. No marker reaches the values of a map, so the pattern is narrowed here: no sign but '+', an exponent
+# of at most two digits, at most 64 characters. An OpenAPI error also keeps the CEL rules from running at all.
+crd="artifacts/crds/berth.dev_apps.yaml"
+export QUANTITY_PATTERN='pattern: ^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$'
+export NARROW_PATTERN='pattern: ^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][-+]?[0-9]{1,2}))?$'
+if [[ "$(grep -cF -- "${QUANTITY_PATTERN}" "${crd}")" != 2 ]]; then
+    echo "expected the quantity pattern twice in ${crd} (spec.resources.requests and limits)" >&2
+    exit 1
+fi
+awk '{
+    i = index($0, ENVIRON["QUANTITY_PATTERN"])
+    if (i == 0) { print; next }
+    indent = substr($0, 1, i - 1)
+    print indent "maxLength: 64"
+    print indent ENVIRON["NARROW_PATTERN"]
+}' "${crd}" > "${crd}.tmp"
+mv "${crd}.tmp" "${crd}"
+
 # controller-gen keeps the Go comments' line breaks in the descriptions; kubectl explain reads paragraphs better.
 (cd "${repo_root}" && go run ./hack/unwrap-descriptions "${out_root}"/artifacts/crds/*.yaml)

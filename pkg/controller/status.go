@@ -5,11 +5,13 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 )
@@ -120,6 +122,7 @@ func computeStatus(app *berthv1alpha1.App, obs observation, clusterDomain string
 	} {
 		c.ObservedGeneration = app.Generation
 		c.LastTransitionTime = now
+		c.Message = conditionMessage(c.Message)
 		meta.SetStatusCondition(&status.Conditions, c)
 	}
 	return status
@@ -203,7 +206,8 @@ func degradedCondition(obs observation) metav1.Condition {
 	if rf := replicaFailure(obs.deployment); rf != nil {
 		// Pods cannot be created (a quota, a LimitRange, Pod Security): the ReplicaSet's message says why.
 		c.Reason, c.Message = rf.Reason, rf.Message
-		if c.Reason == "" {
+		if !isConditionReason(c.Reason) {
+			// Anyone who may write a Deployment's status may write any reason there.
 			c.Reason = ReasonReplicaFailure
 		}
 		return c
@@ -301,6 +305,32 @@ func progressDeadline(d *appsv1.Deployment) int32 {
 		return 600
 	}
 	return *d.Spec.ProgressDeadlineSeconds
+}
+
+// maxConditionMessage is the longest message of a condition that the API server stores. Some messages come
+// from others (the API server's refusal of a write, with a webhook's or a policy's words in it; a Deployment's
+// ReplicaFailure condition): one longer than this would have the whole status refused, and the App would go on
+// showing an old one.
+const maxConditionMessage = 32 * 1024
+
+// conditionMessage is message as the API server stores it: valid UTF-8 and at most maxConditionMessage bytes,
+// cut at a character boundary.
+func conditionMessage(message string) string {
+	message = strings.ToValidUTF8(message, "\uFFFD")
+	if len(message) <= maxConditionMessage {
+		return message
+	}
+	const cut = " ... (cut)"
+	end := maxConditionMessage - len(cut)
+	for end > 0 && !utf8.RuneStart(message[end]) {
+		end--
+	}
+	return message[:end] + cut
+}
+
+// isConditionReason tells whether the API server takes reason as a condition's reason.
+func isConditionReason(reason string) bool {
+	return reason != "" && len(reason) <= 1024 && len(metav1validation.IsValidConditionReason(reason)) == 0
 }
 
 func replicasOf(d *appsv1.Deployment) int32 {

@@ -1,8 +1,10 @@
 package controller
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -284,4 +286,31 @@ func TestComputeStatusDoesNotModifyTheApp(t *testing.T) {
 	before := app.DeepCopy()
 	computeStatus(app, observation{deployment: deploymentStatus()}, "cluster.local", metav1.Now())
 	assert.Equal(t, before, app)
+}
+
+// TestConditionMessage: a message from others is stored whole when the API server takes it, and otherwise cut to
+// its limit at a character boundary.
+func TestConditionMessage(t *testing.T) {
+	long := strings.Repeat("é", maxConditionMessage) // two bytes each: a cut at a byte count may fall inside one
+	tests := []struct {
+		name, message string
+		wantCut       bool
+	}{
+		{"short", "refused", false},
+		{"at the limit", strings.Repeat("x", maxConditionMessage), false},
+		{"one byte over", strings.Repeat("x", maxConditionMessage+1), true},
+		{"two-byte characters", long, true},
+		{"invalid UTF-8", "a\xffb", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := conditionMessage(tt.message)
+			assert.LessOrEqual(t, len(got), maxConditionMessage)
+			assert.True(t, utf8.ValidString(got))
+			assert.Equal(t, tt.wantCut, strings.HasSuffix(got, "(cut)"))
+			if !tt.wantCut && utf8.ValidString(tt.message) {
+				assert.Equal(t, tt.message, got)
+			}
+		})
+	}
 }

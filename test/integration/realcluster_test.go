@@ -291,6 +291,59 @@ func TestRefusedUpdateKeepsDescribingTheRunningDeployment(t *testing.T) {
 	assert.Empty(t, d.Spec.Template.Spec.Containers[0].Resources.Requests, "the refused change did not land")
 }
 
+// TestRejectedDeploymentDegradesANewApp: the schema leaves the rules of the resources that cannot be overcommitted
+// to the Pod API (see Resources in types.go), so an App can be stored whose Deployment the API server refuses
+// (422: an extended resource requested without a limit). The new App must say so (Degraded, Available and
+// Progressing False, reason Rejected, with the API server's message), with one Warning Event and one status
+// write, and berth must retry the create with backoff, not in a loop; once the App is fixed, it converges.
+func TestRejectedDeploymentDegradesANewApp(t *testing.T) {
+	e := newEnv(t)
+	r := e.startController()
+	e.createApp(app("web", func(a *berthv1alpha1.App) {
+		a.Spec.Resources = &berthv1alpha1.Resources{Requests: corev1.ResourceList{"example.com/gpu": resource.MustParse("1")}}
+	}))
+
+	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonRejected)
+	degraded := condition(t, a, berthv1alpha1.ConditionDegraded).Message
+	assert.Contains(t, degraded, `create Deployment "web"`)
+	assert.Contains(t, degraded, "Limit must be set", "the API server's reason is in the message")
+	for _, conditionType := range []string{berthv1alpha1.ConditionAvailable, berthv1alpha1.ConditionProgressing} {
+		c := condition(t, a, conditionType)
+		assert.Equal(t, metav1.ConditionFalse, c.Status, "%s: %+v", conditionType, c)
+		assert.Equal(t, controller.ReasonRejected, c.Reason, "%s: %+v", conditionType, c)
+	}
+	_, err := e.getDeployment("web")
+	assert.True(t, apierrors.IsNotFound(err), "no Deployment: %v", err)
+	e.eventually("one Warning Event Rejected", func(context.Context) (bool, error) {
+		return e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonRejected) == 1, nil
+	})
+
+	// Watch berth retry for a few seconds. With the test controller's backoff (10 ms doubling up to 1 s), that
+	// is about 8 creates in the first 1.3 s and one a second after; a loop without backoff makes hundreds.
+	time.Sleep(3 * time.Second)
+	creates, statusWrites := 0, 0
+	for _, w := range r.writes.list() {
+		switch w {
+		case "POST /apis/apps/v1/namespaces/" + e.namespace + "/deployments":
+			creates++
+		case "PATCH /apis/berth.dev/v1alpha1/namespaces/" + e.namespace + "/apps/web/status":
+			statusWrites++
+		}
+	}
+	t.Logf("%d creates and %d status writes in about 3 s", creates, statusWrites)
+	assert.GreaterOrEqual(t, creates, 3, "the refused create is retried")
+	assert.LessOrEqual(t, creates, 20, "the refused create is retried with backoff: %v", r.writes.list())
+	assert.Equal(t, 1, statusWrites, "the status says the same at every retry, and is written once")
+	assert.Equal(t, 1, e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonRejected),
+		"one Warning Event per change, not per retry")
+
+	_, err = e.berth.BerthV1alpha1().Apps(e.namespace).Patch(e.ctx, "web", types.MergePatchType,
+		[]byte(`{"spec":{"resources":{"limits":{"example.com/gpu":"1"}}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	e.waitConverged("web")
+	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, controller.ReasonAsExpected)
+}
+
 // TestAppsWithEmptyValuesAreNotAppliedAgain: an env var without a value and a probe with initialDelaySeconds 0
 // are dropped by the API server when stored (omitempty). Once berth has converged such an App, another sync of
 // it must write nothing.

@@ -2,12 +2,18 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/berthdev/berth/test/framework"
 )
 
 // TestInvalidAppsAreRejected sends Apps as a user would write them (JSON, so that wrong types can be sent too)
@@ -49,8 +55,85 @@ func TestInvalidAppsAreRejected(t *testing.T) {
 		{"unknown field", "", `{"image": "nginx", "imagePullPolicy": "Always"}`, "spec.imagePullPolicy", "unknown field"},
 		{"name not a Service name", "1web", `{"image": "nginx"}`, "metadata.name", "valid Service name"},
 		{"name too long for a Service", strings.Repeat("a", 64), `{"image": "nginx"}`, "metadata.name", "at most 63"},
+		{"name with capitals", "Web", `{"image": "nginx"}`, "metadata.name", ""},
+
+		// Wrong types and empty objects.
+		{"spec null", "", `null`, "spec", "Required value"},
+		{"image null", "", `{"image": null}`, "spec.image", "Required value"},
+		{"image not a string", "", `{"image": 5}`, "spec.image", "string"},
+		{"replicas a fraction", "", `{"image": "nginx", "replicas": 1.5}`, "spec.replicas", "integer"},
+		{"port a string", "", `{"image": "nginx", "port": "80"}`, "spec.port", "integer"},
+		{"runAsRoot not a boolean", "", `{"image": "nginx", "runAsRoot": "yes"}`, "spec.runAsRoot", "boolean"},
+		{"env a string", "", `{"image": "nginx", "env": "MODE=prod"}`, "spec.env", "array"},
+		{"env value not a string", "", `{"image": "nginx", "env": [{"name": "A", "value": 1}]}`, "spec.env[0].value", "string"},
+		{"requests a list", "", `{"image": "nginx", "resources": {"requests": ["cpu"]}}`, "spec.resources.requests", "object"},
+		{"health check delay not a number", "", `{"image": "nginx", "port": 80, "healthCheck": {"path": "/", "initialDelaySeconds": "10s"}}`,
+			"spec.healthCheck.initialDelaySeconds", "integer"},
+
+		// Values out of range, and huge ones.
+		{"image too long", "", fmt.Sprintf(`{"image": "registry.example.com/%s"}`, strings.Repeat("x", 1010)),
+			"spec.image", "Too long"},
+		{"health check delay negative", "", `{"image": "nginx", "port": 80, "healthCheck": {"path": "/", "initialDelaySeconds": -5}}`,
+			"spec.healthCheck.initialDelaySeconds", "greater than or equal to 0"},
+		{"health check delay absurd", "", `{"image": "nginx", "port": 80, "healthCheck": {"path": "/", "initialDelaySeconds": 86400}}`,
+			"spec.healthCheck.initialDelaySeconds", "less than or equal to 3600"},
+		{"health check period absurd", "", `{"image": "nginx", "port": 80, "healthCheck": {"path": "/", "periodSeconds": 2147483647}}`,
+			"spec.healthCheck.periodSeconds", "less than or equal to 3600"},
+		{"health check path too long", "", fmt.Sprintf(`{"image": "nginx", "port": 80, "healthCheck": {"path": "/%s"}}`,
+			strings.Repeat("p", 2048)), "spec.healthCheck.path", "Too long"},
+		{"env value too long", "", fmt.Sprintf(`{"image": "nginx", "env": [{"name": "A", "value": %q}]}`,
+			strings.Repeat("v", 32769)), "spec.env[0].value", "Too long"},
+		{"too many env entries", "", fmt.Sprintf(`{"image": "nginx", "env": [%s]}`, envEntries(257, 0)),
+			"spec.env", "Too many"},
+		{"env values over 1 MiB in all", "", fmt.Sprintf(`{"image": "nginx", "env": [%s]}`, envEntries(40, 30000)),
+			"spec.env", "at most 1 MiB"},
+
+		// Env names the Pod API refuses (since Kubernetes 1.34 it takes any printable ASCII character but '=').
+		{"env name with '='", "", `{"image": "nginx", "env": [{"name": "A=B"}]}`, "spec.env[0].name", ""},
+		{"env name not ASCII", "", `{"image": "nginx", "env": [{"name": "ÉTAT"}]}`, "spec.env[0].name", ""},
+		{"env name too long", "", fmt.Sprintf(`{"image": "nginx", "env": [{"name": %q}]}`, strings.Repeat("N", 257)),
+			"spec.env[0].name", "Too long"},
+
+		// Resource names and quantities the Pod API refuses.
+		{"resource name not standard", "", `{"image": "nginx", "resources": {"requests": {"gpu": "1"}}}`,
+			"spec.resources.requests", "a resource name must be"},
+		{"resource name of a quota", "", `{"image": "nginx", "resources": {"limits": {"requests.cpu": "1"}}}`,
+			"spec.resources.limits", "a resource name must be"},
+		{"resource name with a quota prefix", "", `{"image": "nginx", "resources": {"limits": {"requests.example.com/gpu": "1"}}}`,
+			"spec.resources.limits", "a resource name must be"},
+		{"resource name with a bad character", "", `{"image": "nginx", "resources": {"requests": {"example.com/gpu!": "1"}}}`,
+			"spec.resources.requests", "a resource name must be"},
+		{"resource name with an upper-case domain", "", `{"image": "nginx", "resources": {"requests": {"Example.com/gpu": "1"}}}`,
+			"spec.resources.requests", "a resource name must be"},
+		{"resource name too long after the domain", "", fmt.Sprintf(`{"image": "nginx", "resources": {"requests": {"example.com/%s": "1"}}}`,
+			strings.Repeat("g", 64)), "spec.resources.requests", "a resource name must be"},
+		{"hugepages without a page size", "", `{"image": "nginx", "resources": {"requests": {"hugepages-huge": "1"}}}`,
+			"spec.resources.requests", "a resource name must be"},
+		{"request negative", "", `{"image": "nginx", "resources": {"requests": {"cpu": "-100m"}}}`,
+			"spec.resources.requests.cpu", "should match"},
+		{"limit negative", "", `{"image": "nginx", "resources": {"limits": {"memory": -1}}}`,
+			"spec.resources.limits", "must not be negative"},
+		// Quantities that apimachinery's resource.ParseQuantity, which berth's client decodes Apps with, refuses
+		// (an exponent with a fraction) or hangs over (an exponent of 2^31), as does CEL's quantity(): refused
+		// before anything parses them (see hack/update-codegen.sh).
+		{"quantity with a huge exponent", "", `{"image": "nginx", "resources": {"requests": {"example.com/gpu": "1e2147483648"}}}`,
+			"spec.resources.requests", "should match"},
+		{"cpu with a huge exponent beside a limit", "", `{"image": "nginx", "resources": {"requests": {"cpu": "1e2147483648"}, "limits": {"cpu": "1"}}}`,
+			"spec.resources.requests.cpu", "should match"},
+		{"quantity with a fractional exponent", "", `{"image": "nginx", "resources": {"requests": {"memory": "1e1.5"}}}`,
+			"spec.resources.requests.memory", "should match"},
+		{"quantity too long", "", fmt.Sprintf(`{"image": "nginx", "resources": {"limits": {"memory": "%s"}}}`, strings.Repeat("9", 65)),
+			"spec.resources.limits.memory", "Too long"},
+		{"quantity with a unit typo", "", `{"image": "nginx", "resources": {"requests": {"memory": "64MB"}}}`,
+			"spec.resources.requests.memory", ""},
+
+		// Unknown fields deeper down (kubectl sends fieldValidation=Strict; see also TestKubectlNamesTheUnknownField).
+		{"unknown field in an env entry", "", `{"image": "nginx", "env": [{"name": "A", "valueFrom": {}}]}`,
+			"spec.env[0].valueFrom", "unknown field"},
+		{"unknown field in the health check", "", `{"image": "nginx", "port": 80, "healthCheck": {"path": "/", "timeoutSeconds": 1}}`,
+			"spec.healthCheck.timeoutSeconds", "unknown field"},
 	}
-	require.GreaterOrEqual(t, len(tests), 15)
+	require.GreaterOrEqual(t, len(tests), 30)
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			name := tt.appName
@@ -73,6 +156,52 @@ func TestInvalidAppsAreRejected(t *testing.T) {
 	}
 }
 
+// TestAppOverTheRequestLimitIsRefused: a body over the API server's limit (3 MiB) is refused before it is decoded,
+// so the message cannot name a field; it says what the limit is.
+func TestAppOverTheRequestLimitIsRefused(t *testing.T) {
+	e := newEnv(t)
+	body := fmt.Sprintf(`{"apiVersion": "berth.dev/v1alpha1", "kind": "App", "metadata": {"name": "huge"}, `+
+		`"spec": {"image": "nginx", "env": [%s]}}`, envEntries(128, 32768))
+	require.Greater(t, len(body), 3<<20)
+	err := e.berth.BerthV1alpha1().RESTClient().Post().
+		Namespace(e.namespace).Resource("apps").
+		Body([]byte(body)).
+		Do(e.ctx).Error()
+	require.Error(t, err)
+	assert.True(t, apierrors.IsRequestEntityTooLargeError(err), "got %v", err)
+	assert.Contains(t, err.Error(), "limit is 3145728")
+}
+
+// TestKubectlNamesTheUnknownField applies an App with a misspelt field as a user does, with kubectl's strict
+// validation, and checks that kubectl fails and names the field.
+func TestKubectlNamesTheUnknownField(t *testing.T) {
+	e := newEnv(t)
+	kubectl, err := framework.Binary("kubectl")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "app.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`apiVersion: berth.dev/v1alpha1
+kind: App
+metadata:
+  name: web
+spec:
+  image: nginx:1.27
+  replicas: 2
+  env:
+  - name: MODE
+    valeu: prod
+`), 0o600))
+
+	cmd := exec.CommandContext(e.ctx, kubectl, "--kubeconfig="+controlPlane.Kubeconfig, "--namespace="+e.namespace,
+		"apply", "--validate=strict", "-f", file)
+	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+filepath.Join(dir, "kube-cache"))
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "kubectl accepted the App: %s", out)
+	assert.Contains(t, string(out), `unknown field "spec.env[0].valeu"`)
+	_, err = e.berth.BerthV1alpha1().Apps(e.namespace).Get(e.ctx, "web", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the App must not exist: %v", err)
+}
+
 // TestValidAppsAreAccepted guards the rules above against refusing what they should let through.
 func TestValidAppsAreAccepted(t *testing.T) {
 	e := newEnv(t)
@@ -83,6 +212,14 @@ func TestValidAppsAreAccepted(t *testing.T) {
 		`{"image": "nginx", "env": [{"name": "A"}, {"name": "b.c-d_e", "value": ""}]}`,
 		`{"image": "nginx", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": 1, "memory": "1Gi"}}}`,
 		`{"image": "nginx", "resources": {"requests": {"cpu": "0.5"}, "limits": {"cpu": "500m"}}}`,
+		// Names as the Pod API takes them: hugepages, extended resources, native ones of a kubernetes.io domain.
+		`{"image": "nginx", "resources": {"requests": {"memory": "1Gi", "ephemeral-storage": "1Gi", "hugepages-2Mi": "4Mi", "example.com/gpu": 1},
+			"limits": {"hugepages-2Mi": "4Mi", "example.com/gpu": 1, "sub.example.com/some_thing.v2": "0"}}}`,
+		`{"image": "nginx", "resources": {"requests": {"kubernetes.io/batch-cpu": "500"}}}`,
+		// The longest name and value, and names that are only dots.
+		fmt.Sprintf(`{"image": "nginx", "env": [{"name": "."}, {"name": ".."}, {"name": %q, "value": %q}]}`,
+			strings.Repeat("N", 256), strings.Repeat("v", 32768)),
+		fmt.Sprintf(`{"image": "nginx", "env": [%s]}`, envEntries(256, 4000)),
 	} {
 		body := fmt.Sprintf(`{"apiVersion": "berth.dev/v1alpha1", "kind": "App", "metadata": {"name": "valid-%d"}, "spec": %s}`,
 			i, spec)
@@ -93,4 +230,13 @@ func TestValidAppsAreAccepted(t *testing.T) {
 			Do(e.ctx).Error()
 		assert.NoError(t, err, "refused: %s", spec)
 	}
+}
+
+// envEntries is n env entries of JSON, each with a value of size bytes.
+func envEntries(n, size int) string {
+	entries := make([]string, n)
+	for i := range entries {
+		entries[i] = fmt.Sprintf(`{"name": "VAR_%d", "value": %q}`, i, strings.Repeat("v", size))
+	}
+	return strings.Join(entries, ", ")
 }

@@ -72,11 +72,13 @@ type AppSpec struct {
 	// +kubebuilder:validation:Maximum=65535
 	Port *int32 `json:"port,omitempty"`
 
-	// Env is the list of environment variables set in the container. Names must be unique.
+	// Env is the list of environment variables set in the container. Names must be unique, and the values add
+	// up to at most 1 MiB.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:XValidation:rule="self.map(e, has(e.value) ? bytes(e.value).size() : 0).sum() <= 1048576",message="spec.env: the values must add up to at most 1 MiB (1048576 bytes)"
 	Env []EnvVar `json:"env,omitempty"`
 
 	// Resources are the compute resources the container requests and is limited to.
@@ -102,6 +104,8 @@ type AppSpec struct {
 // EnvVar is one environment variable of the container.
 type EnvVar struct {
 	// Name of the variable: letters, digits, '_', '-' and '.', not starting with a digit.
+	// (Since Kubernetes 1.34 the Pod API takes any printable ASCII character but '='; berth keeps to the names
+	// that a shell can read, which no Pod API version refuses.)
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
@@ -114,19 +118,28 @@ type EnvVar struct {
 	Value string `json:"value,omitempty"`
 }
 
-// Resources are the compute resources of the container, as in a Pod's resources: quantities by resource name
-// (cpu, memory, ephemeral-storage, or an extended resource). Admission checks that the limit of cpu, memory and
-// ephemeral-storage is not below the request; the API server checks the rest when berth writes the Deployment.
-// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || ['cpu', 'memory', 'ephemeral-storage'].all(name, !(name in self.requests) || !(name in self.limits) || quantity(string(self.limits[name])).compareTo(quantity(string(self.requests[name]))) >= 0)",message="spec.resources.limits must not be lower than spec.resources.requests for the same resource"
+// Resources are the compute resources of the container, as in a Pod's resources: quantities by resource name.
+// Admission checks the names as the Pod API checks a container's (cpu, memory, ephemeral-storage,
+// hugepages-<page size>, or an extended resource qualified by a domain, such as example.com/gpu), that no
+// quantity is negative, and that the limit of cpu, memory and ephemeral-storage is not below the request. What
+// the Pod API asks of the resources that cannot be overcommitted (extended resources and hugepages: a limit
+// equal to the request, whole numbers, multiples of the page size) is left to it: the App is then Degraded, with
+// reason Rejected and the API server's message. The quantities are narrowed (hack/update-codegen.sh) to what
+// resource.ParseQuantity reads promptly; the rule below leaves the others, which it refuses, unparsed.
+// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || ['cpu', 'memory', 'ephemeral-storage'].all(name, !(name in self.requests) || !(name in self.limits) || [string(self.limits[name]), string(self.requests[name])].exists(q, q.size() > 64 || q.matches('[eE][-+]?[0-9]{3}')) || quantity(string(self.limits[name])).compareTo(quantity(string(self.requests[name]))) >= 0)",message="spec.resources.limits must not be lower than spec.resources.requests for the same resource"
 type Resources struct {
 	// Requests is the amount of each resource the scheduler reserves for the container.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(name, name in ['cpu', 'memory', 'ephemeral-storage'] || (name.startsWith('hugepages-') && name.size() <= 63 && isQuantity(name.substring(10)) && name.matches('^[-.a-zA-Z0-9]*[a-zA-Z0-9]$')) || (name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$') && name.indexOf('/') <= 244 && name.size() - name.indexOf('/') <= 64 && !name.startsWith('requests.')))",message="spec.resources.requests: a resource name must be cpu, memory, ephemeral-storage, hugepages-<page size>, or qualified by a domain, e.g. example.com/gpu"
+	// +kubebuilder:validation:XValidation:rule="self.all(name, !string(self[name]).startsWith('-'))",message="spec.resources.requests: a quantity must not be negative"
 	Requests corev1.ResourceList `json:"requests,omitempty"`
 
 	// Limits is the most of each resource the container may use.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(name, name in ['cpu', 'memory', 'ephemeral-storage'] || (name.startsWith('hugepages-') && name.size() <= 63 && isQuantity(name.substring(10)) && name.matches('^[-.a-zA-Z0-9]*[a-zA-Z0-9]$')) || (name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$') && name.indexOf('/') <= 244 && name.size() - name.indexOf('/') <= 64 && !name.startsWith('requests.')))",message="spec.resources.limits: a resource name must be cpu, memory, ephemeral-storage, hugepages-<page size>, or qualified by a domain, e.g. example.com/gpu"
+	// +kubebuilder:validation:XValidation:rule="self.all(name, !string(self[name]).startsWith('-'))",message="spec.resources.limits: a quantity must not be negative"
 	Limits corev1.ResourceList `json:"limits,omitempty"`
 }
 

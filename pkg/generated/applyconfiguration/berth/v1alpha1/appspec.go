@@ -31,7 +31,8 @@ type AppSpecApplyConfiguration struct {
 	// Port is the TCP port the container listens on. When set, berth creates a Service of the App's name that
 	// sends this port to the Pods; when unset, there is no Service.
 	Port *int32 `json:"port,omitempty"`
-	// Env is the list of environment variables set in the container. Names must be unique.
+	// Env is the list of environment variables set in the container. Names must be unique, and the values add
+	// up to at most 1 MiB.
 	Env []EnvVarApplyConfiguration `json:"env,omitempty"`
 	// Resources are the compute resources the container requests and is limited to.
 	Resources *ResourcesApplyConfiguration `json:"resources,omitempty"`

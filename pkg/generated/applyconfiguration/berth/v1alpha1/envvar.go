@@ -24,6 +24,8 @@ package v1alpha1
 // EnvVar is one environment variable of the container.
 type EnvVarApplyConfiguration struct {
 	// Name of the variable: letters, digits, '_', '-' and '.', not starting with a digit.
+	// (Since Kubernetes 1.34 the Pod API takes any printable ASCII character but '='; berth keeps to the names
+	// that a shell can read, which no Pod API version refuses.)
 	Name *string `json:"name,omitempty"`
 	// Value of the variable. Defaults to the empty string.
 	Value *string `json:"value,omitempty"`

@@ -25,9 +25,14 @@ import (
 // ResourcesApplyConfiguration represents a declarative configuration of the Resources type for use
 // with apply.
 //
-// Resources are the compute resources of the container, as in a Pod's resources: quantities by resource name
-// (cpu, memory, ephemeral-storage, or an extended resource). Admission checks that the limit of cpu, memory and
-// ephemeral-storage is not below the request; the API server checks the rest when berth writes the Deployment.
+// Resources are the compute resources of the container, as in a Pod's resources: quantities by resource name.
+// Admission checks the names as the Pod API checks a container's (cpu, memory, ephemeral-storage,
+// hugepages-<page size>, or an extended resource qualified by a domain, such as example.com/gpu), that no
+// quantity is negative, and that the limit of cpu, memory and ephemeral-storage is not below the request. What
+// the Pod API asks of the resources that cannot be overcommitted (extended resources and hugepages: a limit
+// equal to the request, whole numbers, multiples of the page size) is left to it: the App is then Degraded, with
+// reason Rejected and the API server's message. The quantities are narrowed (hack/update-codegen.sh) to what
+// resource.ParseQuantity reads promptly; the rule below leaves the others, which it refuses, unparsed.
 type ResourcesApplyConfiguration struct {
 	// Requests is the amount of each resource the scheduler reserves for the container.
 	Requests *v1.ResourceList `json:"requests,omitempty"`

@@ -1,0 +1,447 @@
+package controller
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/utils/ptr"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+)
+
+// Flags of FuzzDesiredState's flags argument.
+const (
+	fuzzHasPort = 1 << iota
+	fuzzHasHealthCheck
+	fuzzRunAsRoot
+	fuzzHasInitialDelay
+	fuzzHasPeriod
+	fuzzNoReplicas
+)
+
+// FuzzDesiredState builds an App from the fuzzer's input and, for every App that the CRD would admit, checks the
+// Deployment and Service that berth derives from it: building them never panics; they pass the API server's
+// validation functions that apimachinery exports (names, labels, selector, ownerReferences, ports, env names,
+// resource names and quantities); and their JSON is stable through the typed objects.
+//
+// The Pod API's own validation lives in k8s.io/kubernetes, which berth does not import: that the real API server
+// stores each Deployment and Service as berth applies them is proven by the integration property test
+// (test/integration/property_test.go), and what it refuses of the resources the schema leaves to it (extended
+// resources and hugepages) by TestRejectedDeploymentDegradesANewApp.
+//
+// env is "NAME=VALUE" lines; resources is "requests|limits NAME=QUANTITY" lines.
+func FuzzDesiredState(f *testing.F) {
+	f.Add("web", "nginx:1.27", int32(3), int32(8080), "MODE=prod\nEMPTY=", "requests cpu=100m\nlimits memory=1Gi",
+		"/healthz", int32(5), int32(10), uint8(fuzzHasPort|fuzzHasHealthCheck|fuzzHasPeriod))
+	f.Fuzz(func(t *testing.T, name, image string, replicas, port int32, env, resources, path string,
+		initialDelay, period int32, flags uint8) {
+		app, ok := fuzzApp(name, image, replicas, port, env, resources, path, initialDelay, period, flags)
+		if !ok {
+			return
+		}
+		// berth gets its Apps decoded from JSON, where every string is valid UTF-8 (an invalid byte is U+FFFD
+		// by then): so must the fuzzer's.
+		app = decodedFromJSON(t, app)
+		if errs := admissible(app); len(errs) > 0 {
+			t.Skipf("the CRD refuses this App: %v", errs)
+		}
+
+		deployment := DesiredDeployment(app)
+		var d appsv1.Deployment
+		checkJSONRoundTrip(t, deployment, &d, &appsv1.Deployment{}, &appsv1ac.DeploymentApplyConfiguration{})
+		if errs := validateDeployment(&d); len(errs) > 0 {
+			t.Errorf("the Deployment of %s is invalid: %v", describeApp(app), errs)
+		}
+
+		service := DesiredService(app)
+		if (service == nil) != (app.Spec.Port == nil) {
+			t.Fatalf("a Service must exist exactly when spec.port is set: %s", describeApp(app))
+		}
+		if service == nil {
+			return
+		}
+		var s corev1.Service
+		checkJSONRoundTrip(t, service, &s, &corev1.Service{}, &corev1ac.ServiceApplyConfiguration{})
+		if errs := validateService(&s, d.Spec.Template.Spec.Containers[0].Ports); len(errs) > 0 {
+			t.Errorf("the Service of %s is invalid: %v", describeApp(app), errs)
+		}
+	})
+}
+
+// fuzzApp builds an App from FuzzDesiredState's arguments; ok is false for input that cannot be read as one.
+func fuzzApp(name, image string, replicas, port int32, env, resources, path string, initialDelay, period int32,
+	flags uint8) (app *berthv1alpha1.App, ok bool) {
+	app = &berthv1alpha1.App{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", UID: "0c5f4ae4-8c8b-4b55-a0b5-4bd1d6ad2c7e",
+			Generation: 1},
+		Spec: berthv1alpha1.AppSpec{Image: image, Replicas: ptr.To(replicas), RunAsRoot: flags&fuzzRunAsRoot != 0},
+	}
+	if flags&fuzzNoReplicas != 0 {
+		app.Spec.Replicas = nil
+	}
+	if flags&fuzzHasPort != 0 {
+		app.Spec.Port = ptr.To(port)
+	}
+	if flags&fuzzHasHealthCheck != 0 {
+		app.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: path}
+		if flags&fuzzHasInitialDelay != 0 {
+			app.Spec.HealthCheck.InitialDelaySeconds = ptr.To(initialDelay)
+		}
+		if flags&fuzzHasPeriod != 0 {
+			app.Spec.HealthCheck.PeriodSeconds = ptr.To(period)
+		}
+	}
+	if env != "" {
+		for line := range strings.SplitSeq(env, "\n") {
+			name, value, _ := strings.Cut(line, "=")
+			app.Spec.Env = append(app.Spec.Env, berthv1alpha1.EnvVar{Name: name, Value: value})
+		}
+	}
+	if resources != "" {
+		app.Spec.Resources = &berthv1alpha1.Resources{}
+		for line := range strings.SplitSeq(resources, "\n") {
+			list, entry, _ := strings.Cut(line, " ")
+			name, value, _ := strings.Cut(entry, "=")
+			// The CRD stores quantities as the API server parses them; one it cannot parse is refused.
+			if len(value) > 64 || !quantityPattern.MatchString(value) {
+				return nil, false
+			}
+			q, err := resource.ParseQuantity(value)
+			if err != nil {
+				return nil, false
+			}
+			switch list {
+			case "requests":
+				if app.Spec.Resources.Requests == nil {
+					app.Spec.Resources.Requests = corev1.ResourceList{}
+				}
+				app.Spec.Resources.Requests[corev1.ResourceName(name)] = q
+			case "limits":
+				if app.Spec.Resources.Limits == nil {
+					app.Spec.Resources.Limits = corev1.ResourceList{}
+				}
+				app.Spec.Resources.Limits[corev1.ResourceName(name)] = q
+			default:
+				return nil, false
+			}
+		}
+	}
+	return app, true
+}
+
+// decodedFromJSON is app as the API server hands it to berth: encoded as JSON and decoded.
+func decodedFromJSON(t *testing.T, app *berthv1alpha1.App) *berthv1alpha1.App {
+	t.Helper()
+	data, err := json.Marshal(app)
+	if err != nil {
+		t.Fatalf("encoding the App: %v", err)
+	}
+	var decoded berthv1alpha1.App
+	if err := json.Unmarshal(data, &decoded); err != nil {
+		t.Fatalf("decoding the App %s: %v", data, err)
+	}
+	return &decoded
+}
+
+// The CRD's patterns and limits, as in pkg/apis/berth/v1alpha1/types.go and artifacts/crds.
+var (
+	// quantityPattern is the pattern of the quantities of spec.resources in berth's CRD (hack/update-codegen.sh).
+	quantityPattern  = regexp.MustCompile(`^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][-+]?[0-9]{1,2}))?$`)
+	appNamePattern   = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+	whitespace       = regexp.MustCompile(`\s`)
+	envNamePattern   = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
+	hugePagesPattern = regexp.MustCompile(`^[-.a-zA-Z0-9]*[a-zA-Z0-9]$`)
+	extendedPattern  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+)
+
+// admissible mirrors the CRD's rules: the reasons the API server would refuse the App, none when it would store
+// it. The JSON types (an int32 is an int32) are the Go types' already. It also refuses what the schema leaves to
+// the Pod API, the rules of the resources that cannot be overcommitted: the App is stored, but its Deployment is
+// refused, and the fuzz target has nothing to check then.
+func admissible(app *berthv1alpha1.App) []string {
+	var errs []string
+	refuse := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	// metadata.name is a DNS subdomain for any object, and a DNS-1035 label by berth's rule.
+	if len(validation.IsDNS1123Subdomain(app.Name)) > 0 || len(app.Name) > 63 || !appNamePattern.MatchString(app.Name) {
+		refuse("metadata.name")
+	}
+	s := app.Spec
+	if n := utf8.RuneCountInString(s.Image); n < 1 || n > 1024 || whitespace.MatchString(s.Image) {
+		refuse("spec.image")
+	}
+	if s.Replicas != nil && (*s.Replicas < 0 || *s.Replicas > 10000) {
+		refuse("spec.replicas")
+	}
+	if s.Port != nil && (*s.Port < 1 || *s.Port > 65535) {
+		refuse("spec.port")
+	}
+	if len(s.Env) > 256 {
+		refuse("spec.env: too many")
+	}
+	names := map[string]bool{}
+	total := 0
+	for _, e := range s.Env {
+		if n := utf8.RuneCountInString(e.Name); n < 1 || n > 256 || !envNamePattern.MatchString(e.Name) || names[e.Name] {
+			refuse("spec.env name %q", e.Name)
+		}
+		names[e.Name] = true
+		if utf8.RuneCountInString(e.Value) > 32768 {
+			refuse("spec.env value")
+		}
+		total += len(e.Value)
+	}
+	if total > 1<<20 {
+		refuse("spec.env: values too large")
+	}
+	if r := s.Resources; r != nil {
+		for list, resources := range map[string]corev1.ResourceList{"requests": r.Requests, "limits": r.Limits} {
+			if len(resources) > 16 {
+				refuse("spec.resources.%s: too many", list)
+			}
+			for name, q := range resources {
+				if !admissibleResourceName(string(name)) {
+					refuse("spec.resources.%s name %q", list, name)
+				}
+				if q.Sign() < 0 {
+					refuse("spec.resources.%s.%s negative", list, name)
+				}
+			}
+		}
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
+			request, hasRequest := r.Requests[name]
+			limit, hasLimit := r.Limits[name]
+			if hasRequest && hasLimit && limit.Cmp(request) < 0 {
+				refuse("spec.resources: limit of %s below the request", name)
+			}
+		}
+		// Left to the Pod API: extended resources and hugepages.
+		for name := range r.Requests {
+			if !isOvercommittable(name) {
+				refuse("spec.resources.requests.%s: left to the Pod API", name)
+			}
+		}
+		for name := range r.Limits {
+			if !isOvercommittable(name) {
+				refuse("spec.resources.limits.%s: left to the Pod API", name)
+			}
+		}
+	}
+	if hc := s.HealthCheck; hc != nil {
+		if s.Port == nil {
+			refuse("spec.healthCheck requires spec.port")
+		}
+		if n := utf8.RuneCountInString(hc.Path); n < 1 || n > 2048 || !strings.HasPrefix(hc.Path, "/") || whitespace.MatchString(hc.Path) {
+			refuse("spec.healthCheck.path")
+		}
+		if d := hc.InitialDelaySeconds; d != nil && (*d < 0 || *d > 3600) {
+			refuse("spec.healthCheck.initialDelaySeconds")
+		}
+		if p := hc.PeriodSeconds; p != nil && (*p < 1 || *p > 3600) {
+			refuse("spec.healthCheck.periodSeconds")
+		}
+	}
+	return errs
+}
+
+// admissibleResourceName mirrors the CRD's rule on the names of spec.resources.requests and limits.
+func admissibleResourceName(name string) bool {
+	switch {
+	case name == "cpu", name == "memory", name == "ephemeral-storage":
+		return true
+	case strings.HasPrefix(name, "hugepages-"):
+		_, err := resource.ParseQuantity(name[len("hugepages-"):])
+		return len(name) <= 63 && err == nil && hugePagesPattern.MatchString(name)
+	}
+	slash := strings.Index(name, "/")
+	return extendedPattern.MatchString(name) && slash <= 244 && len(name)-slash <= 64 &&
+		!strings.HasPrefix(name, "requests.")
+}
+
+// isOvercommittable tells a resource whose request may be below its limit: the Pod API's rule.
+func isOvercommittable(name corev1.ResourceName) bool {
+	native := !strings.Contains(string(name), "/") || strings.Contains(string(name), "kubernetes.io/")
+	return native && !strings.HasPrefix(string(name), "hugepages-")
+}
+
+// checkJSONRoundTrip checks that what berth sends is stable through the typed object that the API server decodes
+// it into: applyConfiguration as JSON, decoded into typed (and returned there), encoded and decoded again, gives
+// the same typed object and the same JSON; and the apply configuration itself survives its own round trip.
+func checkJSONRoundTrip(t *testing.T, applyConfiguration, typed, typedAgain, applyAgain any) {
+	t.Helper()
+	sent, err := json.Marshal(applyConfiguration)
+	if err != nil {
+		t.Fatalf("encoding %T: %v", applyConfiguration, err)
+	}
+	if err := json.Unmarshal(sent, typed); err != nil {
+		t.Fatalf("decoding %s into %T: %v", sent, typed, err)
+	}
+	once, err := json.Marshal(typed)
+	if err != nil {
+		t.Fatalf("encoding %T: %v", typed, err)
+	}
+	if err := json.Unmarshal(once, typedAgain); err != nil {
+		t.Fatalf("decoding %s into %T: %v", once, typedAgain, err)
+	}
+	twice, err := json.Marshal(typedAgain)
+	if err != nil {
+		t.Fatalf("encoding %T: %v", typedAgain, err)
+	}
+	if !equality.Semantic.DeepEqual(typed, typedAgain) || !bytes.Equal(once, twice) {
+		t.Errorf("%T changes through JSON:\n%s\n%s", typed, once, twice)
+	}
+	if err := json.Unmarshal(sent, applyAgain); err != nil {
+		t.Fatalf("decoding %s into %T: %v", sent, applyAgain, err)
+	}
+	again, err := json.Marshal(applyAgain)
+	if err != nil {
+		t.Fatalf("encoding %T: %v", applyAgain, err)
+	}
+	if !bytes.Equal(sent, again) {
+		t.Errorf("%T changes through JSON:\n%s\n%s", applyConfiguration, sent, again)
+	}
+}
+
+// validateDeployment checks a Deployment with the validation functions of apimachinery that the API server's
+// Deployment and Pod validation call.
+func validateDeployment(d *appsv1.Deployment) field.ErrorList {
+	errs := apivalidation.ValidateObjectMeta(&d.ObjectMeta, true, apivalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	spec := field.NewPath("spec")
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 0 {
+		errs = append(errs, field.Invalid(spec.Child("replicas"), d.Spec.Replicas, "must be set and not negative"))
+	}
+	if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels)+len(d.Spec.Selector.MatchExpressions) == 0 {
+		return append(errs, field.Required(spec.Child("selector"), "an empty selector selects every Pod"))
+	}
+	errs = append(errs, metav1validation.ValidateLabelSelector(d.Spec.Selector, metav1validation.LabelSelectorValidationOptions{},
+		spec.Child("selector"))...)
+	template := spec.Child("template")
+	errs = append(errs, metav1validation.ValidateLabels(d.Spec.Template.Labels, template.Child("metadata", "labels"))...)
+	if selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector); err != nil {
+		errs = append(errs, field.Invalid(spec.Child("selector"), d.Spec.Selector, err.Error()))
+	} else if !selector.Matches(labels.Set(d.Spec.Template.Labels)) {
+		errs = append(errs, field.Invalid(template.Child("metadata", "labels"), d.Spec.Template.Labels,
+			"must match the selector"))
+	}
+	containers := d.Spec.Template.Spec.Containers
+	if len(containers) != 1 {
+		return append(errs, field.Invalid(template.Child("spec", "containers"), len(containers), "berth runs one container"))
+	}
+	return append(errs, validateContainer(&containers[0], template.Child("spec", "containers").Index(0))...)
+}
+
+func validateContainer(c *corev1.Container, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	invalid := func(p *field.Path, value any, messages []string) {
+		for _, m := range messages {
+			errs = append(errs, field.Invalid(p, value, m))
+		}
+	}
+	invalid(path.Child("name"), c.Name, validation.IsDNS1123Label(c.Name))
+	if c.Image == "" || strings.TrimSpace(c.Image) != c.Image {
+		errs = append(errs, field.Invalid(path.Child("image"), c.Image, "must be set, without surrounding whitespace"))
+	}
+	names := map[string]bool{}
+	for i, e := range c.Env {
+		// Kubernetes 1.34 and later check env names with IsRelaxedEnvVarName (its gate is locked on).
+		invalid(path.Child("env").Index(i).Child("name"), e.Name, validation.IsRelaxedEnvVarName(e.Name))
+		if names[e.Name] {
+			errs = append(errs, field.Duplicate(path.Child("env").Index(i).Child("name"), e.Name))
+		}
+		names[e.Name] = true
+	}
+	portNames := map[string]bool{}
+	for i, p := range c.Ports {
+		pp := path.Child("ports").Index(i)
+		invalid(pp.Child("containerPort"), p.ContainerPort, validation.IsValidPortNum(int(p.ContainerPort)))
+		invalid(pp.Child("name"), p.Name, validation.IsValidPortName(p.Name))
+		if p.Protocol != corev1.ProtocolTCP {
+			errs = append(errs, field.NotSupported(pp.Child("protocol"), p.Protocol, []corev1.Protocol{corev1.ProtocolTCP}))
+		}
+		portNames[p.Name] = true
+	}
+	for list, resources := range map[string]corev1.ResourceList{"requests": c.Resources.Requests, "limits": c.Resources.Limits} {
+		for name, q := range resources {
+			p := path.Child("resources", list).Key(string(name))
+			invalid(p, name, validation.IsQualifiedName(string(name)))
+			if q.Sign() < 0 {
+				errs = append(errs, field.Invalid(p, q.String(), "must be greater than or equal to 0"))
+			}
+		}
+	}
+	for name, request := range c.Resources.Requests {
+		if limit, ok := c.Resources.Limits[name]; ok && request.Cmp(limit) > 0 {
+			errs = append(errs, field.Invalid(path.Child("resources", "requests").Key(string(name)), request.String(),
+				"must be less than or equal to the limit"))
+		}
+	}
+	for probeName, probe := range map[string]*corev1.Probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
+		if probe == nil {
+			continue
+		}
+		p := path.Child(probeName)
+		if probe.HTTPGet == nil || probe.HTTPGet.Path == "" {
+			errs = append(errs, field.Required(p.Child("httpGet", "path"), ""))
+			continue
+		}
+		if port := probe.HTTPGet.Port.String(); !portNames[port] {
+			errs = append(errs, field.NotFound(p.Child("httpGet", "port"), port))
+		}
+		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(probe.InitialDelaySeconds), p.Child("initialDelaySeconds"))...)
+		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(probe.PeriodSeconds), p.Child("periodSeconds"))...)
+	}
+	return errs
+}
+
+// validateService checks a Service with the validation functions of apimachinery that the API server's Service
+// validation calls, and that its target ports name ports of the container.
+func validateService(s *corev1.Service, containerPorts []corev1.ContainerPort) field.ErrorList {
+	errs := apivalidation.ValidateObjectMeta(&s.ObjectMeta, true, apivalidation.NameIsDNS1035Label, field.NewPath("metadata"))
+	spec := field.NewPath("spec")
+	errs = append(errs, metav1validation.ValidateLabels(s.Spec.Selector, spec.Child("selector"))...)
+	if len(s.Spec.Ports) == 0 {
+		errs = append(errs, field.Required(spec.Child("ports"), ""))
+	}
+	for i, p := range s.Spec.Ports {
+		pp := spec.Child("ports").Index(i)
+		for _, m := range validation.IsValidPortNum(int(p.Port)) {
+			errs = append(errs, field.Invalid(pp.Child("port"), p.Port, m))
+		}
+		for _, m := range validation.IsValidPortName(p.Name) {
+			errs = append(errs, field.Invalid(pp.Child("name"), p.Name, m))
+		}
+		found := false
+		for _, cp := range containerPorts {
+			found = found || cp.Name == p.TargetPort.String()
+		}
+		if !found {
+			errs = append(errs, field.NotFound(pp.Child("targetPort"), p.TargetPort.String()))
+		}
+	}
+	return errs
+}
+
+// describeApp is the App's name and spec, for a failure's message.
+func describeApp(app *berthv1alpha1.App) string {
+	spec, err := json.Marshal(app.Spec)
+	if err != nil {
+		return fmt.Sprintf("%s (%v)", app.Name, err)
+	}
+	return fmt.Sprintf("%s %s", app.Name, spec)
+}
