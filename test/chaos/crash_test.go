@@ -26,9 +26,12 @@ func TestCrashes(t *testing.T) {
 	w := newWorkload(ns, random)
 
 	starts := 0
+	// Each berth is killed at work, not while it starts: it gets its wave once its caches have synced.
 	start := func() *berth {
 		starts++
-		return startBerth(t, fmt.Sprintf("berth-%d", starts), kubeconfig, ns)
+		b := startBerth(t, fmt.Sprintf("berth-%d", starts), kubeconfig, ns)
+		b.waitReady(t)
+		return b
 	}
 	b := start()
 	waves := *kills + 1
