@@ -44,12 +44,13 @@ fail() {
   exit 1
 }
 
-# healthy COMPONENT succeeds once the component serves: what cluster-up.sh waits for before it goes on.
+# healthy COMPONENT succeeds once the component serves: what cluster-up.sh waits for before it goes on. Of the
+# others, nothing is asked but to be running a second after their start.
 healthy() {
   case "$1" in
-    etcd) cluster::etcd_healthy ;;
+    etcd) cluster::etcd_healthy 2>/dev/null ;;
     kube-apiserver) cluster::apiserver_ready >/dev/null 2>&1 ;;
-    *) true ;;
+    *) sleep 1 ;;
   esac
 }
 
@@ -64,7 +65,6 @@ restart() {
   start="$(date +%s.%N)"
   cluster::stop "${name}" "${SIGNAL}"
   cluster::launch "${name}" "${args[@]}"
-  sleep 1
   deadline=$(($(date +%s) + TIMEOUT))
   until healthy "${name}"; do
     [[ -n "$(cluster::pid "${name}")" ]] || fail "${name} exited after its restart; last lines of \

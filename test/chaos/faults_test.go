@@ -23,14 +23,14 @@ import (
 	"github.com/berthdev/berth/test/framework"
 )
 
-// faultOptions are the faults of TestInjectedFaults, besides their rate: a 504 comes after 2 s, and a watch
-// chosen for a cut is cut within 10 s of its start.
-var faultOptions = framework.FaultOptions{TimeoutDelay: 2 * time.Second, MaxWatchCut: 10 * time.Second}
+// faultOptions are the faults of TestInjectedFaults with faults, but for their rate: a 504 comes after 2 s, and
+// every watch is cut within 10 s of its start.
+var faultOptions = framework.FaultOptions{TimeoutDelay: 2 * time.Second, WatchCutWithin: 10 * time.Second}
 
 // TestInjectedFaults runs the same workload twice, each time with a fresh berth (with leader election, as in a
 // cluster) that reaches the API server through a FaultProxy: once without faults, once with -chaos.fault-rate of
-// its requests failing (500; 429 with Retry-After; 504 after a delay, the request done or not; watches cut in the
-// middle of their stream). With the faults, too, every App converges (see check); no App is ever Degraded, since
+// its requests failing (500; 429 with Retry-After; 504 after a delay, the request done or not), and every watch
+// cut in the middle of its stream within seconds. With the faults, too, every App converges (see check); no App is ever Degraded, since
 // nothing but requests failed; and berth's requests stay bounded: with 20% of requests failing, each request takes
 // 1.25 tries on average, so three times the requests of the run without faults is a generous bound, plus two a
 // second of the longer run for what time alone costs (a Lease renewal a second with the shipped retry period, the
@@ -76,11 +76,14 @@ func runThroughProxy(t *testing.T, name string, rate float64) proxyRun {
 		ns := newNamespace(t)
 		createForeign(t, ns)
 		deleteLease(t)
-		opts := faultOptions
-		opts.Rate, opts.Seed = rate, seed
+		opts := framework.FaultOptions{}
+		if rate > 0 {
+			opts = faultOptions
+			opts.Rate, opts.Seed = rate, seed
+		}
 		proxy, err := cluster.StartFaultProxy(opts)
 		require.NoError(t, err)
-		t.Cleanup(func() { require.NoError(t, proxy.Close()) })
+		t.Cleanup(proxy.Close)
 		proxyKubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 		require.NoError(t, proxy.WriteKubeconfig(proxyKubeconfig, token))
 		degraded := watchDegraded(t, ns)

@@ -5,14 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -37,37 +37,38 @@ const (
 	// first and its answer thrown away: the API server did what was asked, and the client cannot know it, as
 	// when a gateway gives up on an answer that comes too late.
 	FaultTimeout = "504"
-	// FaultWatchCut forwards a watch and cuts its connection after a random time, in the middle of the stream.
+	// FaultWatchCut forwards a watch and cuts its connection after a random time, in the middle of the stream
+	// (see FaultOptions.WatchCutWithin).
 	FaultWatchCut = "watch-cut"
 )
 
 // FaultOptions configure a FaultProxy.
 type FaultOptions struct {
-	// Rate is the share of requests, from 0 to 1, that get a fault. Each faulty request gets one of the faults
-	// above, chosen at random among those that apply to it (a watch cut applies to watches only).
+	// Rate is the share of requests, from 0 to 1, that get a fault: one of 500, 429 and 504, chosen at random.
 	Rate float64
 	// Seed makes the choice of requests and faults repeatable for a given order of requests.
 	Seed uint64
 	// TimeoutDelay is how long a request answered with 504 takes.
 	TimeoutDelay time.Duration
-	// MaxWatchCut bounds the time after which a watch chosen for a cut is cut.
-	MaxWatchCut time.Duration
+	// WatchCutWithin, when not 0, has every watch that is forwarded cut at a random time within it: a watch lives
+	// for minutes otherwise, and a share of the few watches a client makes would cut next to none.
+	WatchCutWithin time.Duration
 }
 
 // FaultProxy is a reverse proxy in front of the cluster's kube-apiserver, for tests of what a client does when the
-// API server misbehaves. It serves plain HTTP on 127.0.0.1 and forwards requests, with their credentials
-// (a bearer token in the Authorization header), over TLS to the API server; a share of them gets a fault instead.
-// It counts the requests it receives, by verb, and the faults it injected, by kind.
+// API server misbehaves. It serves HTTPS (HTTP/1.1, so that a watch has a connection of its own) on 127.0.0.1,
+// with a certificate of its own, and forwards requests with their credentials (a bearer token in the
+// Authorization header; client-go sends none over plain HTTP) to the API server; a share of them gets a fault
+// instead. It counts the requests it receives, by verb, and the faults it injected, by kind.
 type FaultProxy struct {
-	// URL is the proxy's address, http://127.0.0.1:PORT.
+	// URL is the proxy's address, https://127.0.0.1:PORT.
 	URL string
 
 	opts      FaultOptions
 	upstream  *url.URL
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy
-	server    *http.Server
-	served    chan error
+	server    *httptest.Server
 	// closed ends the delays of requests under way when the proxy is closed.
 	closed chan struct{}
 
@@ -98,16 +99,10 @@ func (c *Cluster) StartFaultProxy(opts FaultOptions) (*FaultProxy, error) {
 	transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	transport.MaxIdleConnsPerHost = 100
 
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listening for the fault proxy: %w", err)
-	}
 	p := &FaultProxy{
-		URL:       "http://" + listener.Addr().String(),
 		opts:      opts,
 		upstream:  upstream,
 		transport: transport,
-		served:    make(chan error, 1),
 		closed:    make(chan struct{}),
 		random:    rand.New(rand.NewPCG(opts.Seed, opts.Seed)),
 		requests:  map[string]int{},
@@ -121,8 +116,11 @@ func (c *Cluster) StartFaultProxy(opts FaultOptions) (*FaultProxy, error) {
 		// A watch cut on purpose, or a client gone, is no news.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
-	p.server = &http.Server{Handler: p, ReadHeaderTimeout: time.Minute}
-	go func() { p.served <- p.server.Serve(listener) }()
+	// httptest's server listens on 127.0.0.1, with a certificate for that address.
+	p.server = httptest.NewUnstartedServer(p)
+	p.server.Config.ErrorLog = log.New(io.Discard, "", 0)
+	p.server.StartTLS()
+	p.URL = p.server.URL
 	return p, nil
 }
 
@@ -151,8 +149,8 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusGatewayTimeout, metav1.StatusReasonTimeout,
 			"injected fault: the server was unable to return a response in the time allotted")
 	case FaultWatchCut:
-		// Cancelling the forwarded request ends the copy of the stream; ReverseProxy then aborts the answer,
-		// and the client's connection is closed in the middle of the stream.
+		// Cancelling the forwarded request ends the copy of the stream; ReverseProxy then aborts the answer, and
+		// the client's connection is closed in the middle of the stream.
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
 		timer := time.AfterFunc(cutAfter, cancel)
@@ -168,18 +166,17 @@ func (p *FaultProxy) decide(verb string) (fault string, cutAfter time.Duration) 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.requests[verb]++
-	if p.random.Float64() >= p.opts.Rate {
+	switch {
+	case p.random.Float64() < p.opts.Rate:
+		kinds := []string{FaultInternalError, FaultTooManyRequests, FaultTimeout}
+		fault = kinds[p.random.IntN(len(kinds))]
+	case verb == "watch" && p.opts.WatchCutWithin > 0:
+		fault = FaultWatchCut
+		cutAfter = time.Duration(p.random.Int64N(int64(p.opts.WatchCutWithin)))
+	default:
 		return "", 0
 	}
-	kinds := []string{FaultInternalError, FaultTooManyRequests, FaultTimeout}
-	if verb == "watch" {
-		kinds = append(kinds, FaultWatchCut)
-	}
-	fault = kinds[p.random.IntN(len(kinds))]
 	p.faults[fault]++
-	if fault == FaultWatchCut && p.opts.MaxWatchCut > 0 {
-		cutAfter = time.Duration(p.random.Int64N(int64(p.opts.MaxWatchCut)))
-	}
 	return fault, cutAfter
 }
 
@@ -228,11 +225,12 @@ func (p *FaultProxy) Faults() map[string]int {
 	return maps.Clone(p.faults)
 }
 
-// WriteKubeconfig writes a kubeconfig file to path that reaches the API server through the proxy and
-// authenticates with token.
+// WriteKubeconfig writes a kubeconfig file to path that reaches the API server through the proxy, trusting the
+// proxy's certificate, and authenticates with token.
 func (p *FaultProxy) WriteKubeconfig(path, token string) error {
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.server.Certificate().Raw})
 	config := clientcmdapi.NewConfig()
-	config.Clusters["proxy"] = &clientcmdapi.Cluster{Server: p.URL}
+	config.Clusters["proxy"] = &clientcmdapi.Cluster{Server: p.URL, CertificateAuthorityData: ca}
 	config.AuthInfos["token"] = &clientcmdapi.AuthInfo{Token: token}
 	config.Contexts["proxy"] = &clientcmdapi.Context{Cluster: "proxy", AuthInfo: "token"}
 	config.CurrentContext = "proxy"
@@ -240,12 +238,9 @@ func (p *FaultProxy) WriteKubeconfig(path, token string) error {
 }
 
 // Close stops the proxy at once: it closes its connections, watches included.
-func (p *FaultProxy) Close() error {
+func (p *FaultProxy) Close() {
 	close(p.closed)
-	err := p.server.Close()
-	if served := <-p.served; !errors.Is(served, http.ErrServerClosed) {
-		err = errors.Join(err, served)
-	}
+	p.server.CloseClientConnections()
+	p.server.Close()
 	p.transport.CloseIdleConnections()
-	return err
 }
