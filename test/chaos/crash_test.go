@@ -49,7 +49,7 @@ func TestCrashes(t *testing.T) {
 		b = start()
 	}
 	took := waitConverged(t, ns, b.alive)
-	figure(t, "%d Apps, %d changes, %d SIGKILLs of berth: converged %s after the last restart", len(w.names),
+	figure(t, "%d Apps, %d changes, %d SIGKILLs of berth: converged %s after the last wave", len(w.names),
 		w.changes, *kills, took.Round(100*time.Millisecond))
 }
 
@@ -98,8 +98,8 @@ func TestLeaderCrashes(t *testing.T) {
 		t.Logf("%s leads, %s after the kill", replicas[slot].Name, time.Since(killed).Round(100*time.Millisecond))
 	}
 	took := waitConverged(t, ns, alive)
-	figure(t, "%d Apps, %d changes, %d SIGKILLs of the leader among 2 replicas: converged %s after the last "+
-		"takeover", len(w.names), w.changes, *leaderKills, took.Round(100*time.Millisecond))
+	figure(t, "%d Apps, %d changes, %d SIGKILLs of the leader among 2 replicas: converged %s after the last wave",
+		len(w.names), w.changes, *leaderKills, took.Round(100*time.Millisecond))
 }
 
 // waitLeader waits until berth's Lease is held by one of the replicas (a killed replica's hold expires), and
