@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // maxTooOld bounds how often berth's log may say "too old resource version". After a restart of etcd or of the
@@ -52,18 +53,23 @@ func TestControlPlaneRestarts(t *testing.T) {
 	for _, component := range []string{"kube-apiserver", "etcd"} {
 		writer := startWriter(w)
 		sleep(t, 2*time.Second)
+		probe := startBackProbe()
 		stopped := time.Now()
 		out, err := cluster.Restart(t.Context(), component, true)
 		require.NoError(t, err)
-		back := time.Now()
+		ready := time.Now()
+		back := probe.stop(ready)
 		t.Logf("%s", strings.TrimSpace(out))
 		sleep(t, *writerTime)
 		stats := writer.stop()
+		lastWrite := time.Now()
 		waitConverged(t, ns, b.alive)
-		figure(t, "%s killed and started again, serving %s later: berth converged %s after it was back; "+
-			"meanwhile %d Apps created and %d changed, %d writes failed", component,
-			back.Sub(stopped).Round(100*time.Millisecond), time.Since(back).Round(100*time.Millisecond),
-			stats.created, stats.changed, stats.failed)
+		round := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+		figure(t, "%s killed and started again: healthy %s later, the API server answering again %s later; "+
+			"berth converged %s after the API server answered again (%s after the last write of the %d Apps "+
+			"created and %d changed meanwhile; %d writes failed)", component, round(ready.Sub(stopped)),
+			round(back.Sub(stopped)), round(time.Since(back)), round(time.Since(lastWrite)), stats.created,
+			stats.changed, stats.failed)
 	}
 
 	require.NoError(t, w.create(t.Context(), 1))
@@ -126,6 +132,60 @@ func startWriter(w *workload) *writer {
 func (wr *writer) stop() writerStats {
 	wr.cancel()
 	return <-wr.done
+}
+
+// backProbe finds when the API server is back for its clients: it reads a namespace every 100 ms (a read from
+// etcd, which fails while either is away) and notes the first answer after a failure. The API server answers
+// requests some seconds before its /readyz says ready, which waits for all of its start-up work.
+type backProbe struct {
+	cancel context.CancelFunc
+	done   chan time.Time
+}
+
+func startBackProbe() *backProbe {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &backProbe{cancel: cancel, done: make(chan time.Time, 1)}
+	go func() {
+		var back time.Time
+		defer func() { p.done <- back }()
+		failed := false
+		for {
+			reqCtx, cancelReq := context.WithTimeout(ctx, time.Second)
+			_, err := kubeClient.CoreV1().Namespaces().Get(reqCtx, "default", metav1.GetOptions{})
+			cancelReq()
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				failed = true
+			case failed:
+				back = time.Now()
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return p
+}
+
+// stop stops the probe once the API server is ready, and returns when it answered again; ready if the probe saw
+// no failure (the outage fell between two of its reads).
+func (p *backProbe) stop(ready time.Time) time.Time {
+	select {
+	case back := <-p.done:
+		return back
+	case <-time.After(5 * time.Second):
+		// The API server is ready: the probe's next read succeeds, unless it saw no failure.
+	}
+	p.cancel()
+	if back := <-p.done; !back.IsZero() {
+		return back
+	}
+	return ready
 }
 
 // listsAndWatches counts the lists and watches berth has requested so far, by its metric berth_api_requests_total.
