@@ -34,6 +34,7 @@ func TestCrashes(t *testing.T) {
 		return b
 	}
 	b := start()
+	atWork := 0
 	waves := *kills + 1
 	for i := range waves {
 		require.NoError(t, w.create(t.Context(), part(*appCount, waves, i)))
@@ -44,13 +45,18 @@ func TestCrashes(t *testing.T) {
 		delay := randomDuration(random, maxKillDelay)
 		sleep(t, delay)
 		require.NoError(t, b.alive(), "berth died before it was killed")
+		busy := b.atWork(t.Context())
 		b.kill(t)
-		t.Logf("killed %s %s after wave %d (%d Apps so far)", b.Name, delay.Round(time.Millisecond), i+1, len(w.names))
+		if busy {
+			atWork++
+		}
+		t.Logf("killed %s %s after wave %d (%d Apps so far; at work: %v)", b.Name, delay.Round(time.Millisecond),
+			i+1, len(w.names), busy)
 		b = start()
 	}
 	took := waitConverged(t, ns, b.alive)
-	figure(t, "%d Apps, %d changes, %d SIGKILLs of berth: converged %s after the last wave", len(w.names),
-		w.changes, *kills, took.Round(100*time.Millisecond))
+	figure(t, "%d Apps, %d changes, %d SIGKILLs of berth (%d of them with work queued or under way): converged %s "+
+		"after the last wave", len(w.names), w.changes, *kills, atWork, took.Round(100*time.Millisecond))
 }
 
 // TestLeaderCrashes runs two replicas of berth with leader election, as the shipped Deployment does, and
@@ -76,6 +82,7 @@ func TestLeaderCrashes(t *testing.T) {
 	}
 	waitLeader(t, replicas)
 
+	atWork := 0
 	waves := *leaderKills + 1
 	for i := range waves {
 		require.NoError(t, w.create(t.Context(), part(*appCount, waves, i)))
@@ -87,17 +94,22 @@ func TestLeaderCrashes(t *testing.T) {
 		sleep(t, delay)
 		require.NoError(t, alive(), "a replica died before it was killed")
 		slot := waitLeader(t, replicas)
+		busy := replicas[slot].atWork(t.Context())
 		killed := time.Now()
 		replicas[slot].kill(t)
-		t.Logf("killed the leader %s %s after wave %d (%d Apps so far)", replicas[slot].Name,
-			delay.Round(time.Millisecond), i+1, len(w.names))
+		if busy {
+			atWork++
+		}
+		t.Logf("killed the leader %s %s after wave %d (%d Apps so far; at work: %v)", replicas[slot].Name,
+			delay.Round(time.Millisecond), i+1, len(w.names), busy)
 		replicas[slot] = start(slot)
 		leader := waitLeader(t, replicas)
 		t.Logf("%s leads, %s after the kill", replicas[leader].Name, time.Since(killed).Round(100*time.Millisecond))
 	}
 	took := waitConverged(t, ns, alive)
-	figure(t, "%d Apps, %d changes, %d SIGKILLs of the leader among 2 replicas: converged %s after the last wave",
-		len(w.names), w.changes, *leaderKills, took.Round(100*time.Millisecond))
+	figure(t, "%d Apps, %d changes, %d SIGKILLs of the leader among 2 replicas (%d of them with work queued or "+
+		"under way): converged %s after the last wave", len(w.names), w.changes, *leaderKills, atWork,
+		took.Round(100*time.Millisecond))
 }
 
 // waitLeader waits until berth's Lease is held by one of the replicas (a killed replica's hold expires), and

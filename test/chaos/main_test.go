@@ -13,7 +13,7 @@
 // berth runs with the token of the shipped ServiceAccount berth-system/berth (artifacts/deploy, applied by
 // TestMain), so with the shipped RBAC only, each test in a namespace of its own (--namespace). The flags -chaos.*
 // size the scenarios: their defaults suit `make test`; `make chaos` runs them bigger and longer. Run it with
-// `go test ./test/chaos/` (about 4 minutes on 2 cores); BERTH_KEEP_TEST_DIRS=1 keeps the cluster's folder with
+// `go test ./test/chaos/` (about 3 minutes on 2 cores); BERTH_KEEP_TEST_DIRS=1 keeps the cluster's folder with
 // every berth log.
 package chaos
 
@@ -308,6 +308,17 @@ func (b *berth) waitReady(t *testing.T) {
 // metrics scrapes berth's /metrics.
 func (b *berth) metrics(ctx context.Context) (framework.Metrics, error) {
 	return framework.ScrapeMetrics(ctx, b.metricsURL)
+}
+
+// atWork tells whether berth had work at hand, by its queue's metrics: keys waiting, or a sync under way. The
+// kills of the crash scenarios are meant to land in the middle of work; they report how many did.
+func (b *berth) atWork(ctx context.Context) bool {
+	m, err := b.metrics(ctx)
+	if err != nil {
+		return false
+	}
+	queue := map[string]string{"name": "app"}
+	return m.Sum("workqueue_depth", queue) > 0 || m.Sum("workqueue_longest_running_processor_seconds", queue) > 0
 }
 
 // campaignLine is berth's log line when it starts campaigning for the Lease, with its identity.
