@@ -54,7 +54,7 @@ func TestCrashes(t *testing.T) {
 			i+1, len(w.names), busy)
 		b = start()
 	}
-	took := waitConverged(t, ns, b.alive)
+	took := waitConverged(t, ns, true, b.alive)
 	figure(t, "%d Apps, %d changes, %d SIGKILLs of berth (%d of them with work queued or under way): converged %s "+
 		"after the last wave", len(w.names), w.changes, *kills, atWork, took.Round(100*time.Millisecond))
 }
@@ -106,7 +106,7 @@ func TestLeaderCrashes(t *testing.T) {
 		leader := waitLeader(t, replicas)
 		t.Logf("%s leads, %s after the kill", replicas[leader].Name, time.Since(killed).Round(100*time.Millisecond))
 	}
-	took := waitConverged(t, ns, alive)
+	took := waitConverged(t, ns, true, alive)
 	figure(t, "%d Apps, %d changes, %d SIGKILLs of the leader among 2 replicas (%d of them with work queued or "+
 		"under way): converged %s after the last wave", len(w.names), w.changes, *leaderKills, atWork,
 		took.Round(100*time.Millisecond))

@@ -95,7 +95,7 @@ func runThroughProxy(t *testing.T, name string, rate float64) proxyRun {
 		require.NoError(t, w.create(t.Context(), *faultApps/2))
 		require.NoError(t, w.change(t.Context(), *faultApps/4))
 		require.NoError(t, w.create(t.Context(), *faultApps-*faultApps/2))
-		waitConverged(t, ns, b.alive)
+		waitConverged(t, ns, true, b.alive)
 		run = proxyRun{requests: proxy.Requests(), faults: proxy.Faults(), took: time.Since(started)}
 		t.Logf("%d requests in %s (%s); faults: %s", run.total(), run.took.Round(100*time.Millisecond),
 			counts(run.requests), counts(run.faults))

@@ -42,7 +42,7 @@ func TestControlPlaneRestarts(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, w.create(t.Context(), 20))
-	waitConverged(t, ns, b.alive)
+	waitConverged(t, ns, true, b.alive)
 	listsBefore := listsAndWatches(t, b)
 
 	// Both are killed, as in a crash, and started again at once. Stopped with SIGTERM, kube-apiserver stops
@@ -63,7 +63,8 @@ func TestControlPlaneRestarts(t *testing.T) {
 		sleep(t, *writerTime)
 		stats := writer.stop()
 		lastWrite := time.Now()
-		waitConverged(t, ns, b.alive)
+		// Not every Deployment need be available: kwok may have lost a Pod's start to the restart (see check).
+		waitConverged(t, ns, false, b.alive)
 		round := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
 		figure(t, "%s killed and started again: healthy %s later, the API server answering again %s later; "+
 			"berth converged %s after the API server answered again (%s after the last write of the %d Apps "+
@@ -73,7 +74,7 @@ func TestControlPlaneRestarts(t *testing.T) {
 	}
 
 	require.NoError(t, w.create(t.Context(), 1))
-	waitConverged(t, ns, b.alive)
+	waitConverged(t, ns, false, b.alive)
 	require.NoError(t, b.alive(), "berth came through the restarts without exiting")
 
 	tooOld := strings.Count(b.Log(), "too old resource version")
