@@ -81,9 +81,9 @@ func TestCrashes(t *testing.T) {
 }
 
 // TestLeaderCrashes runs two replicas of berth with leader election, as the shipped Deployment does, and
-// SIGKILLs whichever leads in the middle of waves of Apps created and changed, as TestCrashes does (-chaos.leader-kills
-// times), starting it again each time. A killed leader does not release its Lease: the work stops until the Lease
-// expires and a replica takes it over. Then every App converges, as in TestCrashes.
+// SIGKILLs whichever leads in the middle of waves of Apps created and changed, as TestCrashes does
+// (-chaos.leader-kills times), starting it again each time. A killed leader does not release its Lease: the work
+// stops until the Lease expires and a replica takes it over. Then every App converges, as in TestCrashes.
 func TestLeaderCrashes(t *testing.T) {
 	ns := newNamespace(t)
 	createForeign(t, ns)
