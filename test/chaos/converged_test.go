@@ -116,7 +116,8 @@ func checkObject(obj metav1.Object, kind string, liveApps map[types.UID]bool, ad
 			kind, obj.GetName())
 	}
 	ref := metav1.GetControllerOf(obj)
-	controlledByApp := ref != nil && ref.Kind == "App" && strings.HasPrefix(ref.APIVersion, berthv1alpha1.GroupVersion.Group+"/")
+	controlledByApp := ref != nil && ref.Kind == "App" &&
+		strings.HasPrefix(ref.APIVersion, berthv1alpha1.GroupVersion.Group+"/")
 	switch {
 	case controlledByApp && liveApps[ref.UID]:
 		return ref.UID

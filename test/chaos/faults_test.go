@@ -30,11 +30,11 @@ var faultOptions = framework.FaultOptions{TimeoutDelay: 2 * time.Second, WatchCu
 // TestInjectedFaults runs the same workload twice, each time with a fresh berth (with leader election, as in a
 // cluster) that reaches the API server through a FaultProxy: once without faults, once with -chaos.fault-rate of
 // its requests failing (500; 429 with Retry-After; 504 after a delay, the request done or not), and every watch
-// cut in the middle of its stream within seconds. With the faults, too, every App converges (see check); no App is ever Degraded, since
-// nothing but requests failed; and berth's requests stay bounded: with 20% of requests failing, each request takes
-// 1.25 tries on average, so three times the requests of the run without faults is a generous bound, plus two a
-// second of the longer run for what time alone costs (a Lease renewal a second with the shipped retry period, the
-// watches cut and started again).
+// cut in the middle of its stream within seconds. With the faults, too, every App converges (see check); no App
+// is ever Degraded, since nothing but requests failed; and berth's requests stay bounded: with 20% of requests
+// failing, each request takes 1.25 tries on average, so three times the requests of the run without faults is a
+// generous bound, plus two a second of the longer run for what time alone costs (a Lease renewal a second with
+// the shipped retry period, the watches cut and started again).
 func TestInjectedFaults(t *testing.T) {
 	clean := runThroughProxy(t, "without-faults", 0)
 	faulty := runThroughProxy(t, "with-faults", *faultRate)

@@ -129,7 +129,8 @@ func run(m *testing.M) (code int) {
 
 	// The shipped ServiceAccount, RBAC and Lease Role. Their Deployment's Pods "run" on kwok's nodes without
 	// running berth: the berths of these tests are the processes the tests start.
-	if _, err := cluster.Kubectl(ctx, "apply", "--kustomize="+filepath.Join(framework.RepoRoot(), "artifacts", "deploy")); err != nil {
+	deploy := filepath.Join(framework.RepoRoot(), "artifacts", "deploy")
+	if _, err := cluster.Kubectl(ctx, "apply", "--kustomize="+deploy); err != nil {
 		return fail("applying artifacts/deploy: %v", err)
 	}
 	if token, err = cluster.ServiceAccountToken(ctx, berthNamespace, berthServiceAccount, 2*time.Hour); err != nil {
