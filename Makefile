@@ -5,13 +5,13 @@ BIN := bin/berth
 # Everything the project builds for itself (control plane binaries, generators, scratch state) lives here.
 CACHE := .cache
 
-.PHONY: all build test verify fmt-check vet lint verify-codegen generate unit integration e2e kube-binaries \
+.PHONY: all build test verify fmt-check vet lint verify-codegen generate unit integration e2e chaos kube-binaries \
 	fuzz bench run cluster-up cluster-down clean help
 
 all: build
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
 build: ## compile the controller into bin/berth
 	$(GO) build -o $(BIN) ./cmd/controller
@@ -38,7 +38,7 @@ verify-codegen:
 kube-binaries: ## build the local control plane (etcd, kube-*, kubectl, kwok) into .cache/bin
 	hack/build-kube.sh
 
-test: verify kube-binaries unit integration e2e ## everything: verify, unit, integration and end-to-end tests
+test: verify kube-binaries unit integration e2e ## everything: verify, unit, integration, end-to-end and short chaos tests
 
 unit: ## unit tests (fake clientsets), with coverage (generated code left out)
 	$(GO) test -race -cover $$($(GO) list ./pkg/... ./cmd/... ./hack/... | grep -v /pkg/generated/)
@@ -47,9 +47,17 @@ integration: ## integration tests against a real etcd and kube-apiserver, with t
 	hack/build-kube.sh etcd kube-apiserver pki
 	$(GO) test -race -count=1 -timeout 15m ./test/integration/...
 
-e2e: ## end-to-end tests on the full local cluster, driving the built binary with kubectl
+e2e: ## end-to-end tests on the full local cluster, driving the built binary; and test/chaos, short
 	hack/build-kube.sh
-	$(GO) test -p 1 -count=1 -timeout 30m ./test/e2e/...
+	$(GO) test -p 1 -count=1 -timeout 30m ./test/e2e/... ./test/chaos/...
+
+# The scenarios of test/chaos at a larger scale, with their figures at the end of the output.
+CHAOS_FLAGS ?= -chaos.apps=1000 -chaos.kills=10 -chaos.leader-kills=5 -chaos.fault-apps=500 \
+	-chaos.writer-time=15s -chaos.timeout=15m
+
+chaos: ## test/chaos bigger and longer (CHAOS_FLAGS): crashes, control plane restarts, API faults; prints figures
+	hack/build-kube.sh
+	$(GO) test -count=1 -timeout 90m -v ./test/chaos/ -args $(CHAOS_FLAGS)
 
 # The fuzz targets' seed corpora (pkg/controller/testdata/fuzz) run with the unit tests; this target searches for
 # new failing inputs, FUZZTIME per target (go test -fuzz takes one target at a time). A failure is written to the

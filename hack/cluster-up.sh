@@ -113,24 +113,16 @@ cp "${CLUSTER_PKI_DIR}/admin.kubeconfig" "${CLUSTER_KUBECONFIG}.tmp"
 mv -f "${CLUSTER_KUBECONFIG}.tmp" "${CLUSTER_KUBECONFIG}"
 P="${CLUSTER_PKI_DIR}"
 
-# start NAME ARGS...: runs .cache/bin/NAME in its own session (so a Ctrl-C in this terminal does not reach it),
-# output to logs/NAME.log, PID to pids/NAME.pid. The subshell execs setsid, which execs the binary: one PID.
+# start NAME ARGS...: starts a component with cluster::launch (its own session, logs/NAME.log, pids/NAME.pid and
+# pids/NAME.args) and checks that it did not exit at once.
 start() {
   local name="$1"
-  shift
-  local logfile="${CLUSTER_LOG_DIR}/${name}.log"
-  echo "=== $(date -u +%FT%TZ) ${name} $*" >>"${logfile}"
-  if command -v setsid >/dev/null 2>&1; then
-    (exec setsid "${CLUSTER_BIN_DIR}/${name}" "$@" </dev/null >>"${logfile}" 2>&1) &
-  else
-    (exec "${CLUSTER_BIN_DIR}/${name}" "$@" </dev/null >>"${logfile}" 2>&1) &
-  fi
-  echo "$!" >"${CLUSTER_PID_DIR}/${name}.pid"
+  cluster::launch "$@"
   STARTED=1
   sleep 0.1
-  [[ -n "$(cluster::pid "${name}")" ]] || fail "${name} exited at once; last lines of ${logfile}:
-$(tail -n 20 "${logfile}")"
-  log "started ${name} (pid $!) [$(elapsed)]"
+  [[ -n "$(cluster::pid "${name}")" ]] || fail "${name} exited at once; last lines of ${CLUSTER_LOG_DIR}/${name}.log:
+$(tail -n 20 "${CLUSTER_LOG_DIR}/${name}.log")"
+  log "started ${name} (pid $(cat "${CLUSTER_PID_DIR}/${name}.pid")) [$(elapsed)]"
 }
 
 # wait_for DESCRIPTION COMPONENT COMMAND...: retries COMMAND every 0.2s until it succeeds, COMPONENT dies, or
@@ -150,14 +142,6 @@ $(tail -n 30 "${CLUSTER_LOG_DIR}/${comp}.log")"
     sleep 0.2
   done
   log "${what} [$(elapsed)]"
-}
-
-# Plain HTTP GET with bash alone (no curl needed): etcd serves its client port without TLS on 127.0.0.1.
-http_ok() {
-  local port="$1" path="$2" resp
-  resp="$(exec 3<>"/dev/tcp/127.0.0.1/${port}" && printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "${path}" >&3 &&
-    timeout 2 cat <&3)" || return 1
-  [[ "${resp}" == "HTTP/1.0 200"* || "${resp}" == "HTTP/1.1 200"* ]] && [[ "${resp}" == *'"health":"true"'* ]]
 }
 
 # Whatever happens to the processes started here, checks that every one of them is still alive.
@@ -182,7 +166,7 @@ start etcd \
   --initial-cluster-state=new \
   --unsafe-no-fsync=true \
   --log-level=warn
-wait_for "etcd is healthy" etcd http_ok "${BERTH_ETCD_PORT}" /health
+wait_for "etcd is healthy" etcd cluster::etcd_healthy
 
 # --- 6. kube-apiserver ----------------------------------------------------------------------------------------
 start kube-apiserver \
@@ -210,7 +194,7 @@ start kube-apiserver \
   --allow-privileged=true \
   --profiling=false
 wait_for "kube-apiserver is ready (https://127.0.0.1:${BERTH_APISERVER_PORT})" kube-apiserver \
-  kubectl get --raw /readyz
+  cluster::apiserver_ready
 
 # --- 7. controller manager, scheduler -------------------------------------------------------------------------
 # Client limits above the defaults (20 and 50 requests/s), so that with thousands of Apps (make bench) their own
@@ -255,9 +239,9 @@ if [[ -n "${old_leases}" ]]; then
   # shellcheck disable=SC2086 # one argument per lease
   kubectl -n kube-node-lease delete --wait=false ${old_leases} >/dev/null
 fi
-# KWOK_WORKDIR keeps kwok from reading (or writing) ~/.kwok.
+# Its KWOK_WORKDIR (see cluster::component_env) keeps kwok from reading (or writing) ~/.kwok.
 mkdir -p "${CLUSTER_DIR}/kwok"
-KWOK_WORKDIR="${CLUSTER_DIR}/kwok" start kwok \
+start kwok \
   --kubeconfig="${P}/kwok.kubeconfig" \
   --config="${KWOK_CONFIG}" \
   --manage-all-nodes=false \

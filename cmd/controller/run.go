@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -41,7 +43,7 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return fmt.Errorf("creating the berth client: %w", err)
 	}
-	if err := checkCRDInstalled(kubeClient); err != nil {
+	if err := checkCRDInstalled(ctx, kubeClient); err != nil {
 		return err
 	}
 
@@ -147,22 +149,34 @@ func restConfig(opts options, requests *metrics.APIRequests) (*rest.Config, erro
 }
 
 // checkCRDInstalled fails with a readable message when the API server does not serve Apps, rather than letting
-// the informers log list errors forever.
-func checkCRDInstalled(client kubernetes.Interface) error {
+// the informers log list errors forever. Any other error may pass (the API server restarting, failing a request,
+// throttling): it is logged and the question asked again, ever less often, until ctx is done. A berth started
+// while the API server is away waits for it, rather than exit and be restarted with a growing back-off.
+func checkCRDInstalled(ctx context.Context, client kubernetes.Interface) error {
 	gv := berthv1alpha1.GroupVersion.String()
-	resources, err := client.Discovery().ServerResourcesForGroupVersion(gv)
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("the API server does not serve %s: the App CRD is not installed; "+
-			"install it with `kubectl apply -k artifacts/crds`", gv)
-	}
-	if err != nil {
-		return fmt.Errorf("asking the API server whether it serves %s: %w", gv, err)
-	}
-	for _, r := range resources.APIResources {
-		if r.Name == "apps" {
-			return nil
+	retry := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 10, Cap: 10 * time.Second}
+	for {
+		resources, err := client.Discovery().ServerResourcesForGroupVersion(gv)
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("the API server does not serve %s: the App CRD is not installed; "+
+				"install it with `kubectl apply -k artifacts/crds`", gv)
+		}
+		if err == nil {
+			for _, r := range resources.APIResources {
+				if r.Name == "apps" {
+					return nil
+				}
+			}
+			return fmt.Errorf("the API server serves %s but not its apps resource: reinstall the CRD with "+
+				"`kubectl apply -k artifacts/crds`", gv)
+		}
+		delay := retry.Step()
+		klog.FromContext(ctx).Info("Cannot ask the API server whether it serves Apps yet; asking again",
+			"groupVersion", gv, "err", err, "after", delay)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("asking the API server whether it serves %s: %w", gv, err)
+		case <-time.After(delay):
 		}
 	}
-	return fmt.Errorf("the API server serves %s but not its apps resource: reinstall the CRD with "+
-		"`kubectl apply -k artifacts/crds`", gv)
 }

@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034
-# Shared by hack/cluster-up.sh and hack/cluster-down.sh: where berth's local control plane lives and how to
-# find the processes it started. Source it; it defines variables and functions only.
+# Shared by hack/cluster-up.sh, hack/cluster-down.sh and hack/cluster-restart.sh: where berth's local control plane
+# lives, how its processes are started, and how to find them again. Source it; it defines variables and functions
+# only.
 # Linux only (it reads /proc to make sure a recorded PID is still the process that was started).
 
 CLUSTER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -58,6 +59,55 @@ cluster::running() {
   done
 }
 
+# cluster::launch NAME ARGS...: runs ${CLUSTER_BIN_DIR}/NAME in the background, in its own session (so that a
+# Ctrl-C in the terminal does not reach it), with its output appended to logs/NAME.log, its PID in pids/NAME.pid and
+# its arguments in pids/NAME.args (NUL-separated, so that any argument survives), from which hack/cluster-restart.sh
+# starts it again the same way. The subshell execs env and setsid, which exec the binary: one PID.
+cluster::launch() {
+  local name="$1"
+  shift
+  local logfile="${CLUSTER_LOG_DIR}/${name}.log" setsid=()
+  local -a env
+  mapfile -t env < <(cluster::component_env "${name}")
+  if command -v setsid >/dev/null 2>&1; then
+    setsid=(setsid)
+  fi
+  echo "=== $(date -u +%FT%TZ) ${name} $*" >>"${logfile}"
+  : >"${CLUSTER_PID_DIR}/${name}.args"
+  if (($# > 0)); then
+    printf '%s\0' "$@" >"${CLUSTER_PID_DIR}/${name}.args"
+  fi
+  (exec env "${env[@]}" "${setsid[@]}" "${CLUSTER_BIN_DIR}/${name}" "$@" </dev/null >>"${logfile}" 2>&1) &
+  echo "$!" >"${CLUSTER_PID_DIR}/${name}.pid"
+}
+
+# cluster::component_env NAME prints the environment variables (NAME=VALUE, one a line) that the component is
+# started with, besides those of the caller: kwok reads and writes ~/.kwok unless KWOK_WORKDIR points elsewhere.
+cluster::component_env() {
+  case "$1" in
+    kwok) echo "KWOK_WORKDIR=${CLUSTER_DIR}/kwok" ;;
+  esac
+}
+
+# cluster::args NAME prints the arguments NAME was started with, NUL-separated, as cluster::launch recorded them.
+cluster::args() {
+  cat "${CLUSTER_PID_DIR}/$1.args"
+}
+
+# cluster::etcd_healthy succeeds when etcd answers /health with health true: a plain HTTP GET with bash alone (no
+# curl needed), since etcd serves its client port without TLS on 127.0.0.1.
+cluster::etcd_healthy() {
+  local resp
+  resp="$(exec 3<>"/dev/tcp/127.0.0.1/${BERTH_ETCD_PORT}" &&
+    printf 'GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && timeout 2 cat <&3)" || return 1
+  [[ "${resp}" == "HTTP/1.0 200"* || "${resp}" == "HTTP/1.1 200"* ]] && [[ "${resp}" == *'"health":"true"'* ]]
+}
+
+# cluster::apiserver_ready succeeds when kube-apiserver answers /readyz with ok.
+cluster::apiserver_ready() {
+  "${CLUSTER_BIN_DIR}/kubectl" --kubeconfig="${CLUSTER_KUBECONFIG}" --request-timeout=5s get --raw /readyz
+}
+
 # cluster::port_in_use PORT succeeds if something listens on 127.0.0.1:PORT (or on every address) and prints
 # what, when ss can tell.
 cluster::port_in_use() {
@@ -78,22 +128,23 @@ cluster::port_in_use() {
   return 1
 }
 
-# cluster::stop COMPONENT: SIGTERM the recorded process, wait up to BERTH_STOP_TIMEOUT seconds (default 15),
-# then SIGKILL; removes the PID file. Never signals anything but the recorded PID.
+# cluster::stop COMPONENT [SIGNAL]: sends SIGNAL (default TERM) to the recorded process, waits up to
+# BERTH_STOP_TIMEOUT seconds (default 15), then SIGKILL; removes the PID file (not the arguments, which
+# hack/cluster-restart.sh reads). Never signals anything but the recorded PID.
 cluster::stop() {
-  local name="$1" pid i timeout="${BERTH_STOP_TIMEOUT:-15}"
+  local name="$1" signal="${2:-TERM}" pid i timeout="${BERTH_STOP_TIMEOUT:-15}"
   pid="$(cluster::pid "${name}")"
   if [[ -z "${pid}" ]]; then
     rm -f "${CLUSTER_PID_DIR}/${name}.pid"
     return 0
   fi
-  kill -TERM "${pid}" 2>/dev/null || true
+  kill -"${signal}" "${pid}" 2>/dev/null || true
   for ((i = 0; i < timeout * 10; i++)); do
     [[ -n "$(cluster::pid "${name}")" ]] || break
     sleep 0.1
   done
   if [[ -n "$(cluster::pid "${name}")" ]]; then
-    echo "cluster: ${name} (pid ${pid}) did not stop within ${timeout}s after SIGTERM: sending SIGKILL"
+    echo "cluster: ${name} (pid ${pid}) did not stop within ${timeout}s after SIG${signal}: sending SIGKILL"
     kill -KILL "${pid}" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
       [[ -n "$(cluster::pid "${name}")" ]] || break
@@ -105,7 +156,7 @@ cluster::stop() {
     return 1
   fi
   rm -f "${CLUSTER_PID_DIR}/${name}.pid"
-  echo "cluster: stopped ${name} (pid ${pid})"
+  echo "cluster: stopped ${name} (pid ${pid}, SIG${signal})"
 }
 
 # cluster::stop_all stops every running component, newest first.

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+)
+
+// clientServingApps is a fake client whose discovery serves the apps resource of berth's group, once it has
+// answered as many questions as failures with err.
+func clientServingApps(failures int, err error) *fake.Clientset {
+	client := fake.NewClientset()
+	client.Discovery().(*fakediscovery.FakeDiscovery).Resources = []*metav1.APIResourceList{{
+		GroupVersion: berthv1alpha1.GroupVersion.String(),
+		APIResources: []metav1.APIResource{{Name: "apps", Kind: "App", Namespaced: true}},
+	}}
+	client.PrependReactor("get", "resource", func(clienttesting.Action) (bool, runtime.Object, error) {
+		if failures > 0 {
+			failures--
+			return true, nil, err
+		}
+		return false, nil, nil
+	})
+	return client
+}
+
+func TestCheckCRDInstalledWaitsForTheAPIServer(t *testing.T) {
+	// A failure that may pass is asked again: berth started while the API server is away waits for it.
+	client := clientServingApps(2, apierrors.NewInternalError(assert.AnError))
+	require.NoError(t, checkCRDInstalled(t.Context(), client))
+	assert.Len(t, client.Actions(), 3, "asked until the API server answered")
+}
+
+func TestCheckCRDInstalledFailsWhenTheCRDIsMissing(t *testing.T) {
+	client := fake.NewClientset() // its discovery serves no berth.dev
+	err := checkCRDInstalled(t.Context(), client)
+	require.ErrorContains(t, err, "the App CRD is not installed")
+	assert.Len(t, client.Actions(), 1, "a missing CRD is not asked about again")
+}
+
+func TestCheckCRDInstalledStopsWithItsContext(t *testing.T) {
+	client := clientServingApps(1000, apierrors.NewServiceUnavailable("restarting"))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	err := checkCRDInstalled(ctx, client)
+	require.Error(t, err)
+	assert.True(t, apierrors.IsServiceUnavailable(err), "the last error is returned: %v", err)
+}
