@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -276,16 +275,7 @@ func (e *env) mirrorImages() {
 		_ = policies.MutatingAdmissionPolicyBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
 		_ = policies.MutatingAdmissionPolicies().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
-	probe := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "probe"},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"probe": "1"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"probe": "1"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "probe:1"}}},
-			},
-		},
-	}
+	probe := probeDeployment("probe:1")
 	e.eventually("the mutating admission policy to be in force", func(ctx context.Context) (bool, error) {
 		d, err := e.kube.AppsV1().Deployments(e.namespace).Create(ctx, probe,
 			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})

@@ -201,16 +201,7 @@ func (e *env) denyImages() {
 		_ = policies.ValidatingAdmissionPolicies().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 	// The API server compiles and loads the policy a moment after it is written.
-	probe := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "probe"},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"probe": "1"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"probe": "1"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "denied.example/probe:1"}}},
-			},
-		},
-	}
+	probe := probeDeployment("denied.example/probe:1")
 	e.eventually("the admission policy to be in force", func(ctx context.Context) (bool, error) {
 		_, err := e.kube.AppsV1().Deployments(e.namespace).Create(ctx, probe,
 			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
@@ -633,5 +624,20 @@ func TestOtherManagersConditionsAreLeftAlone(t *testing.T) {
 	for _, conditionType := range []string{berthv1alpha1.ConditionAvailable, berthv1alpha1.ConditionProgressing,
 		berthv1alpha1.ConditionDegraded} {
 		assert.NotNil(t, meta.FindStatusCondition(a.Status.Conditions, conditionType), conditionType)
+	}
+}
+
+// probeDeployment is a Deployment of one container running image, for a dry-run create that tells whether an
+// admission policy is in force yet: the API server loads a policy a moment after it is written.
+func probeDeployment(image string) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"probe": "1"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"probe": "1"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: image}}},
+			},
+		},
 	}
 }
