@@ -23,6 +23,7 @@ const (
 	fuzzPodDeleted
 	fuzzInitContainer
 	fuzzHasOldConditions
+	fuzzContested
 )
 
 // conditionStatuses are what a fuzzed uint8 picks from: a Deployment's condition absent or in one of its statuses.
@@ -33,13 +34,17 @@ var refusalReasons = []string{"", ReasonQuotaExceeded, ReasonForbidden, ReasonRe
 
 // FuzzComputeStatus gives computeStatus random observations: a Deployment (counts, generations and conditions with
 // any reason and message), a Pod waiting for any reason, a conflict, an object left by a deleted App, a refused
-// write, and conditions the App had before. Whatever it sees, computeStatus must not panic, must report exactly
+// write, a field contested by another writer, and conditions the App had before. Whatever it sees, computeStatus must not panic, must report exactly
 // the three conditions berth owns, each once and for the App's generation, as observedGeneration is, leave other
 // conditions as they were, and write conditions that the API server accepts (metav1 validation, which the CRD's
 // schema repeats): a status it refuses would never be written, and the App would go on showing an old one.
 func FuzzComputeStatus(f *testing.F) {
 	f.Add(int64(1), int32(3), uint8(fuzzHasDeployment), int64(2), int64(2), int32(3), int32(3), int32(3), int32(3),
 		uint8(1), uint8(1), uint8(0), "NewReplicaSetAvailable", "", "", "", "", "", "", uint8(0), "")
+	// A contested image, as a mutating admission policy makes it.
+	f.Add(int64(2), int32(1), uint8(fuzzHasDeployment|fuzzContested), int64(3), int64(3), int32(1), int32(1),
+		int32(1), int32(1), uint8(1), uint8(2), uint8(0), "NewReplicaSetAvailable", rewrittenByAdmission,
+		`spec.template.spec.containers[name="app"].image`, "", "", "", "", uint8(0), "")
 	f.Fuzz(func(t *testing.T, generation int64, replicas int32, flags uint8, dGeneration, dObserved int64,
 		dReplicas, dReady, dAvailable, dUpdated int32, available, progressing, replicaFailure uint8,
 		progressingReason, failureReason, failureMessage, podName, waitingReason, conflict, waitingFor string,
@@ -99,6 +104,11 @@ func FuzzComputeStatus(f *testing.F) {
 		}
 		if reason := refusalReasons[int(refusedReason)%len(refusalReasons)]; reason != "" {
 			obs.refused = &refusal{reason: reason, message: refusedMessage}
+		}
+		if flags&fuzzContested != 0 {
+			// Fields and managers are named by others: any text.
+			obs.contested = &contest{kind: "Deployment", name: "web", fields: failureMessage, manager: failureReason,
+				times: int(replicas), window: time.Minute, hold: time.Duration(dGeneration)}
 		}
 
 		now := metav1.NewTime(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
