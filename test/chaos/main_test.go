@@ -29,19 +29,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	"github.com/berthdev/berth/test/framework"
@@ -334,21 +331,11 @@ func (b *berth) identity() string {
 	return ""
 }
 
-// leaderArgs are the leader-election flags of the shipped Deployment, so that berth elects a leader as it does
-// in a cluster: its Lease, its timings.
+// leaderArgs are the leader-election flags of the shipped Deployment (see framework.ShippedLeaderElectionArgs).
 func leaderArgs(t *testing.T) []string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "artifacts", "deploy", "base", "deployment.yaml"))
+	args, err := framework.ShippedLeaderElectionArgs()
 	require.NoError(t, err)
-	var d appsv1.Deployment
-	require.NoError(t, yaml.UnmarshalStrict(data, &d))
-	var args []string
-	for _, arg := range d.Spec.Template.Spec.Containers[0].Args {
-		if strings.HasPrefix(arg, "--leader-elect") {
-			args = append(args, arg)
-		}
-	}
-	require.Contains(t, args, "--leader-elect")
 	return args
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,11 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/yaml"
 
 	"github.com/berthdev/berth/test/framework"
 )
@@ -118,21 +114,11 @@ func TestLeaderElection(t *testing.T) {
 	assert.Equal(t, intruder, *lease.Spec.HolderIdentity, "the replica that lost the Lease leaves it to its holder")
 }
 
-// manifestLeaderElectionArgs are the leader-election flags of the shipped Deployment, so that the replicas here
-// elect a leader with the timings a cluster gets.
+// manifestLeaderElectionArgs are the leader-election flags of the shipped Deployment (see framework.ShippedLeaderElectionArgs).
 func manifestLeaderElectionArgs(t *testing.T) []string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "artifacts", "deploy", "base", "deployment.yaml"))
+	args, err := framework.ShippedLeaderElectionArgs()
 	require.NoError(t, err)
-	var d appsv1.Deployment
-	require.NoError(t, yaml.UnmarshalStrict(data, &d))
-	var args []string
-	for _, arg := range d.Spec.Template.Spec.Containers[0].Args {
-		if strings.HasPrefix(arg, "--leader-elect") {
-			args = append(args, arg)
-		}
-	}
-	require.Contains(t, args, "--leader-elect")
 	return args
 }
 
