@@ -173,22 +173,32 @@ func (s *syncCounter) total() int {
 	return n
 }
 
-// writeCounter counts the requests of a client that are not reads (GET, which includes watches).
+// writeCounter counts the requests of a client that are not reads (GET, which includes watches), and apart
+// those of them that the API server refused with a conflict.
 type writeCounter struct {
-	n        atomic.Int64
-	mu       sync.Mutex
-	requests []string
+	n          atomic.Int64
+	mu         sync.Mutex
+	requests   []string
+	conflicted []string
 }
 
 func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		if req.Method != http.MethodGet {
-			w.n.Add(1)
+		if req.Method == http.MethodGet {
+			return rt.RoundTrip(req)
+		}
+		request := req.Method + " " + req.URL.Path
+		w.n.Add(1)
+		w.mu.Lock()
+		w.requests = append(w.requests, request)
+		w.mu.Unlock()
+		resp, err := rt.RoundTrip(req)
+		if err == nil && resp.StatusCode == http.StatusConflict {
 			w.mu.Lock()
-			w.requests = append(w.requests, req.Method+" "+req.URL.Path)
+			w.conflicted = append(w.conflicted, request)
 			w.mu.Unlock()
 		}
-		return rt.RoundTrip(req)
+		return resp, err
 	})
 }
 
@@ -196,6 +206,13 @@ func (w *writeCounter) list() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.requests...)
+}
+
+// listConflicted returns the writes that the API server refused with a conflict: they changed nothing.
+func (w *writeCounter) listConflicted() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.conflicted...)
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)
