@@ -21,7 +21,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -123,7 +123,7 @@ type Controller struct {
 	converged *convergedApps
 	// corrections counts berth's corrections of what others change in the Apps' objects (contest.go).
 	corrections *corrections
-	recorder    events.EventRecorder
+	recorder    record.EventRecorder
 	metrics     Metrics
 
 	clusterDomain    string
@@ -150,7 +150,7 @@ func New(
 	deploymentInformer appsinformers.DeploymentInformer,
 	serviceInformer coreinformers.ServiceInformer,
 	podInformer coreinformers.PodInformer,
-	recorder events.EventRecorder,
+	recorder record.EventRecorder,
 	metrics Metrics,
 	opts Options,
 ) (*Controller, error) {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,12 +26,12 @@ func TestEventRecorderWritesWhatWasRecordedBeforeItStops(t *testing.T) {
 	const n = 20
 	for i := range n {
 		app := newApp()
-		app.ResourceVersion = string(rune('a' + i)) // distinct Events, not one series
-		recorder.Eventf(app, nil, corev1.EventTypeNormal, "Created", "Create", "Created Deployment %q", "web")
+		app.Name = fmt.Sprintf("web-%d", i) // distinct Events, not one Event counted 20 times
+		recorder.Eventf(app, corev1.EventTypeNormal, "Created", "Created Deployment %q", app.Name)
 	}
 	stop()
 
-	written, err := client.EventsV1().Events("shop").List(ctx, metav1.ListOptions{})
+	written, err := client.CoreV1().Events("shop").List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	assert.Len(t, written.Items, n, "every Event recorded before stop is written")
 }

@@ -16,7 +16,7 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2/ktesting"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
@@ -31,7 +31,7 @@ type fixture struct {
 	ctx         context.Context
 	kubeClient  *kubefake.Clientset
 	berthClient *berthfake.Clientset
-	recorder    *events.FakeRecorder
+	recorder    *record.FakeRecorder
 	controller  *Controller
 
 	kubeFactory  kubeinformers.SharedInformerFactory
@@ -61,7 +61,7 @@ func newFixtureWithOptions(t testing.TB, opts Options, objects ...runtime.Object
 		// NewClientset's field-managed tracker has no schema for custom resources and refuses them
 		// (kubernetes/kubernetes#126850); the simple tracker stores Apps as they are.
 		berthClient: berthfake.NewSimpleClientset(berthObjects...),
-		recorder:    events.NewFakeRecorder(100),
+		recorder:    record.NewFakeRecorder(100),
 	}
 	f.kubeFactory = kubeinformers.NewSharedInformerFactory(f.kubeClient, 0)
 	f.berthFactory = berthinformers.NewSharedInformerFactory(f.berthClient, 0)

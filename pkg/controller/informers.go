@@ -12,7 +12,7 @@ import (
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	berthinformers "github.com/berthdev/berth/pkg/generated/informers/externalversions"
@@ -60,7 +60,7 @@ func (i Informers) Shutdown() {
 
 // NewFromInformers is New with berth's own informers taken from the factories.
 func NewFromInformers(ctx context.Context, kubeClient kubernetes.Interface, berthClient versioned.Interface,
-	informers Informers, recorder events.EventRecorder, metrics Metrics, opts Options) (*Controller, error) {
+	informers Informers, recorder record.EventRecorder, metrics Metrics, opts Options) (*Controller, error) {
 	return New(ctx, kubeClient, berthClient,
 		informers.Berth.Berth().V1alpha1().Apps(),
 		informers.Owned.Apps().V1().Deployments(),

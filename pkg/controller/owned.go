@@ -164,7 +164,7 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 		}
 		obs.wrote = true
 		c.expectations.deleted(k.resource, key, existing.GetResourceVersion())
-		c.recorder.Eventf(app, existing, corev1.EventTypeNormal, "Deleted", "Delete",
+		c.recorder.Eventf(app, corev1.EventTypeNormal, "Deleted",
 			"Deleted %s %q: %s", k.kind, app.Name, k.unwanted)
 		return none, nil
 	}
@@ -242,13 +242,13 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 		c.corrections.corrected(key, k.kind, hash)
 		klog.FromContext(ctx).V(2).Info("Reverted a change of "+k.kind, "object", klog.KObj(applied),
 			"fields", fieldNames(drifted), "changedBy", changedByWhom)
-		c.recorder.Eventf(app, applied, corev1.EventTypeWarning, "Reverted", "Update",
+		c.recorder.Eventf(app, corev1.EventTypeWarning, "Reverted",
 			"Reverted a change of %s %q by %s: %s", k.kind, app.Name, changedByWhom, fieldNames(drifted))
 		return applied, nil
 	}
 	c.corrections.settled(key, k.kind)
 	klog.FromContext(ctx).V(2).Info("Applied "+k.kind, "object", klog.KObj(applied))
-	c.recorder.Eventf(app, applied, corev1.EventTypeNormal, "Updated", "Update", "Updated %s %q", k.kind, app.Name)
+	c.recorder.Eventf(app, corev1.EventTypeNormal, "Updated", "Updated %s %q", k.kind, app.Name)
 	return applied, nil
 }
 
@@ -298,7 +298,7 @@ func createOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *
 		return none, err
 	}
 	c.expectations.wrote(k.resource, cache.MetaObjectToName(app), created.GetResourceVersion())
-	c.recorder.Eventf(app, created, corev1.EventTypeNormal, "Created", "Create", "Created %s %q", k.kind, app.Name)
+	c.recorder.Eventf(app, corev1.EventTypeNormal, "Created", "Created %s %q", k.kind, app.Name)
 	return created, nil
 }
 

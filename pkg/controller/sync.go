@@ -176,9 +176,9 @@ func (c *Controller) recordDegradedTransition(app *berthv1alpha1.App, status ber
 	}
 	switch {
 	case after.Status == metav1.ConditionTrue:
-		c.recorder.Eventf(app, nil, corev1.EventTypeWarning, after.Reason, "Reconcile", "%s", after.Message)
+		c.recorder.Eventf(app, corev1.EventTypeWarning, after.Reason, "%s", after.Message)
 	case before != nil && before.Status == metav1.ConditionTrue:
-		c.recorder.Eventf(app, nil, corev1.EventTypeNormal, "Recovered", "Reconcile", "The App is no longer degraded")
+		c.recorder.Eventf(app, corev1.EventTypeNormal, "Recovered", "The App is no longer degraded")
 	}
 }
 

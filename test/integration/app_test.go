@@ -346,7 +346,7 @@ func TestCreatingAnAppWritesEachThingOnce(t *testing.T) {
 		"POST /api/v1/namespaces/" + ns + "/services":                          1,
 		"PATCH /apis/berth.dev/v1alpha1/namespaces/" + ns + "/apps/web/status": 1,
 		// Created Deployment, Created Service.
-		"POST /apis/events.k8s.io/v1/namespaces/" + ns + "/events": 2,
+		"POST /api/v1/namespaces/" + ns + "/events": 2,
 	}
 	assert.Equal(t, want, counts, "all writes: %v", r.writes.list())
 }
