@@ -58,7 +58,7 @@ integration: ## integration tests against a real etcd and kube-apiserver, with t
 	hack/build-kube.sh etcd kube-apiserver pki
 	$(GO) test -race -count=1 -timeout 15m ./test/integration/...
 
-e2e: ## end-to-end tests on the full local cluster, driving the built binary; and test/chaos, short
+e2e: image ## end-to-end tests on the full local cluster, driving the image's binary; and test/chaos, short
 	hack/build-kube.sh
 	$(GO) test -p 1 -count=1 -timeout 30m ./test/e2e/... ./test/chaos/...
 
@@ -66,7 +66,7 @@ e2e: ## end-to-end tests on the full local cluster, driving the built binary; an
 CHAOS_FLAGS ?= -chaos.apps=1000 -chaos.kills=10 -chaos.leader-kills=5 -chaos.fault-apps=500 \
 	-chaos.writer-time=15s -chaos.timeout=15m
 
-chaos: ## test/chaos bigger and longer (CHAOS_FLAGS): crashes, control plane restarts, API faults; prints figures
+chaos: image ## test/chaos bigger and longer (CHAOS_FLAGS): crashes, control plane restarts, API faults; prints figures
 	hack/build-kube.sh
 	$(GO) test -count=1 -timeout 90m -v ./test/chaos/ -args $(CHAOS_FLAGS)
 
