@@ -5,16 +5,25 @@ BIN := bin/berth
 # Everything the project builds for itself (control plane binaries, generators, scratch state) lives here.
 CACHE := .cache
 
-.PHONY: all build test verify fmt-check vet lint verify-codegen generate unit integration e2e chaos kube-binaries \
-	fuzz bench run cluster-up cluster-down clean help
+.PHONY: all build image test verify fmt-check vet lint verify-codegen generate unit integration e2e chaos \
+	kube-binaries fuzz bench run cluster-up cluster-down clean help
 
 all: build
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
-build: ## compile the controller into bin/berth
-	$(GO) build -o $(BIN) ./cmd/controller
+# berth --version prints these; hack/image.sh sets the same for the image's binaries (and strips them).
+VERSION = $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT = $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS = -X github.com/berthdev/berth/pkg/version.version=$(VERSION) -X github.com/berthdev/berth/pkg/version.commit=$(COMMIT)
+
+build: ## compile the controller into bin/berth: static, with its version from git
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/controller
+
+# hack/tools/image (go-containerregistry) assembles it, crane (pinned in hack/tools/image/go.mod) validates it.
+image: ## the OCI image (linux/amd64, linux/arm64) and SBOMs in .cache/image, validated with crane; no Docker
+	hack/image.sh
 
 generate: ## regenerate clients, deepcopy code and the CRD from pkg/apis
 	hack/update-codegen.sh
@@ -27,6 +36,7 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) -C hack/tools/image vet ./...
 
 # staticcheck is pinned in a module of its own (hack/tools), so that its dependencies stay out of berth's go.mod.
 lint:
@@ -40,14 +50,15 @@ kube-binaries: ## build the local control plane (etcd, kube-*, kubectl, kwok) in
 
 test: verify kube-binaries unit integration e2e ## everything: verify, unit, integration, end-to-end and short chaos tests
 
-unit: ## unit tests (fake clientsets), with coverage (generated code left out)
+unit: ## unit tests (fake clientsets), with coverage (generated code left out); and those of the image builder
 	$(GO) test -race -cover $$($(GO) list ./pkg/... ./cmd/... ./hack/... | grep -v /pkg/generated/)
+	$(GO) -C hack/tools/image test ./...
 
 integration: ## integration tests against a real etcd and kube-apiserver, with the race detector
 	hack/build-kube.sh etcd kube-apiserver pki
 	$(GO) test -race -count=1 -timeout 15m ./test/integration/...
 
-e2e: ## end-to-end tests on the full local cluster, driving the built binary; and test/chaos, short
+e2e: image ## end-to-end tests on the full local cluster, driving the image's binary; and test/chaos, short
 	hack/build-kube.sh
 	$(GO) test -p 1 -count=1 -timeout 30m ./test/e2e/... ./test/chaos/...
 
@@ -55,7 +66,7 @@ e2e: ## end-to-end tests on the full local cluster, driving the built binary; an
 CHAOS_FLAGS ?= -chaos.apps=1000 -chaos.kills=10 -chaos.leader-kills=5 -chaos.fault-apps=500 \
 	-chaos.writer-time=15s -chaos.timeout=15m
 
-chaos: ## test/chaos bigger and longer (CHAOS_FLAGS): crashes, control plane restarts, API faults; prints figures
+chaos: image ## test/chaos bigger and longer (CHAOS_FLAGS): crashes, control plane restarts, API faults; prints figures
 	hack/build-kube.sh
 	$(GO) test -count=1 -timeout 90m -v ./test/chaos/ -args $(CHAOS_FLAGS)
 

@@ -17,6 +17,8 @@ import (
 	// Makes --logging-format=json available.
 	_ "k8s.io/component-base/logs/json/register"
 	"k8s.io/klog/v2"
+
+	"github.com/berthdev/berth/pkg/version"
 )
 
 func main() {
@@ -24,6 +26,10 @@ func main() {
 	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	opts.addFlags(fs)
 	_ = fs.Parse(os.Args[1:]) // ExitOnError: Parse exits by itself on bad flags.
+	if opts.printVersion {
+		fmt.Println(version.Get())
+		return
+	}
 	if err := opts.validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		os.Exit(2)

@@ -7,13 +7,43 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthdev/berth/pkg/version"
 )
+
+// runMainEnv makes the test binary run berth's main instead of the tests, so that a test can run berth as a
+// process.
+const runMainEnv = "BERTH_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// berth --version prints its version and exits, without looking for a cluster.
+func TestVersionFlag(t *testing.T) {
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "--version")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", "KUBECONFIG=/nonexistent")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, stderr.String())
+	assert.Equal(t, version.Get().String()+"\n", string(out))
+	assert.Empty(t, stderr.String())
+	assert.Regexp(t, `^berth devel \(commit \S+, go1\.\S+ linux/\w+\)\n$`, string(out),
+		"the test binary has no version from the linker")
+}
 
 func parse(t *testing.T, args ...string) options {
 	t.Helper()

@@ -40,6 +40,9 @@ type options struct {
 	profiling              bool
 
 	logging *logsapi.LoggingConfiguration
+
+	// printVersion makes berth print its version and exit.
+	printVersion bool
 }
 
 func defaultOptions() options {
@@ -113,6 +116,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 		"Serve Go's pprof profiles under /debug/pprof/ on the metrics address.")
 
 	logsapi.AddGoFlags(o.logging, fs)
+	fs.BoolVar(&o.printVersion, "version", o.printVersion, "Print berth's version and commit, and exit.")
 }
 
 func (o *options) validate() error {

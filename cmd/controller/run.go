@@ -20,6 +20,7 @@ import (
 	"github.com/berthdev/berth/pkg/controller"
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	"github.com/berthdev/berth/pkg/metrics"
+	"github.com/berthdev/berth/pkg/version"
 )
 
 // run connects to the cluster, wires the controller, serves metrics and probes, and runs the controller (as the
@@ -109,8 +110,9 @@ func run(ctx context.Context, opts options) error {
 		informers.Shutdown()
 	}()
 
-	logger.Info("Starting berth", "namespace", opts.namespace, "workers", opts.workers, "host", config.Host,
-		"leaderElect", opts.leaderElect)
+	build := version.Get()
+	logger.Info("Starting berth", "version", build.Version, "commit", build.Commit, "go", build.GoVersion,
+		"namespace", opts.namespace, "workers", opts.workers, "host", config.Host, "leaderElect", opts.leaderElect)
 	runController := func(ctx context.Context, stop <-chan struct{}) error { return ctrl.Run(ctx, stop, opts.workers) }
 	if !opts.leaderElect {
 		// Nothing but a shutdown ends the work of a lone replica, and a shutdown drains it.

@@ -1,6 +1,7 @@
 // Package chaos tests that berth can be trusted when things go wrong: it converges whatever happens to it or
 // around it, never damages what it does not own, and never turns a fault into a storm of requests. Each scenario
-// runs the built binary against the full local cluster of hack/cluster-up.sh and brings the trouble itself:
+// runs the image's binary (make image) against the full local cluster of hack/cluster-up.sh and brings the
+// trouble itself:
 //   - TestCrashes and TestLeaderCrashes SIGKILL berth at random moments while Apps are created and changed;
 //   - TestControlPlaneRestarts restarts kube-apiserver, then etcd, under a running berth;
 //   - TestInjectedFaults puts a fault-injecting proxy between berth and the API server.
@@ -67,7 +68,7 @@ const (
 
 var (
 	cluster     *framework.Cluster
-	binary      string // the built berth
+	binary      string // berth, taken out of its image (framework.ImageBerth)
 	logDir      string // berth's logs, in the cluster's folder
 	kubeClient  kubernetes.Interface
 	berthClient versioned.Interface
@@ -87,7 +88,7 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-// run starts the cluster, builds berth, installs artifacts/deploy, runs the tests and stops the cluster on every
+// run starts the cluster, finds berth, installs artifacts/deploy, runs the tests and stops the cluster on every
 // return path (and if the process dies instead, the cluster's guard does).
 func run(m *testing.M) (code int) {
 	start := time.Now()
@@ -137,7 +138,7 @@ func run(m *testing.M) (code int) {
 	if err := cluster.WriteKubeconfig(kubeconfig, token); err != nil {
 		return fail("%v", err)
 	}
-	fmt.Fprintf(os.Stderr, "chaos: cluster up, berth built, artifacts/deploy applied in %s (%s)\n",
+	fmt.Fprintf(os.Stderr, "chaos: cluster up, berth of the image found, artifacts/deploy applied in %s (%s)\n",
 		time.Since(start).Round(time.Millisecond), cluster.Dir)
 
 	code = m.Run()

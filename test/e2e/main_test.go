@@ -1,4 +1,4 @@
-// Package e2e tests berth as a user runs it: the built binary against the full local cluster of
+// Package e2e tests berth as a user runs it: the binary of its image against the full local cluster of
 // hack/cluster-up.sh (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok with fake nodes), driven
 // with kubectl. Assertions read the cluster with client-go. Each test works in a namespace of its own.
 //
@@ -9,9 +9,10 @@
 // here also proves that RBAC allows what it needs. This needs unshare (util-linux); as a user other than root,
 // also unprivileged user namespaces.
 //
-// Run it with `go test ./test/e2e/` (about 45 s on 2 cores). The control plane's binaries come from .cache/bin;
-// when one is missing, cluster-up.sh builds them with hack/build-kube.sh first, which takes about 10 minutes with a
-// cold Go build cache: give that first run `-timeout=30m`. berth is built from ./cmd/controller, or taken from
+// Run it with `make image && go test ./test/e2e/` (about 45 s on 2 cores). The control plane's binaries come
+// from .cache/bin; when one is missing, cluster-up.sh builds them with hack/build-kube.sh first, which takes about
+// 10 minutes with a cold Go build cache: give that first run `-timeout=30m`. berth is the binary of the image
+// that `make image` built (.cache/image/from-image/berth: TestBerthIsTheImagesBinary checks it), or
 // $BERTH_BINARY. BERTH_KEEP_TEST_DIRS=1 keeps the cluster's folder, with the components' logs and berth's.
 package e2e
 
@@ -126,8 +127,8 @@ func run(m *testing.M) (code int) {
 	if err := waitLogged(ctx, "Became the leader"); err != nil {
 		return fail("%v", err)
 	}
-	fmt.Fprintf(os.Stderr, "e2e: cluster up, berth built, artifacts/deploy applied, berth ready and leading, %s after the start\n",
-		time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "e2e: cluster up, artifacts/deploy applied, berth of the image ready and leading, "+
+		"%s after the start\n", time.Since(start).Round(time.Millisecond))
 
 	code = m.Run()
 	// The shipped RBAC allows everything the scenarios made berth do.

@@ -273,7 +273,8 @@ func (c *Cluster) StartBerth(binary, dir, name string, args ...string) (*Process
 }
 
 // BuildBerth builds the berth binary (./cmd/controller) into dir and returns its path; with $BERTH_BINARY set,
-// it returns that binary instead.
+// it returns that binary instead. The scale benchmark uses it; the end-to-end suites run the image's binary
+// (ImageBerth).
 func BuildBerth(ctx context.Context, dir string) (string, error) {
 	if bin := os.Getenv("BERTH_BINARY"); bin != "" {
 		if _, err := os.Stat(bin); err != nil {
@@ -312,6 +313,7 @@ func RecordInputs() error {
 	for _, name := range clusterBinaries {
 		_, _ = os.Stat(filepath.Join(BinDir(), name))
 	}
+	_, _ = os.Stat(filepath.Join(ImageDir(), "from-image", "berth"))
 	return nil
 }
 

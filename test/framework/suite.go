@@ -8,7 +8,7 @@ import (
 )
 
 // Suite is what an end-to-end test binary works with: the local cluster, with the App CRD installed, and the
-// berth binary built from this checkout.
+// berth binary of the image that `make image` built from this checkout.
 type Suite struct {
 	Cluster *Cluster
 	// Binary is the berth binary.
@@ -17,7 +17,7 @@ type Suite struct {
 	Dir string
 }
 
-// StartSuite starts the local cluster, builds berth and installs the CRD. If one of those fails, the cluster
+// StartSuite starts the local cluster, finds berth (ImageBerth) and installs the CRD. If one of those fails, the cluster
 // is stopped again. Stop the cluster (Suite.Cluster.Stop) when done.
 func StartSuite(ctx context.Context) (*Suite, error) {
 	cluster, err := StartCluster(ctx)
@@ -39,9 +39,9 @@ func setUpSuite(ctx context.Context, cluster *Cluster) (*Suite, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, err
 	}
-	binary, err := BuildBerth(ctx, dir)
+	binary, err := ImageBerth(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("building berth: %w", err)
+		return nil, err
 	}
 	if err := cluster.ApplyCRDs(ctx); err != nil {
 		return nil, fmt.Errorf("installing the CRD: %w", err)

@@ -1,6 +1,6 @@
 // Package production tests berth as a platform team installs and runs it: the manifests of artifacts/deploy
 // against the real API server and its admission, the least privilege of their RBAC, leader election between
-// replicas of the built binary, and its metrics and probes.
+// replicas of the image's binary (make image), and its metrics and probes.
 //
 // It starts a local cluster of its own (hack/cluster-up.sh) and, unlike the App suite of test/e2e, no berth for
 // all tests: each test starts the berth processes it needs, with a ServiceAccount's token (TokenRequest API) in a
@@ -39,7 +39,7 @@ const timeout = 2 * time.Minute
 
 var (
 	cluster     *framework.Cluster
-	binary      string // the built berth
+	binary      string // berth, taken out of its image (framework.ImageBerth)
 	logDir      string // berth's logs, in the cluster's folder
 	kubeClient  kubernetes.Interface
 	berthClient versioned.Interface
@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-// run starts the cluster, builds berth and installs the CRD, runs the tests and stops the cluster on every return
+// run starts the cluster, finds berth and installs the CRD, runs the tests and stops the cluster on every return
 // path (and if the process dies instead, the cluster's guard does).
 func run(m *testing.M) (code int) {
 	start := time.Now()
@@ -75,7 +75,7 @@ func run(m *testing.M) (code int) {
 	}()
 	kubeClient = kubernetes.NewForConfigOrDie(cluster.Config)
 	berthClient = versioned.NewForConfigOrDie(cluster.Config)
-	fmt.Fprintf(os.Stderr, "e2e/production: local cluster up, berth built, CRD installed in %s (%s)\n",
+	fmt.Fprintf(os.Stderr, "e2e/production: local cluster up, berth of the image found, CRD installed in %s (%s)\n",
 		time.Since(start).Round(time.Millisecond), cluster.Dir)
 	return m.Run()
 }
