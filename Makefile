@@ -5,8 +5,8 @@ BIN := bin/berth
 # Everything the project builds for itself (control plane binaries, generators, scratch state) lives here.
 CACHE := .cache
 
-.PHONY: all build image test verify fmt-check vet lint verify-codegen generate unit integration e2e chaos \
-	kube-binaries fuzz bench run cluster-up cluster-down clean help
+.PHONY: all build image test verify fmt-check vet lint chart-lint verify-codegen generate unit integration e2e \
+	chaos kube-binaries fuzz bench run cluster-up cluster-down clean help
 
 all: build
 
@@ -28,7 +28,7 @@ image: ## the OCI image (linux/amd64, linux/arm64) and SBOMs in .cache/image, va
 generate: ## regenerate clients, deepcopy code and the CRD from pkg/apis
 	hack/update-codegen.sh
 
-verify: fmt-check vet lint verify-codegen ## gofmt, go vet, staticcheck, and the check that generated code is current
+verify: fmt-check vet lint chart-lint verify-codegen ## gofmt, go vet, staticcheck, helm lint, generated code current
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; \
@@ -41,6 +41,20 @@ vet:
 # staticcheck is pinned in a module of its own (hack/tools), so that its dependencies stay out of berth's go.mod.
 lint:
 	$(GO) tool -modfile=hack/tools/go.mod staticcheck $$($(GO) list ./... | grep -v /pkg/generated/)
+
+# helm is pinned in a module of its own too (hack/tools/helm); its state (plugins, repositories) stays in .cache.
+HELM := HELM_CACHE_HOME=$(CURDIR)/$(CACHE)/helm/cache HELM_CONFIG_HOME=$(CURDIR)/$(CACHE)/helm/config \
+	HELM_DATA_HOME=$(CURDIR)/$(CACHE)/helm/data $(GO) tool -modfile=hack/tools/helm/go.mod helm
+
+# The chart with its default values (every namespace) and with each values file of charts/berth/ci (a list of
+# namespaces, the Prometheus Operator's objects); --strict fails on warnings too. test/e2e/production compares
+# what it renders with artifacts/deploy and has the API server dry-run it.
+chart-lint:
+	$(HELM) lint --strict charts/berth
+	@set -e; for values in charts/berth/ci/*-values.yaml; do \
+		echo "$(HELM) lint --strict charts/berth --values $$values"; \
+		$(HELM) lint --strict charts/berth --values "$$values"; \
+	done
 
 verify-codegen:
 	hack/verify-codegen.sh

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates everything derived from pkg/apis: deepcopy and register code next to the types, the clientset,
-# listers, informers and apply configurations in pkg/generated, and the CRD in artifacts/crds.
+# listers, informers and apply configurations in pkg/generated, and the CRD in artifacts/crds; and the chart's copies
+# of the CRD and of the alert rules (charts/berth/crds, charts/berth/files), which Helm can only read from the
+# chart's folder.
 #
 # It works in any checkout (no GOPATH layout needed): code-generator's kube_codegen.sh is taken from the module
 # cache at the version pinned in go.mod, and the generators it installs from there go to a git-ignored folder of
@@ -74,3 +76,11 @@ mv "${crd}.tmp" "${crd}"
 
 # controller-gen keeps the Go comments' line breaks in the descriptions; kubectl explain reads paragraphs better.
 (cd "${repo_root}" && go run ./hack/unwrap-descriptions "${out_root}"/artifacts/crds/*.yaml)
+
+# Helm installs the CRDs of a chart's crds/ folder and reads files only from inside the chart: the chart carries
+# copies of the generated CRD and of the alert rules of artifacts/monitoring, which verify-codegen.sh keeps current.
+echo "Copying the CRD and the alert rules into charts/berth"
+rm -rf charts/berth/crds charts/berth/files
+mkdir -p charts/berth/crds charts/berth/files
+cp artifacts/crds/berth.dev_*.yaml charts/berth/crds/
+cp artifacts/monitoring/rules.yaml charts/berth/files/rules.yaml

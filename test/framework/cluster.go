@@ -292,13 +292,13 @@ func BuildBerth(ctx context.Context, dir string) (string, error) {
 }
 
 // RecordInputs stats every file of the repository that the berth binary or the local cluster is built from or
-// reads (go.mod, cmd/, pkg/, artifacts/, hack/, the binaries), so that `go test` reruns a suite that runs them
-// when one changes, instead of reporting a cached result: it only knows of the packages the test binary
-// imports, and of the files the tests open or stat. Call it from a test: go test does not record what TestMain
+// reads (go.mod, cmd/, pkg/, artifacts/, charts/, hack/, the binaries), so that `go test` reruns a suite that
+// runs them when one changes, instead of reporting a cached result: it only knows of the packages the test
+// binary imports, and of the files the tests open or stat. Call it from a test: go test does not record what TestMain
 // does before m.Run.
 func RecordInputs() error {
 	root := RepoRoot()
-	for _, p := range []string{"go.mod", "go.sum", "cmd", "pkg", "artifacts", "hack"} {
+	for _, p := range []string{"go.mod", "go.sum", "cmd", "pkg", "artifacts", "charts", "hack"} {
 		err := filepath.WalkDir(filepath.Join(root, p), func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
