@@ -49,7 +49,7 @@ HELM := HELM_CACHE_HOME=$(CURDIR)/$(CACHE)/helm/cache HELM_CONFIG_HOME=$(CURDIR)
 # The chart with its default values (every namespace) and with each values file of charts/berth/ci (a list of
 # namespaces, the Prometheus Operator's objects); --strict fails on warnings too. test/e2e/production compares
 # what it renders with artifacts/deploy and has the API server dry-run it.
-chart-lint:
+chart-lint: ## helm lint --strict of charts/berth, with its default values and those of charts/berth/ci
 	$(HELM) lint --strict charts/berth
 	@set -e; for values in charts/berth/ci/*-values.yaml; do \
 		echo "$(HELM) lint --strict charts/berth --values $$values"; \
