@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -197,6 +198,37 @@ func TestAdmissionThatRewritesAFieldIsNotFought(t *testing.T) {
 	assert.Equal(t, "mirror.example.com/nginx:1.27", d.Spec.Template.Spec.Containers[0].Image)
 }
 
+// TestAdmissionThatAddsAContainerIsNotFought: a MutatingAdmissionPolicy adds a sidecar container to every
+// Deployment, on berth's own writes, as a service mesh's injector does. A container berth does not set is not a
+// change of what berth set: berth must leave it, and write the Deployment no more once it has converged, as
+// created and as applied, whatever brings the App back to the queue.
+func TestAdmissionThatAddsAContainerIsNotFought(t *testing.T) {
+	e := newEnv(t)
+	e.injectSidecars()
+	r := e.startController()
+	e.createApp(app("web"))
+	e.waitConverged("web")
+	for _, change := range []string{"", `{"spec":{"image":"nginx:1.28"}}`} {
+		if change != "" { // applied, no longer as created
+			_, err := e.berth.BerthV1alpha1().Apps(e.namespace).Patch(e.ctx, "web", types.MergePatchType,
+				[]byte(change), metav1.PatchOptions{})
+			require.NoError(t, err)
+			e.waitConverged("web")
+		}
+		e.triggerSync(r, "web")
+		writes := e.deploymentWrites(r, "web")
+		for range 3 {
+			e.triggerSync(r, "web")
+		}
+		assert.Equal(t, writes, e.deploymentWrites(r, "web"), "no write of a Deployment that is as the App says")
+		d, err := e.getDeployment("web")
+		require.NoError(t, err)
+		assert.Len(t, d.Spec.Template.Spec.Containers, 2, "the sidecar stays")
+	}
+	assert.Equal(t, controller.ReasonAsExpected,
+		condition(t, e.getApp("web"), berthv1alpha1.ConditionDegraded).Reason)
+}
+
 // TestScalingThroughTheScaleSubresourceIsNotAFight: an autoscaler scales the App through its scale subresource,
 // as the HorizontalPodAutoscaler does. berth follows each time, with one write each, and nothing is contested.
 func TestScalingThroughTheScaleSubresourceIsNotAFight(t *testing.T) {
@@ -246,22 +278,42 @@ func findCondition(a *berthv1alpha1.App, conditionType string) *metav1.Condition
 // returns once the policy is in force.
 func (e *env) mirrorImages() {
 	e.t.Helper()
-	name := "mirror-images-" + e.namespace
+	e.mutateDeployments("mirror-images",
+		"!object.spec.template.spec.containers[0].image.startsWith('mirror.example.com/')",
+		`[JSONPatch{op: "replace", path: "/spec/template/spec/containers/0/image", `+
+			`value: "mirror.example.com/" + object.spec.template.spec.containers[0].image}]`,
+		func(d *appsv1.Deployment) bool {
+			return d.Spec.Template.Spec.Containers[0].Image == "mirror.example.com/probe:1"
+		})
+}
+
+// injectSidecars makes a MutatingAdmissionPolicy, bound to the test's namespace, add a container "sidecar" to
+// every Deployment's Pods, as a service mesh's injector would; it returns once the policy is in force.
+func (e *env) injectSidecars() {
+	e.t.Helper()
+	e.mutateDeployments("inject-sidecars",
+		"!object.spec.template.spec.containers.exists(c, c.name == 'sidecar')",
+		`[JSONPatch{op: "add", path: "/spec/template/spec/containers/-", `+
+			`value: Object.spec.template.spec.containers{name: "sidecar", image: "sidecar:1"}}]`,
+		func(d *appsv1.Deployment) bool { return len(d.Spec.Template.Spec.Containers) == 2 })
+}
+
+// mutateDeployments makes a MutatingAdmissionPolicy, bound to the test's namespace, apply the JSON patch that the
+// CEL expression patch makes to every Deployment written there for which the CEL expression condition holds. It
+// returns once the API server applies the policy, which inForce tells from a Deployment created in a dry run.
+func (e *env) mutateDeployments(name, condition, patch string, inForce func(*appsv1.Deployment) bool) {
+	e.t.Helper()
+	name += "-" + e.namespace
 	policies := e.kube.AdmissionregistrationV1()
 	_, err := policies.MutatingAdmissionPolicies().Create(e.ctx, &admissionregistrationv1.MutatingAdmissionPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
 			FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
 			MatchConstraints: deploymentWrites(),
-			MatchConditions: []admissionregistrationv1.MatchCondition{{
-				Name:       "not-mirrored-yet",
-				Expression: "!object.spec.template.spec.containers[0].image.startsWith('mirror.example.com/')",
-			}},
+			MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "not-yet", Expression: condition}},
 			Mutations: []admissionregistrationv1.Mutation{{
 				PatchType: admissionregistrationv1.PatchTypeJSONPatch,
-				JSONPatch: &admissionregistrationv1.JSONPatch{Expression: `[JSONPatch{op: "replace", ` +
-					`path: "/spec/template/spec/containers/0/image", ` +
-					`value: "mirror.example.com/" + object.spec.template.spec.containers[0].image}]`},
+				JSONPatch: &admissionregistrationv1.JSONPatch{Expression: patch},
 			}},
 			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
 		},
@@ -282,9 +334,9 @@ func (e *env) mirrorImages() {
 		_ = policies.MutatingAdmissionPolicies().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 	probe := probeDeployment("probe:1")
-	e.eventually("the mutating admission policy to be in force", func(ctx context.Context) (bool, error) {
+	e.eventually("the mutating admission policy "+name+" to be in force", func(ctx context.Context) (bool, error) {
 		d, err := e.kube.AppsV1().Deployments(e.namespace).Create(ctx, probe,
 			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		return err == nil && d.Spec.Template.Spec.Containers[0].Image == "mirror.example.com/probe:1", nil
+		return err == nil && inForce(d), nil
 	})
 }
