@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -69,6 +70,19 @@ func driftedFields(desired, owned any) ([]driftedField, error) {
 	var drifted []driftedField
 	walkDrift(d, o, nil, &drifted)
 	return drifted, nil
+}
+
+// toJSONValue is v as encoding/json decodes it: maps, lists and scalars, to walk.
+func toJSONValue(v any) (any, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", v, err)
+	}
+	var value any
+	if err := json.Unmarshal(data, &value); err != nil {
+		return nil, fmt.Errorf("decoding %T: %w", v, err)
+	}
+	return value, nil
 }
 
 func walkDrift(desired, owned any, path fieldpath.Path, drifted *[]driftedField) {

@@ -16,6 +16,35 @@ import (
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 )
 
+// TestDriftedFieldsOfAnyShape: what counts as drift, whatever the shape of the fields. Fields and list items
+// beyond desired's are not berth's to remove; what desired sets and owned lacks, or holds otherwise, drifted.
+func TestDriftedFieldsOfAnyShape(t *testing.T) {
+	tests := []struct {
+		name           string
+		desired, owned any
+		drifted        bool
+	}{
+		{"equal", map[string]any{"a": 1}, map[string]any{"a": 1}, false},
+		{"a default more", map[string]any{"a": 1}, map[string]any{"a": 1, "b": "default"}, false},
+		{"a field missing", map[string]any{"a": 1, "b": 2}, map[string]any{"a": 1}, true},
+		{"another value", map[string]any{"a": 1}, map[string]any{"a": 2}, true},
+		{"nested, with defaults", map[string]any{"c": []any{map[string]any{"name": "x"}}},
+			map[string]any{"c": []any{map[string]any{"name": "x", "policy": "IfNotPresent"}}}, false},
+		{"an item more", map[string]any{"c": []any{"x"}}, map[string]any{"c": []any{"x", "y"}}, false},
+		{"an item less", map[string]any{"c": []any{"x", "y"}}, map[string]any{"c": []any{"x"}}, true},
+		{"items without keys in another order", map[string]any{"c": []any{"x", "y"}},
+			map[string]any{"c": []any{"y", "x"}}, true},
+		{"a scalar for a map", map[string]any{"a": map[string]any{"b": 1}}, map[string]any{"a": 1}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			drifted, err := driftedFields(tt.desired, tt.owned)
+			require.NoError(t, err)
+			assert.Equal(t, tt.drifted, len(drifted) > 0, "drifted: %v", drifted)
+		})
+	}
+}
+
 func TestDriftedFields(t *testing.T) {
 	desired := map[string]any{
 		"spec": map[string]any{

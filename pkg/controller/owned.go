@@ -173,18 +173,14 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 	if err != nil {
 		return none, err
 	}
-	same, err := k.isAsDesired(existing, desired, hash)
+	// drifted: fields that berth set for this very desired state, changed since by someone else (see contest.go).
+	same, drifted, err := k.compare(existing, desired, hash)
 	if err != nil {
 		return none, fmt.Errorf("reading berth's fields of %s %q: %w", k.kind, app.Name, err)
 	}
 	if same {
 		c.corrections.settled(key, k.kind)
 		return existing, nil
-	}
-	// Fields that berth set for this very desired state were changed since by someone else (see contest.go).
-	drifted, err := k.drift(existing, desired, hash)
-	if err != nil {
-		return none, fmt.Errorf("reading berth's fields of %s %q: %w", k.kind, app.Name, err)
 	}
 	var changedByWhom string
 	if len(drifted) > 0 {
@@ -302,56 +298,44 @@ func createOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *
 	return created, nil
 }
 
-// isAsDesired tells whether the fields berth owns in live are what desired (whose hash is hash) says. An object
-// berth has applied desired to holds every field of it, with its values; the fields it holds beyond those were
-// added by admission during berth's own write, and are left as they are. An object that berth applied before it
-// marked its applies (no AnnotationAppliedFrom) must hold exactly desired. An object still as berth created it
-// is as desired when it was created from this very desired state (its hash) and nobody changed a field of it
-// since: its fields are all still there, with their values (see ownership.go).
-func (k ownedKind[T, A]) isAsDesired(live T, desired A, hash string) (bool, error) {
-	switch {
-	case appliesTo(live):
-		applied, err := k.extract(live, FieldManager)
-		if err != nil {
-			return false, err
-		}
-		switch live.GetAnnotations()[AnnotationAppliedFrom] {
-		case hash:
-			return isSubset(desired, applied)
-		case "":
-			return equality.Semantic.DeepEqual(desired, applied), nil
-		}
-		return false, nil
-	case ownsByCreate(live):
-		if live.GetAnnotations()[AnnotationCreatedFrom] != hash {
-			return false, nil
-		}
-		created, err := k.extract(createEntryAsApplied(live), FieldManager)
-		if err != nil {
-			return false, err
-		}
-		return isSubset(desired, created)
-	}
-	return false, nil
-}
-
-// drift lists the fields of desired that someone else changed in live, which is not as desired: none when berth
-// last wrote live for another desired state (the App changed since), or when berth does not know for which.
-func (k ownedKind[T, A]) drift(live T, desired A, hash string) ([]driftedField, error) {
+// compare tells whether the fields berth owns in live are what desired (whose hash is hash) says, and when they
+// are not, which of them someone else changed (see contest.go):
+//   - An object berth applied desired to (AnnotationAppliedFrom), or created from it and has not applied since
+//     (AnnotationCreatedFrom, see ownership.go), is as desired when berth's entry in managedFields still holds
+//     every field of desired, with its values; what it lacks, or holds with another value, drifted. Fields
+//     beyond desired's (defaults, what admission added) are left as they are.
+//   - An object that berth applied before it marked its applies (no AnnotationAppliedFrom) must hold exactly
+//     desired; nothing is said to have drifted, since berth does not know for which desired state it wrote it.
+//   - Otherwise berth last wrote the object for another desired state: the App changed since.
+func (k ownedKind[T, A]) compare(live T, desired A, hash string) (same bool, drifted []driftedField, err error) {
 	var owned T
 	switch {
-	case appliesTo(live) && live.GetAnnotations()[AnnotationAppliedFrom] == hash:
-		owned = live
-	case !appliesTo(live) && ownsByCreate(live) && live.GetAnnotations()[AnnotationCreatedFrom] == hash:
+	case appliesTo(live):
+		switch live.GetAnnotations()[AnnotationAppliedFrom] {
+		case hash:
+			owned = live
+		case "":
+			applied, err := k.extract(live, FieldManager)
+			if err != nil {
+				return false, nil, err
+			}
+			return equality.Semantic.DeepEqual(desired, applied), nil, nil
+		default:
+			return false, nil, nil
+		}
+	case ownsByCreate(live) && live.GetAnnotations()[AnnotationCreatedFrom] == hash:
 		owned = createEntryAsApplied(live)
 	default:
-		return nil, nil
+		return false, nil, nil
 	}
 	fields, err := k.extract(owned, FieldManager)
 	if err != nil {
-		return nil, err
+		return false, nil, err
 	}
-	return driftedFields(desired, fields)
+	if drifted, err = driftedFields(desired, fields); err != nil {
+		return false, nil, err
+	}
+	return len(drifted) == 0, drifted, nil
 }
 
 // isLeftByDeletedApp tells whether obj is controlled by an earlier App of this App's name, deleted since (an App

@@ -113,61 +113,6 @@ func desiredHash(desired any) (string, error) {
 	return strconv.FormatUint(h.Sum64(), 36), nil
 }
 
-// isSubset tells whether every field that desired sets is in actual with the same value. Lists are compared item
-// by item, in order: berth's lists are short, and the API server keeps their order.
-func isSubset(desired, actual any) (bool, error) {
-	d, err := toJSONValue(desired)
-	if err != nil {
-		return false, err
-	}
-	a, err := toJSONValue(actual)
-	if err != nil {
-		return false, err
-	}
-	return jsonSubset(d, a), nil
-}
-
-func toJSONValue(v any) (any, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %T: %w", v, err)
-	}
-	var value any
-	if err := json.Unmarshal(data, &value); err != nil {
-		return nil, fmt.Errorf("decoding %T: %w", v, err)
-	}
-	return value, nil
-}
-
-func jsonSubset(desired, actual any) bool {
-	switch d := desired.(type) {
-	case map[string]any:
-		a, ok := actual.(map[string]any)
-		if !ok {
-			return false
-		}
-		for key, value := range d {
-			if !jsonSubset(value, a[key]) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		a, ok := actual.([]any)
-		if !ok || len(a) != len(d) {
-			return false
-		}
-		for i := range d {
-			if !jsonSubset(d[i], a[i]) {
-				return false
-			}
-		}
-		return true
-	default:
-		return desired == actual
-	}
-}
-
 // isControlledBy tells whether obj's controller is exactly this App: same API group, kind and UID, so that an
 // object left behind by a deleted App of the same name, or controlled by another kind called App, is not taken.
 func isControlledBy(obj metav1.Object, app *berthv1alpha1.App) bool {
