@@ -22,8 +22,9 @@ import (
 // Informers are the shared informer factories berth reads the cluster through: one pair for all namespaces (or
 // for one), or one pair for each namespace of a list. client-go's informers watch one namespace or all of them;
 // with a pair per namespace berth lists and watches in those namespaces only, and needs a Role in each rather
-// than a ClusterRole. Each namespace of a list costs its four informers (their watches, goroutines and maps),
-// however few objects it holds; an object costs the same in any of them.
+// than a ClusterRole. Each namespace of a list costs its four informers, however few objects it holds: four
+// watches, 40 goroutines and about 0.5 MiB (measured against kube-apiserver; half of the heap is the gzip readers
+// of the watches). An object costs the same in any informer.
 //
 // berth caches what it owns and nothing else: a cluster's other Deployments, Services and Pods, however many its
 // tenants make, cost berth no memory. An object of an App's name that is not berth's is found when berth's create
