@@ -69,6 +69,13 @@ func TestOptionsValidate(t *testing.T) {
 		{[]string{"--leader-elect", "--leader-election-id="}, "--leader-election-id"},
 		{[]string{"--profiling", "--metrics-bind-address=0"}, "--profiling"},
 		{[]string{"--logging-format=xml"}, "xml"},
+		{[]string{"--namespace=shop"}, ""},
+		{[]string{"--namespace=shop,web-1,b"}, ""},
+		{[]string{"--namespace=shop,Web"}, `"Web" is not a namespace name: a lowercase RFC 1123 label`},
+		{[]string{"--namespace=shop,x.y"}, `"x.y" is not a namespace name: must not contain dots`},
+		{[]string{"--namespace=shop,,web"}, "name 2 of the list is empty"},
+		{[]string{"--namespace=shop,"}, "name 2 of the list is empty"},
+		{[]string{"--namespace=shop,web,shop"}, `namespace "shop" is listed twice`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -81,6 +88,24 @@ func TestOptionsValidate(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantErr)
 		})
+	}
+}
+
+func TestParseNamespaces(t *testing.T) {
+	tests := []struct {
+		flag string
+		want []string
+	}{
+		{"", nil},
+		{" ", nil},
+		{"shop", []string{"shop"}},
+		{"shop,web,b", []string{"shop", "web", "b"}},
+		{"shop, web", []string{"shop", "web"}},
+	}
+	for _, tt := range tests {
+		got, err := parseNamespaces(tt.flag)
+		require.NoError(t, err, tt.flag)
+		assert.Equal(t, tt.want, got, "--namespace=%q", tt.flag)
 	}
 }
 

@@ -3,8 +3,11 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	logsapi "k8s.io/component-base/logs/api/v1"
 
 	"github.com/berthdev/berth/pkg/controller"
@@ -12,7 +15,8 @@ import (
 
 // options are berth's command-line flags.
 type options struct {
-	kubeconfig    string
+	kubeconfig string
+	// namespace is the flag as given: empty for all namespaces, or a comma-separated list (parseNamespaces).
 	namespace     string
 	workers       int
 	kubeAPIQPS    float64
@@ -73,7 +77,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", o.kubeconfig,
 		"Path to a kubeconfig file. Defaults to $KUBECONFIG; when both are empty, the in-cluster configuration is used.")
 	fs.StringVar(&o.namespace, "namespace", o.namespace,
-		"Namespace whose Apps berth manages. Empty means all namespaces.")
+		"Namespaces whose Apps berth manages, separated by commas (a,b,c); empty means all namespaces. With a "+
+			"list, berth needs a Role in each namespace and no ClusterRole.")
 	fs.IntVar(&o.workers, "workers", o.workers, "Number of Apps synced at the same time.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", o.kubeAPIQPS, "Steady rate of requests per second to the API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", o.kubeAPIBurst, "Burst of requests allowed above --kube-api-qps.")
@@ -121,6 +126,9 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 
 func (o *options) validate() error {
 	var errs []error
+	if _, err := parseNamespaces(o.namespace); err != nil {
+		errs = append(errs, err)
+	}
 	if o.workers < 1 {
 		errs = append(errs, errors.New("--workers must be at least 1"))
 	}
@@ -159,4 +167,30 @@ func (o *options) validate() error {
 // disabled tells whether a bind address flag turns its server off.
 func disabled(address string) bool {
 	return address == "" || address == "0"
+}
+
+// parseNamespaces reads --namespace: nil for all namespaces, or the namespaces of the list, each a namespace
+// name (a DNS-1123 label) and given once. Spaces around a name are ignored.
+func parseNamespaces(flag string) ([]string, error) {
+	if strings.TrimSpace(flag) == "" {
+		return nil, nil
+	}
+	var namespaces []string
+	seen := map[string]bool{}
+	for i, name := range strings.Split(flag, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "":
+			return nil, fmt.Errorf("--namespace=%q: name %d of the list is empty", flag, i+1)
+		case seen[name]:
+			return nil, fmt.Errorf("--namespace=%q: namespace %q is listed twice", flag, name)
+		}
+		if problems := validation.IsDNS1123Label(name); len(problems) > 0 {
+			return nil, fmt.Errorf("--namespace=%q: %q is not a namespace name: %s", flag, name,
+				strings.Join(problems, "; "))
+		}
+		seen[name] = true
+		namespaces = append(namespaces, name)
+	}
+	return namespaces, nil
 }

@@ -62,7 +62,11 @@ func run(ctx context.Context, opts options) error {
 	}
 	defer stopEvents()
 
-	informers := controller.NewInformers(kubeClient, berthClient, opts.namespace, opts.resyncPeriod)
+	namespaces, err := parseNamespaces(opts.namespace)
+	if err != nil {
+		return err
+	}
+	informers := controller.NewInformers(kubeClient, berthClient, namespaces, opts.resyncPeriod)
 	ctrl, err := controller.NewFromInformers(ctx, kubeClient, berthClient, informers, recorder,
 		metrics.NewReconcile(legacyregistry.MustRegister),
 		controller.Options{
@@ -78,7 +82,7 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
-	metrics.NewAppConditions(informers.Berth.Berth().V1alpha1().Apps().Lister(), opts.metricsPerApp,
+	metrics.NewAppConditions(informers.AppLister(), opts.metricsPerApp,
 		legacyregistry.CustomMustRegister)
 
 	// The watchdog fails /healthz when this replica leads but has not renewed its lease in time. Readiness waits

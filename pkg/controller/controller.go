@@ -101,11 +101,12 @@ type Controller struct {
 	kubeClient  kubernetes.Interface
 	berthClient versioned.Interface
 
+	// The caches, of one namespace, of all, or of several (namespaces.go): each lookup names its namespace.
 	appLister        berthlisters.AppLister
 	deploymentLister appslisters.DeploymentLister
 	serviceLister    corelisters.ServiceLister
-	// podIndexer holds berth's Pods, indexed by App (podsByApp).
-	podIndexer   cache.Indexer
+	// podIndexers hold berth's Pods, indexed by App (podsByApp).
+	podIndexers  byNamespace[cache.Indexer]
 	cachesSynced []cache.InformerSynced
 
 	// The kinds of object an App owns, for the write path (owned.go).
@@ -140,8 +141,9 @@ func NewRateLimiter(base, max time.Duration, qps float64, burst int) workqueue.T
 	)
 }
 
-// New wires the controller to its informers. The informers of Deployments, Services and Pods should watch only
-// berth's objects (see OwnedListOptions). The informers are started by the caller.
+// New wires the controller to one set of informers, of one namespace or of all (NewFromInformers takes a set
+// per namespace). The informers of Deployments, Services and Pods should watch only berth's objects (see
+// OwnedListOptions). The informers are started by the caller.
 func New(
 	ctx context.Context,
 	kubeClient kubernetes.Interface,
@@ -154,21 +156,38 @@ func New(
 	metrics Metrics,
 	opts Options,
 ) (*Controller, error) {
+	return newController(ctx, kubeClient, berthClient, []informerSet{{
+		namespace:   metav1.NamespaceAll,
+		apps:        appInformer,
+		deployments: deploymentInformer,
+		services:    serviceInformer,
+		pods:        podInformer,
+	}}, recorder, metrics, opts)
+}
+
+// newController wires the controller to the informers of every set.
+func newController(ctx context.Context, kubeClient kubernetes.Interface, berthClient versioned.Interface,
+	sets []informerSet, recorder record.EventRecorder, metrics Metrics, opts Options) (*Controller, error) {
+	if err := checkInformerSets(sets); err != nil {
+		return nil, err
+	}
 	opts = opts.withDefaults()
 	if metrics == nil {
 		metrics = noMetrics{}
 	}
-	if err := podInformer.Informer().AddIndexers(cache.Indexers{podsByApp: indexPodByApp}); err != nil {
-		return nil, fmt.Errorf("indexing Pods by App: %w", err)
+	for _, s := range sets {
+		if err := s.pods.Informer().AddIndexers(cache.Indexers{podsByApp: indexPodByApp}); err != nil {
+			return nil, fmt.Errorf("indexing Pods by App: %w", err)
+		}
 	}
 	priorities := newPriorityQueue()
 	c := &Controller{
 		kubeClient:       kubeClient,
 		berthClient:      berthClient,
-		appLister:        appInformer.Lister(),
-		deploymentLister: deploymentInformer.Lister(),
-		serviceLister:    serviceInformer.Lister(),
-		podIndexer:       podInformer.Informer().GetIndexer(),
+		appLister:        newAppLister(sets),
+		deploymentLister: newDeploymentLister(sets),
+		serviceLister:    newServiceLister(sets),
+		podIndexers:      newPodIndexers(sets),
 		queue: newQueue(priorities,
 			NewRateLimiter(opts.BackoffBase, opts.BackoffMax, opts.RetryQPS, opts.RetryBurst)),
 		priorities:   priorities,
@@ -188,25 +207,33 @@ func New(
 	c.syncHandler = c.syncApp
 
 	logger := klog.FromContext(ctx)
-	handlers := []struct {
-		informer cache.SharedIndexInformer
-		handler  cache.ResourceEventHandler
-	}{
-		{appInformer.Informer(), cache.ResourceEventHandlerDetailedFuncs{
-			AddFunc:    func(obj any, isInInitialList bool) { c.enqueueApp(obj, priorityOfAdd(isInInitialList)) },
-			UpdateFunc: func(oldObj, newObj any) { c.enqueueApp(newObj, priorityOfAppUpdate(oldObj, newObj)) },
-			DeleteFunc: func(obj any) { c.enqueueApp(obj, priorityChange) },
-		}},
-		{deploymentInformer.Informer(), ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("deployments"))},
-		{serviceInformer.Informer(), ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("services"))},
-		{podInformer.Informer(), ownedObjectHandler(c.handlePod, nil)},
+	appHandler := cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc:    func(obj any, isInInitialList bool) { c.enqueueApp(obj, priorityOfAdd(isInInitialList)) },
+		UpdateFunc: func(oldObj, newObj any) { c.enqueueApp(newObj, priorityOfAppUpdate(oldObj, newObj)) },
+		DeleteFunc: func(obj any) { c.enqueueApp(obj, priorityChange) },
 	}
-	for _, h := range handlers {
-		registration, err := h.informer.AddEventHandlerWithOptions(h.handler, cache.HandlerOptions{Logger: &logger})
-		if err != nil {
-			return nil, fmt.Errorf("adding event handler: %w", err)
+	deploymentHandler := ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("deployments"))
+	serviceHandler := ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("services"))
+	podHandler := ownedObjectHandler(c.handlePod, nil)
+	// The same handlers on the informers of every namespace; the caches have synced when all of them have.
+	for _, s := range sets {
+		handlers := []struct {
+			informer cache.SharedIndexInformer
+			handler  cache.ResourceEventHandler
+		}{
+			{s.apps.Informer(), appHandler},
+			{s.deployments.Informer(), deploymentHandler},
+			{s.services.Informer(), serviceHandler},
+			{s.pods.Informer(), podHandler},
 		}
-		c.cachesSynced = append(c.cachesSynced, registration.HasSynced)
+		for _, h := range handlers {
+			registration, err := h.informer.AddEventHandlerWithOptions(h.handler,
+				cache.HandlerOptions{Logger: &logger})
+			if err != nil {
+				return nil, fmt.Errorf("adding event handler: %w", err)
+			}
+			c.cachesSynced = append(c.cachesSynced, registration.HasSynced)
+		}
 	}
 	return c, nil
 }

@@ -65,19 +65,7 @@ func newFixtureWithOptions(t testing.TB, opts Options, objects ...runtime.Object
 	}
 	f.kubeFactory = kubeinformers.NewSharedInformerFactory(f.kubeClient, 0)
 	f.berthFactory = berthinformers.NewSharedInformerFactory(f.berthClient, 0)
-	// The fake clientset cannot apply to custom resources (kubernetes/kubernetes#126850): answer an apply of
-	// App status with the App as sent. The action is still recorded; the integration tests prove the real thing.
-	f.berthClient.PrependReactor("patch", "apps", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		patch, ok := a.(k8stesting.PatchAction)
-		if !ok || patch.GetPatchType() != types.ApplyPatchType {
-			return false, nil, nil
-		}
-		var app berthv1alpha1.App
-		if err := json.Unmarshal(patch.GetPatch(), &app); err != nil {
-			return true, nil, err
-		}
-		return true, &app, nil
-	})
+	answerAppAppliesAsSent(f.berthClient)
 	c, err := New(ctx, f.kubeClient, f.berthClient,
 		f.berthFactory.Berth().V1alpha1().Apps(),
 		f.kubeFactory.Apps().V1().Deployments(),
@@ -92,6 +80,23 @@ func newFixtureWithOptions(t testing.TB, opts Options, objects ...runtime.Object
 		require.NoError(t, f.indexerFor(obj).Add(obj))
 	}
 	return f
+}
+
+// answerAppAppliesAsSent makes client answer an apply of an App's status with the App as sent: the fake clientset
+// cannot apply to custom resources (kubernetes/kubernetes#126850). The action is still recorded; the integration
+// tests prove the real thing.
+func answerAppAppliesAsSent(client *berthfake.Clientset) {
+	client.PrependReactor("patch", "apps", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		patch, ok := a.(k8stesting.PatchAction)
+		if !ok || patch.GetPatchType() != types.ApplyPatchType {
+			return false, nil, nil
+		}
+		var app berthv1alpha1.App
+		if err := json.Unmarshal(patch.GetPatch(), &app); err != nil {
+			return true, nil, err
+		}
+		return true, &app, nil
+	})
 }
 
 func (f *fixture) indexerFor(obj runtime.Object) cache.Indexer {

@@ -113,7 +113,7 @@ func cachedOrNil[T any](obj *T, err error) (*T, error) {
 
 // appPods reads the App's Pods from the cache's index.
 func (c *Controller) appPods(key cache.ObjectName) ([]*corev1.Pod, error) {
-	objs, err := c.podIndexer.ByIndex(podsByApp, key.String())
+	objs, err := c.podIndexers.in(key.Namespace).ByIndex(podsByApp, key.String())
 	if err != nil {
 		return nil, err
 	}

@@ -96,6 +96,12 @@ type hook func(req *http.Request, next http.RoundTripper) (*http.Response, error
 // test. Hooks see the controller's requests, the first hook first.
 func (e *env) startController(hooks ...hook) *running {
 	e.t.Helper()
+	return e.startControllerIn([]string{e.namespace}, hooks...)
+}
+
+// startControllerIn is startController on the Apps of namespaces, as --namespace=a,b does.
+func (e *env) startControllerIn(namespaces []string, hooks ...hook) *running {
+	e.t.Helper()
 	writes := &writeCounter{}
 	config := rest.CopyConfig(controlPlane.Config)
 	for i := len(hooks) - 1; i >= 0; i-- {
@@ -111,7 +117,7 @@ func (e *env) startController(hooks ...hook) *running {
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.FromContext(e.ctx)))
 	recorder, stopEvents, err := controller.NewEventRecorder(ctx, kube)
 	require.NoError(e.t, err)
-	informers := controller.NewInformers(kube, berth, e.namespace, 0)
+	informers := controller.NewInformers(kube, berth, namespaces, 0)
 	syncs := &syncCounter{}
 	c, err := controller.NewFromInformers(ctx, kube, berth, informers, recorder, syncs,
 		controller.Options{BackoffBase: 10 * time.Millisecond, BackoffMax: time.Second,

@@ -198,7 +198,7 @@ func startWithRules(t *testing.T, clusterRules, leaseRules []rbacv1.PolicyRule) 
 		Subjects:   subjects,
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	waitAllowed(t, ns, name, append(slices.Clone(clusterRules), leaseRules...))
+	waitAllowed(t, ns, name, ns, append(slices.Clone(clusterRules), leaseRules...))
 
 	berth := startReplica(t, "berth-"+ns, tokenKubeconfig(t, ns, name),
 		"--namespace="+ns, "--leader-elect", "--leader-election-namespace="+ns)
@@ -206,11 +206,11 @@ func startWithRules(t *testing.T, clusterRules, leaseRules []rbacv1.PolicyRule) 
 }
 
 // waitAllowed waits until the API server's authorizer, whose caches learn of new roles and bindings a moment
-// after they are written, allows the ServiceAccount every rule, so that a failure of berth is the missing rule's
-// and not this delay's.
-func waitAllowed(t *testing.T, namespace, serviceAccount string, rules []rbacv1.PolicyRule) {
+// after they are written, allows the ServiceAccount saNamespace/serviceAccount every rule in namespace, so that a
+// failure of berth is the missing rule's and not this delay's.
+func waitAllowed(t *testing.T, saNamespace, serviceAccount, namespace string, rules []rbacv1.PolicyRule) {
 	t.Helper()
-	user := "system:serviceaccount:" + namespace + ":" + serviceAccount
+	user := "system:serviceaccount:" + saNamespace + ":" + serviceAccount
 	eventually(t, "the rules to be in force for "+user, timeout, func(ctx context.Context) error {
 		for _, rule := range rules {
 			resource, subresource, _ := strings.Cut(rule.Resources[0], "/")
