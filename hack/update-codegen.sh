@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates everything derived from pkg/apis: deepcopy and register code next to the types, the clientset,
-# listers, informers and apply configurations in pkg/generated, and the CRD in artifacts/crds.
+# listers, informers and apply configurations in pkg/generated, and the CRD in artifacts/crds; and what derives
+# from the alerting rules and dashboard of artifacts/monitoring (the PrometheusRule, the list of queried metrics).
 #
 # It works in any checkout (no GOPATH layout needed): code-generator's kube_codegen.sh is taken from the module
 # cache at the version pinned in go.mod, and the generators it installs from there go to a git-ignored folder of
@@ -74,3 +75,7 @@ mv "${crd}.tmp" "${crd}"
 
 # controller-gen keeps the Go comments' line breaks in the descriptions; kubectl explain reads paragraphs better.
 (cd "${repo_root}" && go run ./hack/unwrap-descriptions "${out_root}"/artifacts/crds/*.yaml)
+
+# With the build tags of `make monitoring`'s promtool (see the Makefile), whose compiled packages it then shares.
+echo "Generating artifacts/monitoring/prometheusrule.yaml and metrics.txt"
+GOFLAGS=-tags=remove_all_sd go -C "${repo_root}/hack/tools/promtool" run ./gen-monitoring "${out_root}/artifacts/monitoring"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fails when the generated code or CRD in the repository differs from what hack/update-codegen.sh makes of the
-# current types: it regenerates into a scratch copy of the tree and compares.
+# Fails when the generated code, CRD or monitoring files in the repository differ from what hack/update-codegen.sh
+# makes of their sources: it regenerates into a scratch copy of the tree and compares.
 set -o errexit -o nounset -o pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -13,7 +13,7 @@ tar -C "${repo_root}" --exclude=./.git --exclude=./.cache -cf - . | tar -C "${sc
 "${repo_root}/hack/update-codegen.sh" "${scratch}" >/dev/null
 
 status=0
-for dir in pkg/apis pkg/generated artifacts/crds; do
+for dir in pkg/apis pkg/generated artifacts/crds artifacts/monitoring; do
     if ! diff -Naupr "${repo_root}/${dir}" "${scratch}/${dir}"; then
         status=1
     fi
