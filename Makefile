@@ -5,8 +5,8 @@ BIN := bin/berth
 # Everything the project builds for itself (control plane binaries, generators, scratch state) lives here.
 CACHE := .cache
 
-.PHONY: all build image test verify fmt-check vet lint chart-lint verify-codegen generate unit integration e2e \
-	chaos kube-binaries fuzz bench run cluster-up cluster-down clean help
+.PHONY: all build image test verify fmt-check vet lint chart-lint verify-codegen generate unit monitoring \
+	integration e2e chaos kube-binaries fuzz bench run cluster-up cluster-down clean help
 
 all: build
 
@@ -62,11 +62,22 @@ verify-codegen:
 kube-binaries: ## build the local control plane (etcd, kube-*, kubectl, kwok) into .cache/bin
 	hack/build-kube.sh
 
-test: verify kube-binaries unit integration e2e ## everything: verify, unit, integration, end-to-end and short chaos tests
+test: verify kube-binaries unit monitoring integration e2e ## everything: verify, unit, monitoring, integration, end-to-end and short chaos tests
 
 unit: ## unit tests (fake clientsets), with coverage (generated code left out); and those of the image builder
 	$(GO) test -race -cover $$($(GO) list ./pkg/... ./cmd/... ./hack/... | grep -v /pkg/generated/)
 	$(GO) -C hack/tools/image test ./...
+
+# promtool is pinned in a module of its own (hack/tools/promtool), with gen-monitoring, which writes what derives
+# from artifacts/monitoring (hack/update-codegen.sh runs it) and checks the dashboard's queries. Prometheus's
+# discovery plugins are of no use to either: the tag remove_all_sd leaves most of them out of the build, and the
+# same tags everywhere let the two share their compiled packages.
+PROMTOOL := GOFLAGS=-tags=remove_all_sd $(GO) tool -modfile=hack/tools/promtool/go.mod promtool
+
+monitoring: ## check and unit-test the alerting rules with promtool, and test gen-monitoring
+	$(PROMTOOL) check rules --lint=all --lint-fatal artifacts/monitoring/rules.yaml
+	$(PROMTOOL) test rules artifacts/monitoring/rules_test.yaml
+	GOFLAGS=-tags=remove_all_sd $(GO) -C hack/tools/promtool test ./...
 
 integration: ## integration tests against a real etcd and kube-apiserver, with the race detector
 	hack/build-kube.sh etcd kube-apiserver pki

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates everything derived from pkg/apis: deepcopy and register code next to the types, the clientset,
-# listers, informers and apply configurations in pkg/generated, and the CRD in artifacts/crds; and the chart's copies
-# of the CRD and of the alert rules (charts/berth/crds, charts/berth/files), which Helm can only read from the
-# chart's folder.
+# listers, informers and apply configurations in pkg/generated, and the CRD in artifacts/crds; what derives from the
+# alerting rules and dashboard of artifacts/monitoring (the PrometheusRule, the list of queried metrics); and the
+# chart's copies of the CRD and of the alert rules (charts/berth/crds, charts/berth/files), which Helm can only read
+# from the chart's folder.
 #
 # It works in any checkout (no GOPATH layout needed): code-generator's kube_codegen.sh is taken from the module
 # cache at the version pinned in go.mod, and the generators it installs from there go to a git-ignored folder of
@@ -76,6 +77,10 @@ mv "${crd}.tmp" "${crd}"
 
 # controller-gen keeps the Go comments' line breaks in the descriptions; kubectl explain reads paragraphs better.
 (cd "${repo_root}" && go run ./hack/unwrap-descriptions "${out_root}"/artifacts/crds/*.yaml)
+
+# With the build tags of `make monitoring`'s promtool (see the Makefile), whose compiled packages it then shares.
+echo "Generating artifacts/monitoring/prometheusrule.yaml and metrics.txt"
+GOFLAGS=-tags=remove_all_sd go -C "${repo_root}/hack/tools/promtool" run ./gen-monitoring "${out_root}/artifacts/monitoring"
 
 # Helm installs the CRDs of a chart's crds/ folder and reads files only from inside the chart: the chart carries
 # copies of the generated CRD and of the alert rules of artifacts/monitoring, which verify-codegen.sh keeps current.

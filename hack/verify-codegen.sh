@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fails when the generated code, the CRD, or the chart's copies of the CRD and of the alert rules differ from what
-# hack/update-codegen.sh makes of the current types and files: it regenerates into a scratch copy of the tree and
-# compares.
+# Fails when the generated code, the CRD, the monitoring files, or the chart's copies of the CRD and of the alert
+# rules differ from what hack/update-codegen.sh makes of their sources: it regenerates into a scratch copy of the
+# tree and compares.
 set -o errexit -o nounset -o pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -14,7 +14,7 @@ tar -C "${repo_root}" --exclude=./.git --exclude=./.cache -cf - . | tar -C "${sc
 "${repo_root}/hack/update-codegen.sh" "${scratch}" >/dev/null
 
 status=0
-for dir in pkg/apis pkg/generated artifacts/crds charts/berth/crds charts/berth/files; do
+for dir in pkg/apis pkg/generated artifacts/crds artifacts/monitoring charts/berth/crds charts/berth/files; do
     if ! diff -Naupr "${repo_root}/${dir}" "${scratch}/${dir}"; then
         status=1
     fi

@@ -22,23 +22,47 @@ type Metrics map[string][]Sample
 
 // ScrapeMetrics gets url (a /metrics endpoint) and parses its Prometheus text format.
 func ScrapeMetrics(ctx context.Context, url string) (Metrics, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	text, err := ScrapeMetricsText(ctx, url)
 	if err != nil {
 		return nil, err
 	}
+	return ParseMetrics(text)
+}
+
+// ScrapeMetricsText gets url (a /metrics endpoint) and returns what it serves, in the Prometheus text format.
+func ScrapeMetricsText(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+		return "", fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
 	}
-	return ParseMetrics(string(body))
+	return string(body), nil
+}
+
+// SeriesNames returns the names of the series in text (the Prometheus text format) as a query names them: a
+// histogram's are NAME_bucket, NAME_sum and NAME_count.
+func SeriesNames(text string) map[string]bool {
+	names := map[string]bool{}
+	for _, line := range strings.Split(text, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if i := strings.IndexAny(line, "{ "); i > 0 {
+			names[line[:i]] = true
+		}
+	}
+	return names
 }
 
 // ParseMetrics parses the Prometheus text format.

@@ -177,6 +177,8 @@ func TestChartMonitoring(t *testing.T) {
 			portNames = append(portNames, p.(map[string]any)["name"])
 		}
 		assert.Contains(t, portNames, endpoints[0].(map[string]any)["port"])
+		assert.Equal(t, true, endpoints[0].(map[string]any)["honorLabels"],
+			"berth_app_condition's namespace label is the App's, not the target's")
 		assert.Equal(t, "prometheus", monitor.GetLabels()["release"], "the labels of the values file")
 	})
 

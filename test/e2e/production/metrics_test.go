@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,10 +16,12 @@ import (
 )
 
 // TestMetrics reads the leader's /metrics as Prometheus does, before and after Apps are created: the queue's and
-// the reconcile counters move, and client-go's, Go's and the process's metrics are there.
+// the reconcile counters move, client-go's, Go's and the process's metrics are there, and so is every metric
+// that the dashboard and alerting rules of artifacts/monitoring query.
 func TestMetrics(t *testing.T) {
 	clusterRules, leaseRules := shippedRules(t)
-	ns, berth := startWithRules(t, clusterRules, leaseRules)
+	// With the per-App metric, which the dashboard's table of Degraded Apps reads.
+	ns, berth := startWithRules(t, clusterRules, leaseRules, "--metrics-per-app")
 	berth.waitReady(t)
 	eventually(t, "berth to lead", timeout, func(ctx context.Context) error {
 		if !berth.leading(ctx, leaseName) {
@@ -79,4 +84,34 @@ func TestMetrics(t *testing.T) {
 		}
 		return nil
 	})
+
+	// What the dashboard and the alerts query (metrics.txt, extracted from their queries by
+	// hack/update-codegen.sh) is served, under the names they use: a histogram's NAME_bucket, for example.
+	text, err := framework.ScrapeMetricsText(t.Context(), berth.metricsURL)
+	require.NoError(t, err)
+	served := framework.SeriesNames(text)
+	queried := queriedMetrics(t)
+	for _, name := range queried {
+		// up is Prometheus's own, for each target it scrapes.
+		assert.True(t, name == "up" || served[name], "artifacts/monitoring queries %s, which berth does not serve",
+			name)
+	}
+	if !t.Failed() {
+		t.Logf("berth serves the %d metrics that artifacts/monitoring queries (up aside)", len(queried)-1)
+	}
+}
+
+// queriedMetrics reads artifacts/monitoring/metrics.txt: the metrics that the dashboard and the alerts query.
+func queriedMetrics(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "artifacts", "monitoring", "metrics.txt"))
+	require.NoError(t, err)
+	var names []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			names = append(names, line)
+		}
+	}
+	require.Contains(t, names, "up", "metrics.txt lists what BerthDown queries")
+	return names
 }

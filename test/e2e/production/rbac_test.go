@@ -162,7 +162,7 @@ func (c *rbacCase) check(t *testing.T) {
 // startWithRules creates a namespace with a ServiceAccount that has exactly these rules there (a copy of the
 // ClusterRole's bound with a RoleBinding, and a Role with the Lease's), and runs berth as that ServiceAccount,
 // managing that namespace only, with its Lease there.
-func startWithRules(t *testing.T, clusterRules, leaseRules []rbacv1.PolicyRule) (string, *replica) {
+func startWithRules(t *testing.T, clusterRules, leaseRules []rbacv1.PolicyRule, args ...string) (string, *replica) {
 	t.Helper()
 	ctx := t.Context()
 	ns := newNamespace(t, "rbac", nil)
@@ -201,7 +201,7 @@ func startWithRules(t *testing.T, clusterRules, leaseRules []rbacv1.PolicyRule) 
 	waitAllowed(t, ns, name, ns, append(slices.Clone(clusterRules), leaseRules...))
 
 	berth := startReplica(t, "berth-"+ns, tokenKubeconfig(t, ns, name),
-		"--namespace="+ns, "--leader-elect", "--leader-election-namespace="+ns)
+		append([]string{"--namespace=" + ns, "--leader-elect", "--leader-election-namespace=" + ns}, args...)...)
 	return ns, berth
 }
 
