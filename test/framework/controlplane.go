@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -171,8 +172,12 @@ func (cp *ControlPlane) Stop() {
 	_ = os.RemoveAll(cp.Dir)
 }
 
-// FreePorts asks the kernel for n free TCP ports on 127.0.0.1.
+// FreePorts asks the kernel for n free TCP ports on 127.0.0.1, none of them one that an earlier call of this
+// process returned: a port is free here only until the process given it binds it, and two replicas started one
+// after the other were given the same port (the second then failed to bind it).
 func FreePorts(n int) ([]int, error) {
+	givenPorts.mu.Lock()
+	defer givenPorts.mu.Unlock()
 	var ports []int
 	var listeners []net.Listener
 	defer func() {
@@ -180,16 +185,28 @@ func FreePorts(n int) ([]int, error) {
 			_ = l.Close()
 		}
 	}()
-	for range n {
+	for len(ports) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("finding a free port: %w", err)
 		}
+		// Held open until the end, so that the kernel gives another port to the next Listen.
 		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		port := l.Addr().(*net.TCPAddr).Port
+		if givenPorts.ports[port] {
+			continue
+		}
+		givenPorts.ports[port] = true
+		ports = append(ports, port)
 	}
 	return ports, nil
 }
+
+// givenPorts are the ports that FreePorts returned in this process.
+var givenPorts = struct {
+	mu    sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // Process is a child process whose output goes to a log file.
 type Process struct {
