@@ -59,6 +59,7 @@ func TestDriftIsUndoneEveryTime(t *testing.T) {
 
 	// What a person reads: the Events oldest first, each where it last happened, the repeats counted.
 	out := kubectl(t, "describe", "app.berth.dev/drifting", "--namespace="+ns)
+	t.Logf("kubectl describe app.berth.dev/drifting:\n%s", out)
 	rows := describedEvents(t, out)
 	require.GreaterOrEqual(t, len(rows), 2, "kubectl describe:\n%s", out)
 	first, last := rows[0], rows[len(rows)-1]

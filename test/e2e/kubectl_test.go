@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestKubectlGetWide checks the columns that `kubectl get -o wide` adds for Apps, from the CRD's printer columns as
+// the API server serves them: the reason of the Degraded condition, and the URL of the App's Service.
+func TestKubectlGetWide(t *testing.T) {
+	ns := newNamespace(t)
+	apply(t, ns, appManifest("web", goodImage, 1, 8080))
+	apply(t, ns, appManifest("crashing", crashLoopImage, 1, 0))
+	web := waitAvailable(t, ns, "web", 1)
+	require.NotEmpty(t, web.Status.URL)
+	eventually(t, "App crashing to be Degraded with reason CrashLoopBackOff", func(ctx context.Context) error {
+		app, err := getApp(ctx, ns, "crashing")
+		if err != nil {
+			return err
+		}
+		return degradedNamingAPod(ctx, app, "CrashLoopBackOff")
+	})
+
+	out := kubectl(t, "get", "apps.berth.dev", "--namespace="+ns, "-o", "wide")
+	t.Logf("kubectl get apps.berth.dev -o wide:\n%s", out)
+	header, rows := table(t, out)
+	assert.Equal(t, []string{"NAME", "IMAGE", "READY", "AVAILABLE", "AGE", "DEGRADED", "URL"}, header)
+	assert.Equal(t, []string{"crashing", crashLoopImage, "0/1", "False", "", "CrashLoopBackOff", ""},
+		withoutAge(rows["crashing"]))
+	assert.Equal(t, []string{"web", goodImage, "1/1", "True", "", "AsExpected", web.Status.URL}, withoutAge(rows["web"]))
+
+	plain := kubectl(t, "get", "apps.berth.dev", "--namespace="+ns)
+	header, _ = table(t, plain)
+	assert.Equal(t, []string{"NAME", "IMAGE", "READY", "AVAILABLE", "AGE"}, header, "without -o wide:\n%s", plain)
+}
+
+// table splits kubectl's table output into its header and its rows by their first cell (the name). A cell is
+// cut at the column of its header (kubectl leaves an empty cell blank).
+func table(t *testing.T, out string) (header []string, rows map[string][]string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	require.NotEmpty(t, lines)
+	header = strings.Fields(lines[0])
+	var starts []int
+	for i := 0; i < len(lines[0]); i++ {
+		if lines[0][i] != ' ' && (i == 0 || lines[0][i-1] == ' ') {
+			starts = append(starts, i)
+		}
+	}
+	rows = map[string][]string{}
+	for _, line := range lines[1:] {
+		cells := make([]string, len(starts))
+		for i, start := range starts {
+			end := len(line)
+			if i+1 < len(starts) {
+				end = min(starts[i+1], len(line))
+			}
+			if start < end {
+				cells[i] = strings.TrimSpace(line[start:end])
+			}
+		}
+		rows[cells[0]] = cells
+	}
+	return header, rows
+}
+
+// withoutAge blanks the AGE cell (the fifth), which changes with time.
+func withoutAge(row []string) []string {
+	if len(row) < 5 {
+		return row
+	}
+	row = append([]string(nil), row...)
+	row[4] = ""
+	return row
+}
+
+// TestKubectlExplainReadsAsParagraphs checks the field descriptions as `kubectl explain` prints them from the
+// API server's OpenAPI: each is a paragraph that kubectl fills to its width, not the Go comment's lines, which
+// broke sentences where the comment's lines broke ("...a Service of the App's name that" / "sends this port...").
+func TestKubectlExplainReadsAsParagraphs(t *testing.T) {
+	out := kubectl(t, "explain", "apps.berth.dev.spec.port")
+	t.Logf("kubectl explain apps.berth.dev.spec.port:\n%s", out)
+	description := explainDescription(t, out)
+	require.NotEmpty(t, description)
+	assert.Contains(t, strings.Join(description, " "),
+		"When set, berth creates a Service of the App's name that sends this port to the Pods; when unset, there "+
+			"is no Service.")
+	assertFilled(t, description)
+
+	for _, field := range []string{"apps.berth.dev.spec", "apps.berth.dev.spec.healthCheck", "apps.berth.dev.status"} {
+		out := kubectl(t, "explain", field)
+		assertFilled(t, explainDescription(t, out))
+	}
+}
+
+// explainDescription returns the lines of the DESCRIPTION section of kubectl explain's output, unindented.
+func explainDescription(t *testing.T, out string) []string {
+	t.Helper()
+	var lines []string
+	in := false
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case line == "DESCRIPTION:":
+			in = true
+		case in && line != "" && !strings.HasPrefix(line, " "):
+			return lines // the next section (FIELDS:)
+		case in:
+			lines = append(lines, strings.TrimSpace(line))
+		}
+	}
+	require.True(t, in, "no DESCRIPTION in:\n%s", out)
+	return lines
+}
+
+// assertFilled fails where a line of a paragraph ends although the next line's first word would have fit on it:
+// kubectl fills a paragraph's lines up to its width, so such a break was in the description itself.
+func assertFilled(t *testing.T, lines []string) {
+	t.Helper()
+	width := 0
+	for _, line := range lines {
+		width = max(width, len(line))
+	}
+	for i := 0; i+1 < len(lines); i++ {
+		if lines[i] == "" || lines[i+1] == "" {
+			continue // a paragraph ends
+		}
+		next, _, _ := strings.Cut(lines[i+1], " ")
+		assert.Greater(t, len(lines[i])+1+len(next), width,
+			"line %d breaks early: %q, then %q (lines up to %d characters)", i+1, lines[i], lines[i+1], width)
+	}
+}
