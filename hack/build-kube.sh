@@ -20,6 +20,10 @@ KUBE_MOD="${ROOT}/hack/kube"
 BIN_DIR="${BERTH_BIN_DIR:-${ROOT}/.cache/bin}"
 STAMP_DIR="${BIN_DIR}/.stamps"
 
+# The control plane is built with Go's default for cgo, whatever the Makefile sets for berth's own builds: the
+# stamps do not record it, and its modules' versions are not berth's, so it would share no compiled package anyway.
+unset CGO_ENABLED
+
 KUBE_VERSION="v1.37.2"
 ALL=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok pki)
 

@@ -80,7 +80,7 @@ mv "${crd}.tmp" "${crd}"
 
 # With the build tags of `make monitoring`'s promtool (see the Makefile), whose compiled packages it then shares.
 echo "Generating artifacts/monitoring/prometheusrule.yaml and metrics.txt"
-GOFLAGS=-tags=remove_all_sd go -C "${repo_root}/hack/tools/promtool" run ./gen-monitoring "${out_root}/artifacts/monitoring"
+GOFLAGS="${GOFLAGS:-} -tags=remove_all_sd" go -C "${repo_root}/hack/tools/promtool" run ./gen-monitoring "${out_root}/artifacts/monitoring"
 
 # Helm installs the CRDs of a chart's crds/ folder and reads files only from inside the chart: the chart carries
 # copies of the generated CRD and of the alert rules of artifacts/monitoring, which verify-codegen.sh keeps current.

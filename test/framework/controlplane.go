@@ -11,7 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,11 +24,26 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// RepoRoot is the root of the berth repository, found from this source file's place in it.
+// RepoRoot is the root of the berth repository: the nearest folder at or above the working directory (go test
+// runs a test in its package's folder) whose go.mod is berth's module. Not found from this source file's name
+// (runtime.Caller): make builds with -trimpath, which makes that name a module path.
 func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	start, err := os.Getwd()
+	if err != nil {
+		panic(fmt.Sprintf("finding the repository's root: %v", err))
+	}
+	for dir := start; ; dir = filepath.Dir(dir) {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && slices.Contains(strings.Split(string(data), "\n"), "module "+berthModule) {
+			return dir
+		}
+		if dir == filepath.Dir(dir) {
+			panic(fmt.Sprintf("no go.mod of module %s at or above %s", berthModule, start))
+		}
+	}
 }
+
+const berthModule = "github.com/berthdev/berth"
 
 // BinDir is where hack/build-kube.sh puts the control plane's binaries: $BERTH_BIN_DIR, or .cache/bin.
 func BinDir() string {
