@@ -43,10 +43,8 @@ func newFixture(t testing.TB, objects ...runtime.Object) *fixture {
 	return newFixtureWithOptions(t, Options{}, objects...)
 }
 
-func newFixtureWithOptions(t testing.TB, opts Options, objects ...runtime.Object) *fixture {
-	t.Helper()
-	_, ctx := ktesting.NewTestContext(t)
-	var kubeObjects, berthObjects []runtime.Object
+// splitObjects sorts objects into those of the kube clientset and those of berth's (Apps).
+func splitObjects(objects []runtime.Object) (kubeObjects, berthObjects []runtime.Object) {
 	for _, obj := range objects {
 		if _, ok := obj.(*berthv1alpha1.App); ok {
 			berthObjects = append(berthObjects, obj)
@@ -54,6 +52,13 @@ func newFixtureWithOptions(t testing.TB, opts Options, objects ...runtime.Object
 			kubeObjects = append(kubeObjects, obj)
 		}
 	}
+	return kubeObjects, berthObjects
+}
+
+func newFixtureWithOptions(t testing.TB, opts Options, objects ...runtime.Object) *fixture {
+	t.Helper()
+	_, ctx := ktesting.NewTestContext(t)
+	kubeObjects, berthObjects := splitObjects(objects)
 	f := &fixture{
 		t:          t,
 		ctx:        ctx,

@@ -41,14 +41,7 @@ type namespacesFixture struct {
 func newNamespacesFixture(t *testing.T, namespaces []string, objects ...runtime.Object) *namespacesFixture {
 	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
-	var kubeObjects, berthObjects []runtime.Object
-	for _, obj := range objects {
-		if _, ok := obj.(*berthv1alpha1.App); ok {
-			berthObjects = append(berthObjects, obj)
-		} else {
-			kubeObjects = append(kubeObjects, obj)
-		}
-	}
+	kubeObjects, berthObjects := splitObjects(objects)
 	f := &namespacesFixture{
 		ctx:         ctx,
 		kubeClient:  kubefake.NewClientset(kubeObjects...),
