@@ -7,9 +7,10 @@ CACHE := .cache
 
 # berth's builds, and those of its tools (go vet, staticcheck, the tests' binaries, helm, promtool, the image's
 # binary), are all made one way: static and free of local paths (CGO_ENABLED=0, -trimpath), as the image's binary
-# must be. The Go build cache then holds one compiled copy of a package they share (client-go, say), made once;
-# with the tools' modules at the same versions of the shared modules as berth's (hack/align-tool-versions.sh), that
-# cuts minutes off a first `make test`. Only the race detector needs cgo: the race targets set it back on.
+# must be. The Go build cache then holds one compiled copy of a package they share (client-go, say), made once,
+# as long as the tools' modules use berth's versions of the modules they share (hack/shared-versions, which
+# verify-versions runs): that cuts about 14 minutes off a first `make test`. Only the race detector needs cgo: the
+# race targets set it back on.
 export CGO_ENABLED := 0
 export GOFLAGS := -trimpath $(GOFLAGS)
 RACE := CGO_ENABLED=1 $(GO) test -race
