@@ -1,4 +1,4 @@
-package metrics
+package metrics_test
 
 import (
 	"os"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthdev/berth/test/framework"
 )
 
 // madeByPrometheus are the metrics the monitoring queries that Prometheus itself makes for each target.
@@ -18,7 +20,8 @@ var madeByPrometheus = map[string]bool{"up": true}
 // otherwise make a panel empty, or an alert that never fires. test/e2e/production checks the same list against
 // a running berth.
 func TestMonitoringQueriesDocumentedMetrics(t *testing.T) {
-	queried := queriedMetrics(t, "../../artifacts/monitoring/metrics.txt")
+	queried, err := framework.QueriedMetrics()
+	require.NoError(t, err)
 	documented := readmeMetrics(t, "../../README.md")
 	for _, name := range queried {
 		if madeByPrometheus[name] {
@@ -28,21 +31,6 @@ func TestMonitoringQueriesDocumentedMetrics(t *testing.T) {
 			t.Errorf("artifacts/monitoring queries %s, which the README's Metrics table does not have", name)
 		}
 	}
-}
-
-// queriedMetrics reads the list of metrics that artifacts/monitoring queries.
-func queriedMetrics(t *testing.T, path string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var names []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			names = append(names, line)
-		}
-	}
-	require.NotEmpty(t, names, "%s lists no metric", path)
-	return names
 }
 
 // documentedMetrics are the metric names of the README's table, and the prefixes of its rows that stand for a

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"k8s.io/component-base/metrics/testutil"
@@ -63,6 +65,27 @@ func SeriesNames(text string) map[string]bool {
 		}
 	}
 	return names
+}
+
+// QueriedMetrics reads artifacts/monitoring/metrics.txt: the names of the metrics that the alerting rules and the
+// dashboard query, which hack/update-codegen.sh extracts from their queries. "up" among them is Prometheus's own,
+// made for each target it scrapes.
+func QueriedMetrics() ([]string, error) {
+	path := filepath.Join(RepoRoot(), "artifacts", "monitoring", "metrics.txt")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			names = append(names, line)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s lists no metric", path)
+	}
+	return names, nil
 }
 
 // ParseMetrics parses the Prometheus text format.

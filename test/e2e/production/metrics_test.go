@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -90,7 +87,9 @@ func TestMetrics(t *testing.T) {
 	text, err := framework.ScrapeMetricsText(t.Context(), berth.metricsURL)
 	require.NoError(t, err)
 	served := framework.SeriesNames(text)
-	queried := queriedMetrics(t)
+	queried, err := framework.QueriedMetrics()
+	require.NoError(t, err)
+	require.Contains(t, queried, "up", "metrics.txt lists what BerthDown queries")
 	for _, name := range queried {
 		// up is Prometheus's own, for each target it scrapes.
 		assert.True(t, name == "up" || served[name], "artifacts/monitoring queries %s, which berth does not serve",
@@ -99,19 +98,4 @@ func TestMetrics(t *testing.T) {
 	if !t.Failed() {
 		t.Logf("berth serves the %d metrics that artifacts/monitoring queries (up aside)", len(queried)-1)
 	}
-}
-
-// queriedMetrics reads artifacts/monitoring/metrics.txt: the metrics that the dashboard and the alerts query.
-func queriedMetrics(t *testing.T) []string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "artifacts", "monitoring", "metrics.txt"))
-	require.NoError(t, err)
-	var names []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			names = append(names, line)
-		}
-	}
-	require.Contains(t, names, "up", "metrics.txt lists what BerthDown queries")
-	return names
 }
