@@ -16,6 +16,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -76,6 +77,26 @@ type FaultProxy struct {
 	random   *rand.Rand
 	requests map[string]int
 	faults   map[string]int
+	// blocked, when not nil, matches the requests that Block holds; unblocked is closed when they may go.
+	blocked   func(verb, resource string) bool
+	unblocked chan struct{}
+	// openWatches cancels the watches under way, so that Block can cut those it matches.
+	openWatches map[*openWatch]struct{}
+	answered    []Answered
+}
+
+// openWatch is a watch the proxy forwards: what it watches, and how to cut it.
+type openWatch struct {
+	resource string
+	cut      context.CancelFunc
+}
+
+// Answered is a request that the proxy forwarded to the API server, and the API server's answer.
+type Answered struct {
+	Verb, Resource string
+	Code           int
+	// At is when the answer came back to the proxy: the API server had done what was asked by then.
+	At time.Time
 }
 
 // StartFaultProxy starts a FaultProxy in front of this cluster's API server. Close it when done.
@@ -107,6 +128,8 @@ func (c *Cluster) StartFaultProxy(opts FaultOptions) (*FaultProxy, error) {
 		random:    rand.New(rand.NewPCG(opts.Seed, opts.Seed)),
 		requests:  map[string]int{},
 		faults:    map[string]int{},
+
+		openWatches: map[*openWatch]struct{}{},
 	}
 	p.proxy = &httputil.ReverseProxy{
 		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(upstream) },
@@ -124,9 +147,12 @@ func (c *Cluster) StartFaultProxy(opts FaultOptions) (*FaultProxy, error) {
 	return p, nil
 }
 
-// ServeHTTP counts the request and forwards it, or injects a fault.
+// ServeHTTP counts the request and forwards it, or injects a fault, or holds it while it is blocked.
 func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	verb, _ := metrics.RequestVerbAndResource(r)
+	verb, resource := metrics.RequestVerbAndResource(r)
+	if !p.waitUnblocked(r.Context(), verb, resource) {
+		return
+	}
 	fault, cutAfter := p.decide(verb)
 	switch fault {
 	case FaultInternalError:
@@ -157,8 +183,101 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer timer.Stop()
 		p.proxy.ServeHTTP(w, r.WithContext(ctx))
 	default:
-		p.proxy.ServeHTTP(w, r)
+		p.forward(w, r, verb, resource)
 	}
+}
+
+// forward sends r to the API server and its answer to the client, and records the answer. A watch can be cut
+// by Block.
+func (p *FaultProxy) forward(w http.ResponseWriter, r *http.Request, verb, resource string) {
+	recorder := &codeRecorder{ResponseWriter: w, code: http.StatusOK}
+	if verb == "watch" {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		watch := &openWatch{resource: resource, cut: cancel}
+		p.mu.Lock()
+		p.openWatches[watch] = struct{}{}
+		p.mu.Unlock()
+		defer func() {
+			p.mu.Lock()
+			delete(p.openWatches, watch)
+			p.mu.Unlock()
+		}()
+		r = r.WithContext(ctx)
+	}
+	p.proxy.ServeHTTP(recorder, r)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.answered = append(p.answered, Answered{Verb: verb, Resource: resource, Code: recorder.code, At: time.Now()})
+}
+
+// codeRecorder remembers the status code of an answer. It passes Flush on, for the streams of watches.
+type codeRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (c *codeRecorder) WriteHeader(code int) {
+	c.code = code
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *codeRecorder) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Block holds every new request for which match (of its verb and resource, as metrics.RequestVerbAndResource
+// names them) returns true, until Unblock, and cuts the watches under way that it matches: as a network that
+// loses one kind of request, or an API server that stalls on it. A held request the client gives up on is never
+// forwarded.
+func (p *FaultProxy) Block(match func(verb, resource string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blocked = match
+	p.unblocked = make(chan struct{})
+	for watch := range p.openWatches {
+		if match("watch", watch.resource) {
+			watch.cut()
+		}
+	}
+}
+
+// Unblock lets the requests that Block holds go on, and new ones pass.
+func (p *FaultProxy) Unblock() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.blocked != nil {
+		p.blocked = nil
+		close(p.unblocked)
+	}
+}
+
+// waitUnblocked holds a request that Block matches until Unblock, and tells whether it may go on: not when its
+// client gave up, or the proxy was closed.
+func (p *FaultProxy) waitUnblocked(ctx context.Context, verb, resource string) bool {
+	p.mu.Lock()
+	match, unblocked := p.blocked, p.unblocked
+	p.mu.Unlock()
+	if match == nil || !match(verb, resource) {
+		return true
+	}
+	select {
+	case <-unblocked:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-p.closed:
+		return false
+	}
+}
+
+// Answers lists the requests the proxy forwarded and the API server answered, in the order of their answers.
+func (p *FaultProxy) Answers() []Answered {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.answered)
 }
 
 // decide counts a request of verb and chooses its fault ("" for none), and for a watch cut, when to cut.
