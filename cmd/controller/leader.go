@@ -4,37 +4,59 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
+	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/ptr"
+	"k8s.io/utils/clock"
 )
 
-// errLostLease is returned when another replica took the lease while this one was leading.
+// errLostLease is returned when this replica stopped leading other than by a graceful shutdown.
 var errLostLease = errors.New("lost the leader-election lease")
 
-// runAsLeader campaigns for the Lease and runs the controller while this process holds it.
+// Why a leader stops working, other than a graceful shutdown: the cause of errLostLease.
+var (
+	// errLeaseNotOurs: the Lease shows another holder, or none. A Lease without a holder is free: a standby may
+	// take it at its next try, without waiting for it to expire.
+	errLeaseNotOurs = errors.New("the Lease no longer names this replica")
+	// errRenewalOverdue: berth's own clock found the last renewal older than the renew deadline.
+	errRenewalOverdue = errors.New("the Lease was not renewed within the renew deadline")
+	// errElectorStopped: client-go's elector stopped leading (it gave up renewing).
+	errElectorStopped = errors.New("the leader elector stopped")
+)
+
+// releaseTimeout bounds the release of the Lease at the end. A graceful shutdown must fit in the Pod's
+// termination grace period after the drain, and a release that cannot be made only delays the next leader by
+// the lease duration.
+const releaseTimeout = 5 * time.Second
+
+// runAsLeader campaigns for the Lease and runs the controller while this process holds it. It returns nil after a
+// graceful shutdown (ctx done), and errLostLease when it stopped leading for any other reason: the process then
+// exits non-zero, its Pod restarts, and it campaigns again from a clean state.
 //
-// On shutdown (ctx done) the order matters: the controller stops taking keys and drains its syncs first, and only
-// then is the Lease released, so that the next leader never works beside this one; releasing it (rather than
-// letting it expire) lets that leader start at once.
+// Whatever stops the work ends the campaign too: a replica never goes on holding the Lease without working.
+// The work stops
+//   - on a graceful shutdown (ctx done), after a drain of the syncs under way;
+//   - at once, when the Lease shows another holder or none (the watch of the Lease tells within milliseconds);
+//   - at once, when berth's own clock finds that the last renewal that succeeded was sent longer than the renew
+//     deadline ago. A standby takes the Lease only once it has seen it unchanged for the lease duration, so no
+//     other replica can lead before the last renewal plus the lease duration: stopping at the renew deadline,
+//     shorter by at least leaseMargin (options.validate), leaves no moment with two leaders, whatever client-go's
+//     elector does meanwhile (it gives up only after the retry period and the renew deadline, and its context
+//     ends later still);
+//   - when client-go's elector stops leading.
 //
-// Losing the Lease stops the controller at once, without a drain: another replica may lead already. It is lost
-// when a renewal fails for the renew deadline (client-go then cancels the leader's context), or as soon as the
-// Lease shows another holder (a watch of the Lease tells, well before the next renewal would). runAsLeader then
-// returns errLostLease: the process exits, and its restart campaigns again from a clean state.
+// The Lease is released at the end, so that the next leader starts at once, but only when it still names this
+// replica when read again (release): client-go's own release (ReleaseOnCancel) writes over whatever the Lease
+// holds, and after a takeover it would blank the new leader's record.
 func runAsLeader(ctx context.Context, opts options, client kubernetes.Interface, lease *leaseWatch,
-	watchdog *leaderelection.HealthzAdaptor, runController func(ctx context.Context, stop <-chan struct{}) error) error {
+	health *leaderHealth, watchdog *leaderelection.HealthzAdaptor,
+	runController func(ctx context.Context, stop <-chan struct{}) error) error {
 	logger := klog.FromContext(ctx)
 	identity := lease.identity
 
@@ -44,46 +66,27 @@ func runAsLeader(ctx context.Context, opts options, client kubernetes.Interface,
 	defer stopElection()
 	lease.start(electionCtx)
 
+	renewals := newRenewalClock(&resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: opts.leaderElectionNamespace, Name: opts.leaderElectionID},
+		Client:     client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
+	}, clock.RealClock{})
 	var leading atomic.Bool
-	controllerErr := make(chan error, 1)
+	workErr := make(chan error, 1)
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: &resourcelock.LeaseLock{
-			LeaseMeta:  metav1.ObjectMeta{Namespace: opts.leaderElectionNamespace, Name: opts.leaderElectionID},
-			Client:     client.CoordinationV1(),
-			LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
-		},
-		LeaseDuration:   opts.leaseDuration,
-		RenewDeadline:   opts.renewDeadline,
-		RetryPeriod:     opts.retryPeriod,
-		ReleaseOnCancel: true,
-		WatchDog:        watchdog,
-		Name:            opts.leaderElectionID,
+		Lock:          renewals,
+		LeaseDuration: opts.leaseDuration,
+		RenewDeadline: opts.renewDeadline,
+		RetryPeriod:   opts.retryPeriod,
+		WatchDog:      watchdog,
+		Name:          opts.leaderElectionID,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leaderCtx context.Context) {
 				leading.Store(true)
 				logger.Info("Became the leader", "identity", identity)
-				// Work until the Lease is lost, or shut down gracefully when ctx is done.
-				workCtx, stopWork := context.WithCancel(leaderCtx)
-				defer stopWork()
-				go func() {
-					select {
-					case <-lease.taken:
-						logger.Info("The Lease shows another holder: stopping work at once", "identity", identity)
-						stopWork()
-					case <-workCtx.Done():
-					}
-				}()
-				// A leader that cannot see its Lease could not tell that it was taken.
-				if !cache.WaitForNamedCacheSyncWithContext(workCtx, lease.hasSynced) {
-					controllerErr <- errors.New("the watch of the leader-election Lease did not sync")
-					return
-				}
-				controllerErr <- runController(workCtx, ctx.Done())
-				if workCtx.Err() == nil {
-					// A graceful shutdown, now drained: release the Lease. Not after losing it: the release
-					// would clear the new holder's record.
-					stopElection()
-				}
+				err := lead(leaderCtx, ctx.Done(), lease, renewals, opts.renewDeadline, health, runController)
+				stopElection()
+				workErr <- err
 			},
 			OnStoppedLeading: func() {
 				if leading.Load() {
@@ -91,7 +94,7 @@ func runAsLeader(ctx context.Context, opts options, client kubernetes.Interface,
 				}
 			},
 			OnNewLeader: func(current string) {
-				if current != identity {
+				if current != identity && current != "" {
 					logger.Info("Another replica leads; standing by", "leader", current)
 				}
 			},
@@ -116,71 +119,54 @@ func runAsLeader(ctx context.Context, opts options, client kubernetes.Interface,
 	if !leading.Load() {
 		return nil
 	}
-	err = <-controllerErr
-	if ctx.Err() == nil {
-		return errLostLease
+	// The elector has returned, so none of its requests is under way: the release cannot cross a renewal.
+	err = <-workErr
+	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	switch released, releaseErr := release(releaseCtx, client.CoordinationV1(), opts.leaderElectionNamespace,
+		opts.leaderElectionID, identity); {
+	case releaseErr != nil:
+		logger.Info("Could not release the Lease; the next leader takes it once it expires", "err", releaseErr)
+	case released:
+		logger.Info("Released the Lease", "identity", identity)
 	}
 	return err
 }
 
-// leaseWatch watches the leader-election Lease and closes taken when the Lease shows another holder than
-// identity after it showed identity: this replica led, and another took over. Events come in the Lease's order,
-// so an older record of the previous holder, seen after this replica acquired the Lease, cannot be mistaken for a
-// takeover.
-type leaseWatch struct {
-	identity string
-	factory  informers.SharedInformerFactory
-	informer cache.SharedIndexInformer
-	taken    chan struct{}
-
-	held, lost bool // used by the informer's one handler goroutine only
-}
-
-// newLeaseWatch prepares the watch of the Lease for identity; start starts it. It lists and watches the Lease by
-// name (a field selector on metadata.name), which the Role of artifacts/deploy allows for that name alone.
-func newLeaseWatch(client kubernetes.Interface, opts options, identity string) (*leaseWatch, error) {
-	w := &leaseWatch{identity: identity, taken: make(chan struct{})}
-	w.factory = informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithNamespace(opts.leaderElectionNamespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", opts.leaderElectionID).String()
-		}))
-	w.informer = w.factory.Coordination().V1().Leases().Informer()
-	if _, err := w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    w.observe,
-		UpdateFunc: func(_, newObj any) { w.observe(newObj) },
-	}); err != nil {
-		return nil, fmt.Errorf("watching the leader-election Lease: %w", err)
+// lead runs the controller while this replica leads, until one of the causes that runAsLeader lists stops it. It
+// returns nil after a graceful shutdown (stop closed, the syncs drained) and errLostLease otherwise.
+func lead(leaderCtx context.Context, stop <-chan struct{}, lease *leaseWatch, renewals *renewalClock,
+	renewDeadline time.Duration, health *leaderHealth,
+	runController func(ctx context.Context, stop <-chan struct{}) error) error {
+	logger := klog.FromContext(leaderCtx)
+	workCtx, stopWork := context.WithCancelCause(leaderCtx)
+	defer stopWork(nil)
+	lose := func(cause error) {
+		// The probes fail from now on: this replica holds, or may hold, the Lease and does no work.
+		health.stopped(cause)
+		if workCtx.Err() == nil {
+			logger.Info("Stopping work at once", "reason", cause.Error(), "identity", lease.identity)
+		}
+		stopWork(cause)
 	}
-	return w, nil
-}
+	// The elector's context ends when it gives up; not after a graceful shutdown, which returns first.
+	defer context.AfterFunc(leaderCtx, func() { lose(errElectorStopped) })()
+	go func() {
+		select {
+		case <-lease.taken:
+			lose(errLeaseNotOurs)
+		case <-workCtx.Done():
+		}
+	}()
+	go renewals.expire(workCtx, renewDeadline, func() { lose(errRenewalOverdue) })
 
-func (w *leaseWatch) observe(obj any) {
-	lease, ok := obj.(*coordinationv1.Lease)
-	if !ok || w.lost {
-		return
+	// A leader that cannot see its Lease could not tell that it was taken.
+	if !cache.WaitForNamedCacheSyncWithContext(workCtx, lease.hasSynced) {
+		return fmt.Errorf("%w: the watch of the Lease did not sync: %w", errLostLease, context.Cause(workCtx))
 	}
-	switch holder := ptr.Deref(lease.Spec.HolderIdentity, ""); {
-	case holder == w.identity:
-		w.held = true
-	case w.held:
-		w.lost = true
-		close(w.taken)
+	err := runController(workCtx, stop)
+	if workCtx.Err() != nil {
+		return fmt.Errorf("%w: %w", errLostLease, context.Cause(workCtx))
 	}
-}
-
-// start runs the watch until ctx is done.
-func (w *leaseWatch) start(ctx context.Context) { w.factory.Start(ctx.Done()) }
-
-// hasSynced tells whether the watch has listed the Lease: until it has, it could not see it taken.
-func (w *leaseWatch) hasSynced() bool { return w.informer.HasSynced() }
-
-// leaderIdentity names this process in the Lease: the host name (the Pod's name, in a cluster) and a unique
-// suffix, so that a restarted process with the same host name is not mistaken for the old one.
-func leaderIdentity() (string, error) {
-	hostname, err := os.Hostname()
-	if err != nil {
-		return "", fmt.Errorf("reading the host name for the leader-election identity: %w", err)
-	}
-	return hostname + "_" + string(uuid.NewUUID()), nil
+	return err
 }

@@ -66,6 +66,9 @@ func TestOptionsValidate(t *testing.T) {
 		{[]string{"--backoff-base=1s", "--backoff-max=10ms"}, "--backoff-max"},
 		{[]string{"--drain-timeout=0"}, "--drain-timeout"},
 		{[]string{"--leader-elect", "--leader-election-renew-deadline=20s"}, "--leader-election-renew-deadline"},
+		{[]string{"--leader-elect", "--leader-election-renew-deadline=14500ms"},
+			"--leader-election-renew-deadline (14.5s) must be at least 1s shorter than --leader-election-lease-duration (15s)"},
+		{[]string{"--leader-elect", "--leader-election-renew-deadline=14s"}, ""},
 		{[]string{"--leader-elect", "--leader-election-id="}, "--leader-election-id"},
 		{[]string{"--profiling", "--metrics-bind-address=0"}, "--profiling"},
 		{[]string{"--logging-format=xml"}, "xml"},
@@ -119,7 +122,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 func TestProbes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	synced := false
-	h := probeHandler(ctx, func() bool { return synced }, nil)
+	h := probeHandler(ctx, func() bool { return synced }, nil, nil)
 
 	code, body := get(t, h, "/readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, code, "not ready before the caches sync")
@@ -171,7 +174,7 @@ func TestStartServersServesBothEndpoints(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 	opts.metricsBindAddress, opts.healthProbeBindAddress = ports[0], ports[1]
-	stop, err := startServers(context.Background(), opts, func() bool { return true }, nil)
+	stop, err := startServers(context.Background(), opts, func() bool { return true }, nil, nil)
 	require.NoError(t, err)
 	defer stop()
 

@@ -149,10 +149,17 @@ func (o *options) validate() error {
 		if o.leaderElectionNamespace == "" || o.leaderElectionID == "" {
 			errs = append(errs, errors.New("--leader-election-namespace and --leader-election-id must not be empty"))
 		}
-		// The same rules as client-go's leader election, said in flag names.
-		if o.retryPeriod <= 0 || o.renewDeadline <= o.retryPeriod || o.leaseDuration <= o.renewDeadline {
+		// client-go's rules, said in flag names; and berth's own: a leader stops working at the renew deadline
+		// after its last renewal, which must come before any other replica can take the Lease (leader.go).
+		switch {
+		case o.retryPeriod <= 0 || o.renewDeadline <= o.retryPeriod || o.leaseDuration <= o.renewDeadline:
 			errs = append(errs, errors.New("leader election needs 0 < --leader-election-retry-period < "+
 				"--leader-election-renew-deadline < --leader-election-lease-duration"))
+		case o.renewDeadline+leaseMargin > o.leaseDuration:
+			errs = append(errs, fmt.Errorf("--leader-election-renew-deadline (%s) must be at least %s shorter "+
+				"than --leader-election-lease-duration (%s): a leader works until the renew deadline after its "+
+				"last renewal, and another may lead once the lease duration has passed", o.renewDeadline,
+				leaseMargin, o.leaseDuration))
 		}
 	}
 	if o.profiling && disabled(o.metricsBindAddress) {

@@ -85,23 +85,30 @@ func run(ctx context.Context, opts options) error {
 	metrics.NewAppConditions(informers.AppLister(), opts.metricsPerApp,
 		legacyregistry.CustomMustRegister)
 
-	// The watchdog fails /healthz when this replica leads but has not renewed its lease in time. Readiness waits
-	// for the watch of the Lease too: a replica that cannot see its Lease must not lead.
+	// The watchdog fails /healthz when this replica leads but has not renewed its lease in time, and health fails
+	// both probes once the leader has stopped working. Readiness waits for the watch of the Lease too: a replica
+	// that cannot see its Lease must not lead.
 	var watchdog *leaderelection.HealthzAdaptor
+	var health *leaderHealth
 	var lease *leaseWatch
+	var leaderClient kubernetes.Interface
 	ready := ctrl.HasSynced
 	if opts.leaderElect {
 		watchdog = leaderelection.NewLeaderHealthzAdaptor(opts.renewDeadline)
+		health = &leaderHealth{}
 		identity, err := leaderIdentity()
 		if err != nil {
 			return err
 		}
-		if lease, err = newLeaseWatch(kubeClient, opts, identity); err != nil {
+		if leaderClient, err = newLeaderElectionClient(config); err != nil {
+			return err
+		}
+		if lease, err = newLeaseWatch(leaderClient, opts, identity); err != nil {
 			return err
 		}
 		ready = func() bool { return ctrl.HasSynced() && lease.hasSynced() }
 	}
-	stopServers, err := startServers(ctx, opts, ready, watchdog)
+	stopServers, err := startServers(ctx, opts, ready, watchdog, health)
 	if err != nil {
 		return err
 	}
@@ -122,7 +129,30 @@ func run(ctx context.Context, opts options) error {
 		// Nothing but a shutdown ends the work of a lone replica, and a shutdown drains it.
 		return runController(context.WithoutCancel(ctx), ctx.Done())
 	}
-	return runAsLeader(ctx, opts, kubeClient, lease, watchdog, runController)
+	return runAsLeader(ctx, opts, leaderClient, lease, health, watchdog, runController)
+}
+
+// Leader election's own client limit: a renewal is one or two requests per retry period, and the watch of the
+// Lease one more now and then.
+const (
+	leaderElectionQPS   = 5
+	leaderElectionBurst = 10
+)
+
+// newLeaderElectionClient is the client of leader election, as kube-controller-manager has one: with a rate
+// limit of its own, so that a renewal of the Lease never waits behind the syncs' requests, however many are
+// queued for the limit of --kube-api-qps, and a user agent of its own, so that the API server's logs and
+// priority and fairness can tell its requests apart.
+func newLeaderElectionClient(config *rest.Config) (kubernetes.Interface, error) {
+	leaderConfig := rest.CopyConfig(config)
+	leaderConfig.QPS, leaderConfig.Burst = leaderElectionQPS, leaderElectionBurst
+	leaderConfig.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(leaderConfig.QPS, leaderConfig.Burst)
+	leaderConfig.UserAgent = config.UserAgent + "/leader-election"
+	client, err := kubernetes.NewForConfig(leaderConfig)
+	if err != nil {
+		return nil, fmt.Errorf("creating the client for leader election: %w", err)
+	}
+	return client, nil
 }
 
 // restConfig loads --kubeconfig (or $KUBECONFIG), or else the in-cluster configuration, and applies the client

@@ -16,10 +16,10 @@ import (
 )
 
 // startServers starts the metrics and probe servers that the flags ask for, and returns a function that shuts
-// them down. /healthz says the process is alive (and, as the leader, renewing its lease); /readyz says the caches
-// have synced and the process is not shutting down.
+// them down. /healthz says the process is alive (and, as the leader, renewing its lease and working); /readyz says
+// the caches have synced, the process is not shutting down, and as the leader it has not stopped working.
 func startServers(ctx context.Context, opts options, cachesSynced func() bool,
-	watchdog *leaderelection.HealthzAdaptor) (stop func(), err error) {
+	watchdog *leaderelection.HealthzAdaptor, leader *leaderHealth) (stop func(), err error) {
 	var stops []func()
 	stopAll := func() {
 		for _, s := range stops {
@@ -35,7 +35,7 @@ func startServers(ctx context.Context, opts options, cachesSynced func() bool,
 		stops = append(stops, s)
 	}
 	if !disabled(opts.healthProbeBindAddress) {
-		s, err := serve(ctx, "health probes", opts.healthProbeBindAddress, probeHandler(ctx, cachesSynced, watchdog))
+		s, err := serve(ctx, "health probes", opts.healthProbeBindAddress, probeHandler(ctx, cachesSynced, watchdog, leader))
 		if err != nil {
 			stopAll()
 			return nil, err
@@ -59,10 +59,15 @@ func metricsHandler(profiling bool) http.Handler {
 	return mux
 }
 
-// probeHandler serves /healthz and /readyz. A nil watchdog means no leader election.
-func probeHandler(ctx context.Context, cachesSynced func() bool, watchdog *leaderelection.HealthzAdaptor) http.Handler {
+// probeHandler serves /healthz and /readyz. A nil watchdog and leader mean no leader election.
+func probeHandler(ctx context.Context, cachesSynced func() bool, watchdog *leaderelection.HealthzAdaptor,
+	leader *leaderHealth) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := leader.check(); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		if watchdog != nil {
 			if err := watchdog.Check(r); err != nil {
 				http.Error(w, "leader election: "+err.Error(), http.StatusInternalServerError)
@@ -72,7 +77,9 @@ func probeHandler(ctx context.Context, cachesSynced func() bool, watchdog *leade
 		_, _ = fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		switch {
+		switch err := leader.check(); {
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		case ctx.Err() != nil:
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		case !cachesSynced():
