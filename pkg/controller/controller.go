@@ -298,12 +298,10 @@ func sameVersion(oldObj, newObj any) bool {
 func (c *Controller) enqueue(key cache.ObjectName, p priority) {
 	if p == priorityOwnedChange {
 		// Added after the delay, behind the changes; a key waiting already is not added twice.
-		c.priorities.request(key, priorityResync)
-		c.queue.AddAfter(key, c.ownedChangeDelay)
+		c.priorities.addAfter(key, priorityResync, c.ownedChangeDelay)
 		return
 	}
-	c.priorities.request(key, p)
-	c.queue.Add(key)
+	c.priorities.add(key, p)
 }
 
 // observeDeletion tells the expectations of a deletion the cache has seen of one of berth's Deployments or
