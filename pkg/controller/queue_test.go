@@ -132,3 +132,23 @@ func TestADelayedOwnedChangeKeepsItsPriority(t *testing.T) {
 			"with priority %d in between, the delayed add of a comes last", between)
 	}
 }
+
+// TestARetryOfAKeyUnderWayComesBackAsAChange: a key that is synced is added again as a resync, and its sync fails.
+// The retry, whose delay ends while the key is still under way, is a change: the key comes back before the
+// resyncs, not with the priority of the resync.
+func TestARetryOfAKeyUnderWayComesBackAsAChange(t *testing.T) {
+	c, drain := newTestQueue(t)
+	c.enqueue(key("a"), priorityChange)
+	syncing, _ := c.queue.Get()
+	c.enqueue(key("resynced"), priorityResync)
+	c.enqueue(syncing, priorityResync)
+	c.queue.AddRateLimited(syncing)
+	assert.Eventually(t, func() bool {
+		c.priorities.mu.Lock()
+		defer c.priorities.mu.Unlock()
+		return c.priorities.requested[syncing] == priorityChange
+	}, 5*time.Second, time.Millisecond, "the retry's delay is over, and it asked for a change")
+	c.queue.Done(syncing)
+
+	assert.Equal(t, []cache.ObjectName{key("a"), key("resynced")}, drain())
+}
