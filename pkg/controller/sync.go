@@ -162,16 +162,22 @@ func (c *Controller) updateStatus(ctx context.Context, app *berthv1alpha1.App, o
 	}
 	c.expectations.wrote("apps", cache.MetaObjectToName(app), updated.ResourceVersion)
 	klog.FromContext(ctx).V(2).Info("Updated status", "ready", status.Ready)
-	c.recordDegradedTransition(app, status)
+	c.recordDegradedTransition(app, status, obs.refused != nil)
 	return true, nil
 }
 
 // recordDegradedTransition emits one Event when the Degraded condition changes: a Warning when the App becomes
-// degraded (or degraded for another reason), a Normal Event when it recovers.
-func (c *Controller) recordDegradedTransition(app *berthv1alpha1.App, status berthv1alpha1.AppStatus) {
+// degraded (or degraded for another reason), a Normal Event when it recovers. A refused write (refused) is a
+// Warning also when only the message changed: another refusal, of the same reason (fix one invalid field, hit
+// the next), is news to the App's user. A retry refused in the same words changes nothing, and is no Event.
+func (c *Controller) recordDegradedTransition(app *berthv1alpha1.App, status berthv1alpha1.AppStatus, refused bool) {
 	before := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded)
 	after := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
-	if after == nil || (before != nil && before.Status == after.Status && before.Reason == after.Reason) {
+	if after == nil {
+		return
+	}
+	if before != nil && before.Status == after.Status && before.Reason == after.Reason &&
+		(!refused || before.Message == after.Message) {
 		return
 	}
 	switch {

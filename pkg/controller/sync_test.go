@@ -346,6 +346,39 @@ func TestSyncRecordsRefusedWrites(t *testing.T) {
 	}
 }
 
+// TestSyncWarnsOfEachNewRefusal: an App whose create was refused for one reason is fixed, and the next create is
+// refused for another, with the same reason (422, Rejected). The new refusal gets its own Warning; a retry that is
+// refused in the same words gets none.
+func TestSyncWarnsOfEachNewRefusal(t *testing.T) {
+	app := newApp()
+	app.Status = computeStatus(app, observation{refused: &refusal{reason: ReasonRejected,
+		message: `the API server refused to create Deployment "web": the first reason`}}, "cluster.local", metav1.Now())
+	f := newFixture(t, app)
+	refusal := apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web",
+		field.ErrorList{field.Invalid(field.NewPath("spec", "template"), "x", "the second reason")})
+	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, refusal
+	})
+
+	require.ErrorIs(t, f.sync(), errRefused)
+
+	status := f.appliedStatus()
+	degraded := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
+	require.NotNil(t, degraded)
+	require.Equal(t, ReasonRejected, degraded.Reason, "the same reason as before")
+	require.Contains(t, degraded.Message, "the second reason", "the status tells of the new refusal")
+	assert.Equal(t, []string{"Warning Rejected " + degraded.Message}, f.events(), "one Warning for the new refusal")
+
+	// The retry is refused in the same words: no status write, no Warning.
+	retried := app.DeepCopy()
+	retried.Status = status
+	require.NoError(t, f.indexerFor(retried).Update(retried))
+	f.berthClient.ClearActions()
+	require.ErrorIs(t, f.sync(), errRefused)
+	assert.NotContains(t, f.writes(), applyAppStatus)
+	assert.Empty(t, f.events(), "one Warning per refusal, not per retry")
+}
+
 func TestSyncDoesNotCallATerminatingNamespaceARefusal(t *testing.T) {
 	f := newFixture(t, newApp())
 	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
