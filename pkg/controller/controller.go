@@ -209,7 +209,7 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 	logger := klog.FromContext(ctx)
 	appHandler := cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc:    func(obj any, isInInitialList bool) { c.enqueueApp(obj, priorityOfAdd(isInInitialList)) },
-		UpdateFunc: func(oldObj, newObj any) { c.enqueueApp(newObj, priorityOfAppUpdate(oldObj, newObj)) },
+		UpdateFunc: c.enqueueAppUpdate,
 		DeleteFunc: func(obj any) { c.enqueueApp(obj, priorityChange) },
 	}
 	deploymentHandler := ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("deployments"))
@@ -322,6 +322,20 @@ func (c *Controller) observeDeletion(resource string) func(obj any) {
 		}
 		c.expectations.observeDeletion(resource, cache.MetaObjectToName(object), object.GetResourceVersion(), !relisted)
 	}
+}
+
+// enqueueAppUpdate queues an App that changed. A change that is not of its spec, mostly berth's own status write
+// coming back, does not bring back an App that is retried with backoff: its retry comes. Else each status write
+// of a failing App would sync it again at once, past its backoff, and a refusal whose message differs at each
+// attempt (a webhook that puts a request ID in it) would have berth write the status as fast as the API server
+// answers.
+func (c *Controller) enqueueAppUpdate(oldObj, newObj any) {
+	p := priorityOfAppUpdate(oldObj, newObj)
+	if app, ok := newObj.(*berthv1alpha1.App); ok && p != priorityChange &&
+		c.queue.NumRequeues(cache.MetaObjectToName(app)) > 0 {
+		return
+	}
+	c.enqueueApp(newObj, p)
 }
 
 func (c *Controller) enqueueApp(obj any, p priority) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +25,10 @@ const FieldManager = "berth"
 // errUnsatisfiable marks an App that berth cannot run as it is: retrying will not help until the App or the
 // object in its way changes, and either change brings the App back to the queue.
 var errUnsatisfiable = errors.New("the App cannot be satisfied")
+
+// errCacheBehind marks a sync that did nothing because the cache has not seen berth's last write of the App or
+// its objects yet: the event of that write brings the App back.
+var errCacheBehind = errors.New("the cache has not seen berth's last write yet")
 
 // syncApp makes the world match one App: it reads the App and what it owns from the informers' caches, writes
 // only what differs, and then records what it saw in the App's status.
@@ -54,10 +57,8 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		return err
 	}
 	if !c.cacheCaughtUp(key, app, deployment, service) {
-		// The event of berth's own write is on its way and brings the key back; the delay is a fallback.
 		klog.FromContext(ctx).V(4).Info("The cache has not seen berth's last write yet; waiting for it")
-		c.queue.AddAfter(key, time.Second)
-		return nil
+		return errCacheBehind
 	}
 	pods, err := c.appPods(key)
 	if err != nil {

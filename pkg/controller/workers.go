@@ -112,6 +112,13 @@ func (c *Controller) handleResult(logger klog.Logger, key cache.ObjectName, err 
 	case err == nil:
 		c.metrics.ObserveReconcile(ResultSuccess, took)
 		c.queue.Forget(key)
+	case errors.Is(err, errCacheBehind):
+		// The event of berth's own write is on its way and brings the key back; the delay is a fallback, should
+		// that event be lost. Not a success: forgetting the key would reset its backoff, and a failing App would
+		// be retried at its first pace again after each of its status writes.
+		logger.V(4).Info("Waiting for the cache to show berth's last write", "requeues", c.queue.NumRequeues(key))
+		c.metrics.ObserveReconcile(ResultSuccess, took)
+		c.queue.AddAfter(key, time.Second)
 	case apierrors.IsConflict(err) || errors.Is(err, errStaleCache):
 		// Someone wrote the object between berth's read and its write, or the cache is behind; it will catch
 		// up. Not a failure, but retried with backoff all the same: a conflict that repeats (an object deleted
