@@ -6,6 +6,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -126,6 +127,8 @@ type Controller struct {
 	corrections *corrections
 	recorder    record.EventRecorder
 	metrics     Metrics
+	// running tells that Run's workers run (see Running).
+	running atomic.Bool
 
 	clusterDomain    string
 	drainTimeout     time.Duration

@@ -279,6 +279,23 @@ func TestRunSyncsAppsAndReturnsAfterCancel(t *testing.T) {
 	assert.True(t, f.controller.queue.ShuttingDown())
 }
 
+// TestRunningWhileTheWorkersRun: Running says whether this replica does the work, which only the leader (or a
+// lone replica) does: the per-App metrics are reported from it alone.
+func TestRunningWhileTheWorkersRun(t *testing.T) {
+	f := newFixture(t)
+	f.startInformers()
+	assert.False(t, f.controller.Running(), "not before Run")
+
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() { done <- f.controller.Run(f.ctx, stop, 1) }()
+	require.Eventually(t, f.controller.Running, 10*time.Second, 10*time.Millisecond, "once the workers start")
+
+	close(stop)
+	require.NoError(t, <-done)
+	assert.False(t, f.controller.Running(), "not after Run returned")
+}
+
 func TestRunDrainsSyncsUnderWay(t *testing.T) {
 	f := newFixture(t, newApp())
 	entered, release := make(chan struct{}), make(chan struct{})

@@ -45,6 +45,8 @@ func (c *Controller) Run(ctx context.Context, stop <-chan struct{}, workers int)
 	}
 
 	logger.Info("Starting workers", "count", workers)
+	c.running.Store(true)
+	defer c.running.Store(false)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -78,6 +80,12 @@ func (c *Controller) Run(ctx context.Context, stop <-chan struct{}, workers int)
 	wg.Wait()
 	logger.Info("All workers stopped")
 	return nil
+}
+
+// Running tells whether the workers run: in the replica that leads, or in a replica without leader election,
+// from the moment the caches have synced until Run returns.
+func (c *Controller) Running() bool {
+	return c.running.Load()
 }
 
 // processNextWorkItem syncs one key under ctx and decides, by the class of its error, whether and when it comes
