@@ -114,7 +114,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", o.metricsBindAddress,
 		"Address of the Prometheus /metrics endpoint; 0 disables it.")
 	fs.BoolVar(&o.metricsPerApp, "metrics-per-app", o.metricsPerApp,
-		"Also export berth_app_condition: three series per App (its conditions, with status and reason).")
+		"Also export berth_app_condition from the replica that leads: three series per App (its conditions, with status and reason).")
 	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", o.healthProbeBindAddress,
 		"Address of the /healthz and /readyz endpoints; 0 disables them.")
 	fs.BoolVar(&o.profiling, "profiling", o.profiling,

@@ -82,7 +82,7 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
-	metrics.NewAppConditions(informers.AppLister(), opts.metricsPerApp,
+	metrics.NewAppConditions(informers.AppLister(), opts.metricsPerApp, ctrl.Running,
 		legacyregistry.CustomMustRegister)
 
 	// The watchdog fails /healthz when this replica leads but has not renewed its lease in time, and health fails

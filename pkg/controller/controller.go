@@ -6,6 +6,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -126,6 +127,8 @@ type Controller struct {
 	corrections *corrections
 	recorder    record.EventRecorder
 	metrics     Metrics
+	// running tells that Run's workers run (see Running).
+	running atomic.Bool
 
 	clusterDomain    string
 	drainTimeout     time.Duration
@@ -209,7 +212,7 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 	logger := klog.FromContext(ctx)
 	appHandler := cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc:    func(obj any, isInInitialList bool) { c.enqueueApp(obj, priorityOfAdd(isInInitialList)) },
-		UpdateFunc: func(oldObj, newObj any) { c.enqueueApp(newObj, priorityOfAppUpdate(oldObj, newObj)) },
+		UpdateFunc: c.enqueueAppUpdate,
 		DeleteFunc: func(obj any) { c.enqueueApp(obj, priorityChange) },
 	}
 	deploymentHandler := ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("deployments"))
@@ -298,12 +301,10 @@ func sameVersion(oldObj, newObj any) bool {
 func (c *Controller) enqueue(key cache.ObjectName, p priority) {
 	if p == priorityOwnedChange {
 		// Added after the delay, behind the changes; a key waiting already is not added twice.
-		c.priorities.request(key, priorityResync)
-		c.queue.AddAfter(key, c.ownedChangeDelay)
+		c.priorities.addAfter(key, priorityResync, c.ownedChangeDelay)
 		return
 	}
-	c.priorities.request(key, p)
-	c.queue.Add(key)
+	c.priorities.add(key, p)
 }
 
 // observeDeletion tells the expectations of a deletion the cache has seen of one of berth's Deployments or
@@ -324,6 +325,20 @@ func (c *Controller) observeDeletion(resource string) func(obj any) {
 		}
 		c.expectations.observeDeletion(resource, cache.MetaObjectToName(object), object.GetResourceVersion(), !relisted)
 	}
+}
+
+// enqueueAppUpdate queues an App that changed. A change that is not of its spec, mostly berth's own status write
+// coming back, does not bring back an App that is retried with backoff: its retry comes. Else each status write
+// of a failing App would sync it again at once, past its backoff, and a refusal whose message differs at each
+// attempt (a webhook that puts a request ID in it) would have berth write the status as fast as the API server
+// answers.
+func (c *Controller) enqueueAppUpdate(oldObj, newObj any) {
+	p := priorityOfAppUpdate(oldObj, newObj)
+	if app, ok := newObj.(*berthv1alpha1.App); ok && p != priorityChange &&
+		c.queue.NumRequeues(cache.MetaObjectToName(app)) > 0 {
+		return
+	}
+	c.enqueueApp(newObj, p)
 }
 
 func (c *Controller) enqueueApp(obj any, p priority) {

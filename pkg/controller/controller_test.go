@@ -19,6 +19,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 )
 
 var webKey = cache.NewObjectName("shop", "web")
@@ -277,6 +279,23 @@ func TestRunSyncsAppsAndReturnsAfterCancel(t *testing.T) {
 	assert.True(t, f.controller.queue.ShuttingDown())
 }
 
+// TestRunningWhileTheWorkersRun: Running says whether this replica does the work, which only the leader (or a
+// lone replica) does: the per-App metrics are reported from it alone.
+func TestRunningWhileTheWorkersRun(t *testing.T) {
+	f := newFixture(t)
+	f.startInformers()
+	assert.False(t, f.controller.Running(), "not before Run")
+
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() { done <- f.controller.Run(f.ctx, stop, 1) }()
+	require.Eventually(t, f.controller.Running, 10*time.Second, 10*time.Millisecond, "once the workers start")
+
+	close(stop)
+	require.NoError(t, <-done)
+	assert.False(t, f.controller.Running(), "not after Run returned")
+}
+
 func TestRunDrainsSyncsUnderWay(t *testing.T) {
 	f := newFixture(t, newApp())
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -396,4 +415,78 @@ func TestOnlyASpecChangeOfAnAppIsNews(t *testing.T) {
 	assert.Equal(t, priorityResync, priorityOfAppUpdate(app, app), "a resync")
 	assert.Equal(t, priorityResync, priorityOfAppUpdate(app, statusWritten), "a status write")
 	assert.Equal(t, priorityChange, priorityOfAppUpdate(statusWritten, specChanged), "a change of the spec")
+}
+
+// TestAStatusWriteOfAFailingAppWaitsForItsRetry: an App whose sync failed is retried with backoff. A change of
+// the App that is not of its spec (berth's own status write, coming back through the watch) must not bring it
+// back before that retry; a change of its spec does.
+func TestAStatusWriteOfAFailingAppWaitsForItsRetry(t *testing.T) {
+	web := newApp()
+	web.Generation = 1
+	other := newApp(func(a *berthv1alpha1.App) { a.Name = "other" })
+	other.Generation = 1
+	f := newFixtureWithOptions(t, Options{BackoffBase: time.Hour, BackoffMax: time.Hour}, web, other)
+	f.kubeClient.PrependReactor("create", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.(k8stesting.CreateAction).GetObject().(metav1.Object).GetName() != "web" {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewInternalError(errors.New("etcd is down"))
+	})
+	f.startInformers()
+	q := f.controller.queue
+	require.Eventually(t, func() bool { return q.Len() == 2 }, 5*time.Second, time.Millisecond, "the initial list")
+	for q.Len() > 0 {
+		require.True(t, f.controller.processNextWorkItem(f.ctx, nil))
+	}
+	require.Equal(t, 1, q.NumRequeues(webKey), "web failed, and is retried in an hour")
+
+	statusWritten := web.DeepCopy()
+	statusWritten.Status.Ready = "0/1"
+	_, err := f.berthClient.BerthV1alpha1().Apps("shop").UpdateStatus(f.ctx, statusWritten, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	// A change of another App's spec, after it: the informer hands its events over in order, so once that App
+	// is queued, web's status write has been handled too.
+	changed := other.DeepCopy()
+	changed.Generation = 2
+	_, err = f.berthClient.BerthV1alpha1().Apps("shop").Update(f.ctx, changed, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return q.Len() >= 1 }, 5*time.Second, time.Millisecond)
+
+	assert.Equal(t, []cache.ObjectName{cache.NewObjectName("shop", "other")}, f.queued(),
+		"web waits for its retry")
+
+	specChanged := statusWritten.DeepCopy()
+	specChanged.Generation = 2
+	_, err = f.berthClient.BerthV1alpha1().Apps("shop").Update(f.ctx, specChanged, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return q.Len() == 1 }, 5*time.Second, time.Millisecond,
+		"a change of web's spec is synced at once")
+}
+
+// TestWaitingForTheCacheKeepsTheBackoff: the sync of a failing App finds that the cache has not seen berth's last
+// status write yet, and waits for it. The key must keep its backoff: a wait is not a success.
+func TestWaitingForTheCacheKeepsTheBackoff(t *testing.T) {
+	app := newApp()
+	app.ResourceVersion = "5"
+	f := newFixture(t, app)
+	stop := failCreates(f, apierrors.NewInternalError(errors.New("etcd is down")))
+	q := f.controller.queue
+	q.Add(webKey)
+	for range 3 {
+		require.True(t, f.controller.processNextWorkItem(f.ctx, nil))
+	}
+	require.Equal(t, 3, q.NumRequeues(webKey))
+	stop()
+	// berth wrote the App's status (version 6); the cache still shows version 5.
+	f.controller.expectations.wrote("apps", webKey, "6")
+	f.kubeClient.ClearActions()
+	f.berthClient.ClearActions()
+
+	require.True(t, f.controller.processNextWorkItem(f.ctx, nil), "the key came back after its backoff")
+
+	assert.Empty(t, f.writes(), "the sync waited for the cache")
+	assert.False(t, f.controller.expectations.caughtUp("apps", webKey, true, "5"), "and is still waiting")
+	assert.Equal(t, 3, q.NumRequeues(webKey), "a wait for the cache keeps the backoff")
+	assert.Eventually(t, func() bool { return q.Len() == 1 }, 5*time.Second, 10*time.Millisecond,
+		"the key comes back after a second, in case the cache's event is lost")
 }

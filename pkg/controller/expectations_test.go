@@ -116,7 +116,7 @@ func TestSyncWaitsForTheCacheToSeeItsOwnWrites(t *testing.T) {
 	f.berthClient.ClearActions()
 
 	// The caches have not seen the creates yet: a second sync must not create again.
-	require.NoError(t, f.sync())
+	require.ErrorIs(t, f.sync(), errCacheBehind)
 	assert.Empty(t, f.writes(), "no second create from a stale cache")
 
 	// Once the caches show berth's writes, the App is synced again, and found converged.

@@ -221,7 +221,9 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 			}
 		}
 		if existing, err = takeOwnership(ctx, existing, client.Patch, c.expectations, k.resource); err != nil {
-			return none, obs.refusedOr(fmt.Sprintf("update %s %q", k.kind, app.Name), err)
+			// As for a refused apply, below: the object berth had stays as it was, and the status goes on
+			// describing it.
+			return existing, obs.refusedOr(fmt.Sprintf("update %s %q", k.kind, app.Name), err)
 		}
 		obs.wrote = true
 	}

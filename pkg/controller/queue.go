@@ -2,6 +2,7 @@ package controller
 
 import (
 	"sync"
+	"time"
 
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -13,9 +14,11 @@ import (
 //
 // client-go's workqueue keeps its own bookkeeping (a key is queued at most once, never synced by two workers at
 // a time, retried with backoff) and lets the order of its keys be chosen by a Queue of one's own: that is
-// priorityQueue. A key's priority is said by the controller just before it adds the key (prioritized.add); a
-// key added again with a higher priority while it waits moves up. Keys that come back from a delay (a retry)
-// have the priority of a real change, except those of priorityOwnedChange.
+// priorityQueue. Every add of a key carries its priority (priorityQueue.add), and the adds are made one at a
+// time, so that the Push or Touch an add causes takes the priority of that very add; a key added again with a
+// higher priority while it waits moves up. Keys that come back from the workqueue's own delay (a retry) have the
+// priority of a real change. A change of an owned object waits out its delay apart (priorityQueue.addAfter), and
+// is added with its priority only then.
 
 // newQueue builds berth's workqueue, named QueueName for its metrics, on priorities, with limiter's retry policy.
 func newQueue(priorities *priorityQueue,
@@ -24,12 +27,25 @@ func newQueue(priorities *priorityQueue,
 		Name:  QueueName,
 		Queue: priorities,
 	})
+	priorities.queue = queue
 	delaying := workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[cache.ObjectName]{
 		Name:  QueueName,
-		Queue: queue,
+		Queue: addsAsChanges{TypedInterface: queue, priorities: priorities},
 	})
 	return workqueue.NewTypedRateLimitingQueueWithConfig(limiter,
 		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, DelayingQueue: delaying})
+}
+
+// addsAsChanges is the workqueue as its delaying and rate-limiting layers see it: their adds say no priority (a
+// retry whose delay is over), and are changes. Made one at a time with the others, such an add cannot take the
+// priority that another add recorded.
+type addsAsChanges struct {
+	workqueue.TypedInterface[cache.ObjectName]
+	priorities *priorityQueue
+}
+
+func (a addsAsChanges) Add(key cache.ObjectName) {
+	a.priorities.add(key, priorityChange)
 }
 
 // priority is the priority of a key in the queue.
@@ -51,14 +67,21 @@ const (
 )
 
 // priorityQueue is the storage of berth's workqueue: two FIFOs, changes before resyncs. It implements
-// workqueue.Queue; the workqueue calls Push, Touch, Len and Pop under its own lock, and the controller calls
-// request, from the informers' goroutines, before each add.
+// workqueue.Queue; the workqueue calls Push, Touch, Len and Pop under its own lock, and the controller adds keys
+// through add and addAfter, from the informers' goroutines.
 type priorityQueue struct {
+	// queue is the workqueue that this is the storage of.
+	queue workqueue.TypedInterface[cache.ObjectName]
+	// adding makes the adds one at a time: each records its priority, then adds.
+	adding sync.Mutex
+
 	mu sync.Mutex
-	// requested is the priority of the adds of a key that the workqueue has not pushed or touched yet; the
-	// highest one wins. A key without an entry is added as a change.
+	// requested is the priority of the adds of a key that the workqueue has not pushed or touched yet (a key
+	// under way is pushed when it is done); the highest one wins.
 	requested map[cache.ObjectName]priority
-	changes   []cache.ObjectName
+	// delayed holds the keys that addAfter will add, with their priority.
+	delayed map[cache.ObjectName]priority
+	changes []cache.ObjectName
 	// resyncs may hold places that keys left when they moved up to changes: a place counts only while
 	// queuedAsResync holds its key with the place's number.
 	resyncs        []resyncPlace
@@ -77,11 +100,40 @@ var _ workqueue.Queue[cache.ObjectName] = &priorityQueue{}
 func newPriorityQueue() *priorityQueue {
 	return &priorityQueue{
 		requested:      map[cache.ObjectName]priority{},
+		delayed:        map[cache.ObjectName]priority{},
 		queuedAsResync: map[cache.ObjectName]uint64{},
 	}
 }
 
-// request records the priority of the add of key that follows.
+// add adds key to the workqueue with priority p.
+func (q *priorityQueue) add(key cache.ObjectName, p priority) {
+	q.adding.Lock()
+	defer q.adding.Unlock()
+	q.request(key, p)
+	q.queue.Add(key)
+}
+
+// addAfter adds key with priority p once delay has passed. A key that waits already is not added twice: the add
+// under way takes the higher priority of the two. The workqueue's own AddAfter cannot be used: it adds without a
+// priority, and a priority recorded now would be taken by another add of the key in between.
+func (q *priorityQueue) addAfter(key cache.ObjectName, p priority, delay time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if earlier, waiting := q.delayed[key]; waiting {
+		q.delayed[key] = min(earlier, p)
+		return
+	}
+	q.delayed[key] = p
+	time.AfterFunc(delay, func() {
+		q.mu.Lock()
+		p := q.delayed[key]
+		delete(q.delayed, key)
+		q.mu.Unlock()
+		q.add(key, p)
+	})
+}
+
+// request records the priority of the add of key that follows. The caller holds q.adding.
 func (q *priorityQueue) request(key cache.ObjectName, p priority) {
 	q.mu.Lock()
 	defer q.mu.Unlock()

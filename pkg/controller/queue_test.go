@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -109,4 +110,45 @@ func TestAChangeOfAnOwnedObjectIsSyncedAfterADelayBehindChanges(t *testing.T) {
 	c.enqueue(key("b"), priorityResync)
 	c.enqueue(key("c"), priorityChange)
 	assert.Equal(t, []cache.ObjectName{key("c"), key("a"), key("b")}, drain(), "once, behind the change")
+}
+
+// TestADelayedOwnedChangeKeepsItsPriority: a change of an owned object enters the queue after a delay, behind the
+// changes. Another add of the same key in between (served at once) must not take that priority away from it:
+// the delayed add still comes behind the changes and the resyncs queued before it.
+func TestADelayedOwnedChangeKeepsItsPriority(t *testing.T) {
+	for _, between := range []priority{priorityChange, priorityResync} {
+		c, drain := newTestQueue(t)
+		c.ownedChangeDelay = 200 * time.Millisecond
+		c.enqueue(key("a"), priorityOwnedChange)
+		c.enqueue(key("a"), between)
+		require.Equal(t, []cache.ObjectName{key("a")}, drain(), "the add in between is served at once")
+
+		c.enqueue(key("resynced"), priorityResync)
+		require.Eventually(t, func() bool { return c.queue.Len() == 2 }, 5*time.Second, 10*time.Millisecond,
+			"the delayed add of a arrives")
+		c.enqueue(key("changed"), priorityChange)
+
+		assert.Equal(t, []cache.ObjectName{key("changed"), key("resynced"), key("a")}, drain(),
+			"with priority %d in between, the delayed add of a comes last", between)
+	}
+}
+
+// TestARetryOfAKeyUnderWayComesBackAsAChange: a key that is synced is added again as a resync, and its sync fails.
+// The retry, whose delay ends while the key is still under way, is a change: the key comes back before the
+// resyncs, not with the priority of the resync.
+func TestARetryOfAKeyUnderWayComesBackAsAChange(t *testing.T) {
+	c, drain := newTestQueue(t)
+	c.enqueue(key("a"), priorityChange)
+	syncing, _ := c.queue.Get()
+	c.enqueue(key("resynced"), priorityResync)
+	c.enqueue(syncing, priorityResync)
+	c.queue.AddRateLimited(syncing)
+	assert.Eventually(t, func() bool {
+		c.priorities.mu.Lock()
+		defer c.priorities.mu.Unlock()
+		return c.priorities.requested[syncing] == priorityChange
+	}, 5*time.Second, time.Millisecond, "the retry's delay is over, and it asked for a change")
+	c.queue.Done(syncing)
+
+	assert.Equal(t, []cache.ObjectName{key("a"), key("resynced")}, drain())
 }

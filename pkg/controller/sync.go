@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +25,10 @@ const FieldManager = "berth"
 // errUnsatisfiable marks an App that berth cannot run as it is: retrying will not help until the App or the
 // object in its way changes, and either change brings the App back to the queue.
 var errUnsatisfiable = errors.New("the App cannot be satisfied")
+
+// errCacheBehind marks a sync that did nothing because the cache has not seen berth's last write of the App or
+// its objects yet: the event of that write brings the App back.
+var errCacheBehind = errors.New("the cache has not seen berth's last write yet")
 
 // syncApp makes the world match one App: it reads the App and what it owns from the informers' caches, writes
 // only what differs, and then records what it saw in the App's status.
@@ -54,10 +57,8 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		return err
 	}
 	if !c.cacheCaughtUp(key, app, deployment, service) {
-		// The event of berth's own write is on its way and brings the key back; the delay is a fallback.
 		klog.FromContext(ctx).V(4).Info("The cache has not seen berth's last write yet; waiting for it")
-		c.queue.AddAfter(key, time.Second)
-		return nil
+		return errCacheBehind
 	}
 	pods, err := c.appPods(key)
 	if err != nil {
@@ -162,16 +163,22 @@ func (c *Controller) updateStatus(ctx context.Context, app *berthv1alpha1.App, o
 	}
 	c.expectations.wrote("apps", cache.MetaObjectToName(app), updated.ResourceVersion)
 	klog.FromContext(ctx).V(2).Info("Updated status", "ready", status.Ready)
-	c.recordDegradedTransition(app, status)
+	c.recordDegradedTransition(app, status, obs.refused != nil)
 	return true, nil
 }
 
 // recordDegradedTransition emits one Event when the Degraded condition changes: a Warning when the App becomes
-// degraded (or degraded for another reason), a Normal Event when it recovers.
-func (c *Controller) recordDegradedTransition(app *berthv1alpha1.App, status berthv1alpha1.AppStatus) {
+// degraded (or degraded for another reason), a Normal Event when it recovers. A refused write (refused) is a
+// Warning also when only the message changed: another refusal, of the same reason (fix one invalid field, hit
+// the next), is news to the App's user. A retry refused in the same words changes nothing, and is no Event.
+func (c *Controller) recordDegradedTransition(app *berthv1alpha1.App, status berthv1alpha1.AppStatus, refused bool) {
 	before := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded)
 	after := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
-	if after == nil || (before != nil && before.Status == after.Status && before.Reason == after.Reason) {
+	if after == nil {
+		return
+	}
+	if before != nil && before.Status == after.Status && before.Reason == after.Reason &&
+		(!refused || before.Message == after.Message) {
 		return
 	}
 	switch {

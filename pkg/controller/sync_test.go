@@ -346,6 +346,39 @@ func TestSyncRecordsRefusedWrites(t *testing.T) {
 	}
 }
 
+// TestSyncWarnsOfEachNewRefusal: an App whose create was refused for one reason is fixed, and the next create is
+// refused for another, with the same reason (422, Rejected). The new refusal gets its own Warning; a retry that is
+// refused in the same words gets none.
+func TestSyncWarnsOfEachNewRefusal(t *testing.T) {
+	app := newApp()
+	app.Status = computeStatus(app, observation{refused: &refusal{reason: ReasonRejected,
+		message: `the API server refused to create Deployment "web": the first reason`}}, "cluster.local", metav1.Now())
+	f := newFixture(t, app)
+	refusal := apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web",
+		field.ErrorList{field.Invalid(field.NewPath("spec", "template"), "x", "the second reason")})
+	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, refusal
+	})
+
+	require.ErrorIs(t, f.sync(), errRefused)
+
+	status := f.appliedStatus()
+	degraded := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
+	require.NotNil(t, degraded)
+	require.Equal(t, ReasonRejected, degraded.Reason, "the same reason as before")
+	require.Contains(t, degraded.Message, "the second reason", "the status tells of the new refusal")
+	assert.Equal(t, []string{"Warning Rejected " + degraded.Message}, f.events(), "one Warning for the new refusal")
+
+	// The retry is refused in the same words: no status write, no Warning.
+	retried := app.DeepCopy()
+	retried.Status = status
+	require.NoError(t, f.indexerFor(retried).Update(retried))
+	f.berthClient.ClearActions()
+	require.ErrorIs(t, f.sync(), errRefused)
+	assert.NotContains(t, f.writes(), applyAppStatus)
+	assert.Empty(t, f.events(), "one Warning per refusal, not per retry")
+}
+
 func TestSyncDoesNotCallATerminatingNamespaceARefusal(t *testing.T) {
 	f := newFixture(t, newApp())
 	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
@@ -382,6 +415,47 @@ func TestSyncKeepsTheDeploymentWhoseChangeWasRefused(t *testing.T) {
 	require.NotNil(t, degraded)
 	assert.Equal(t, ReasonForbidden, degraded.Reason)
 	assert.Contains(t, degraded.Message, `the API server refused to change Deployment "web"`)
+}
+
+// TestSyncKeepsTheDeploymentWhoseOwnershipPatchWasRefused: the first change of a Deployment that berth created
+// starts with the patch that hands its fields to berth's Apply entry (ownership.go). When that patch is refused,
+// the Deployment that runs stays in the observation, as for a refused apply.
+func TestSyncKeepsTheDeploymentWhoseOwnershipPatchWasRefused(t *testing.T) {
+	f := newFixture(t, newApp())
+	require.NoError(t, f.sync())
+	created, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	created.Status = deploymentStatus().Status
+	created.Status.ObservedGeneration = created.Generation
+	created, err = f.kubeClient.AppsV1().Deployments("shop").UpdateStatus(f.ctx, created, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.True(t, ownsByCreate(created), "as berth created it")
+	require.NoError(t, f.indexerFor(created).Add(created))
+	changed := newApp(func(a *berthv1alpha1.App) { a.Spec.Image = "nginx:1.28" })
+	changed.Generation = 2
+	require.NoError(t, f.indexerFor(changed).Update(changed))
+	var ownershipPatches int
+	f.kubeClient.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.(k8stesting.PatchAction).GetPatchType() != types.JSONPatchType {
+			return false, nil, nil
+		}
+		ownershipPatches++
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web",
+			errors.New("Deployments are frozen here"))
+	})
+	f.berthClient.ClearActions()
+
+	assert.ErrorIs(t, f.sync(), errRefused)
+
+	require.Equal(t, 1, ownershipPatches, "the ownership patch was refused")
+	status := f.appliedStatus()
+	assert.Equal(t, int32(3), status.ReadyReplicas, "the running Deployment's Pods")
+	assert.Equal(t, "3/3", status.Ready)
+	assert.True(t, meta.IsStatusConditionTrue(status.Conditions, berthv1alpha1.ConditionAvailable))
+	degraded := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
+	require.NotNil(t, degraded)
+	assert.Equal(t, ReasonForbidden, degraded.Reason)
+	assert.Contains(t, degraded.Message, `the API server refused to update Deployment "web"`)
 }
 
 // TestSyncWaitsForTheGarbageCollector: a Deployment of the App's name controlled by a deleted App of the same name

@@ -45,6 +45,8 @@ func (c *Controller) Run(ctx context.Context, stop <-chan struct{}, workers int)
 	}
 
 	logger.Info("Starting workers", "count", workers)
+	c.running.Store(true)
+	defer c.running.Store(false)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -80,6 +82,12 @@ func (c *Controller) Run(ctx context.Context, stop <-chan struct{}, workers int)
 	return nil
 }
 
+// Running tells whether the workers run: in the replica that leads, or in a replica without leader election,
+// from the moment the caches have synced until Run returns.
+func (c *Controller) Running() bool {
+	return c.running.Load()
+}
+
 // processNextWorkItem syncs one key under ctx and decides, by the class of its error, whether and when it comes
 // back. It returns false when the worker should stop: the queue is shut down, stop is closed or ctx is done.
 func (c *Controller) processNextWorkItem(ctx context.Context, stop <-chan struct{}) bool {
@@ -112,6 +120,13 @@ func (c *Controller) handleResult(logger klog.Logger, key cache.ObjectName, err 
 	case err == nil:
 		c.metrics.ObserveReconcile(ResultSuccess, took)
 		c.queue.Forget(key)
+	case errors.Is(err, errCacheBehind):
+		// The event of berth's own write is on its way and brings the key back; the delay is a fallback, should
+		// that event be lost. Not a success: forgetting the key would reset its backoff, and a failing App would
+		// be retried at its first pace again after each of its status writes.
+		logger.V(4).Info("Waiting for the cache to show berth's last write", "requeues", c.queue.NumRequeues(key))
+		c.metrics.ObserveReconcile(ResultSuccess, took)
+		c.queue.AddAfter(key, time.Second)
 	case apierrors.IsConflict(err) || errors.Is(err, errStaleCache):
 		// Someone wrote the object between berth's read and its write, or the cache is behind; it will catch
 		// up. Not a failure, but retried with backoff all the same: a conflict that repeats (an object deleted

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,9 +66,10 @@ func TestAppConditions(t *testing.T) {
 		require.NoError(t, indexer.Add(a))
 	}
 	lister := berthlisters.NewAppLister(indexer)
+	leads := func() bool { return true }
 
 	registry := metrics.NewKubeRegistry()
-	NewAppConditions(lister, false, registry.CustomMustRegister)
+	NewAppConditions(lister, false, leads, registry.CustomMustRegister)
 	want := `
 # HELP berth_apps [ALPHA] Apps by condition (Available, Progressing, Degraded) and its status (True, False, Unknown); an App whose status does not have the condition yet counts as Unknown.
 # TYPE berth_apps gauge
@@ -84,9 +86,9 @@ berth_apps{condition="Progressing",status="Unknown"} 1
 	require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(want), "berth_apps", "berth_app_condition"))
 
 	perApp := metrics.NewKubeRegistry()
-	NewAppConditions(lister, true, perApp.CustomMustRegister)
+	NewAppConditions(lister, true, leads, perApp.CustomMustRegister)
 	want = `
-# HELP berth_app_condition [ALPHA] 1 for each App and each of its conditions, with the condition's status and reason; only with --metrics-per-app, since it has three series per App.
+# HELP berth_app_condition [ALPHA] 1 for each App and each of its conditions, with the condition's status and reason; only with --metrics-per-app, and only from the replica that leads, since it has three series per App.
 # TYPE berth_app_condition gauge
 berth_app_condition{app="api",condition="Available",namespace="shop",reason="MinimumReplicasUnavailable",status="False"} 1
 berth_app_condition{app="api",condition="Degraded",namespace="shop",reason="CrashLoopBackOff",status="True"} 1
@@ -99,4 +101,37 @@ berth_app_condition{app="web",condition="Degraded",namespace="shop",reason="AsEx
 berth_app_condition{app="web",condition="Progressing",namespace="shop",reason="RolloutComplete",status="False"} 1
 `
 	require.NoError(t, testutil.GatherAndCompare(perApp, strings.NewReader(want), "berth_app_condition"))
+}
+
+// TestPerAppSeriesComeFromTheLeaderOnly: every replica counts the Apps (berth_apps), but only the one that leads
+// reports the three series of each App; a standby, or a leader that stopped leading, reports none.
+func TestPerAppSeriesComeFromTheLeaderOnly(t *testing.T) {
+	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	for _, name := range []string{"web", "api"} {
+		require.NoError(t, indexer.Add(&berthv1alpha1.App{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}}))
+	}
+	var leads atomic.Bool
+	registry := metrics.NewKubeRegistry()
+	NewAppConditions(berthlisters.NewAppLister(indexer), true, leads.Load, registry.CustomMustRegister)
+
+	series := func(name string) int {
+		t.Helper()
+		families, err := registry.Gather()
+		require.NoError(t, err)
+		for _, family := range families {
+			if family.GetName() == name {
+				return len(family.GetMetric())
+			}
+		}
+		return 0
+	}
+	require.Equal(t, 9, series("berth_apps"), "a standby counts the Apps")
+	require.Zero(t, series("berth_app_condition"), "a standby reports no App of its own")
+
+	leads.Store(true)
+	require.Equal(t, 9, series("berth_apps"))
+	require.Equal(t, 6, series("berth_app_condition"), "the leader: three series per App")
+
+	leads.Store(false)
+	require.Zero(t, series("berth_app_condition"), "no longer the leader")
 }
