@@ -73,10 +73,10 @@ func TestTrimPodKeepsWhatStatusReads(t *testing.T) {
 			}},
 		},
 	}, out)
-	_, _, failing := podFailure([]*corev1.Pod{out.(*corev1.Pod)})
+	_, _, failing := podFailure([]*corev1.Pod{out.(*corev1.Pod)}, time.Now())
 	assert.False(t, failing, "a Pod being deleted is not counted")
 	out.(*corev1.Pod).DeletionTimestamp = nil
-	reason, _, failing := podFailure([]*corev1.Pod{out.(*corev1.Pod)})
+	reason, _, failing := podFailure([]*corev1.Pod{out.(*corev1.Pod)}, time.Now())
 	assert.True(t, failing)
 	assert.Equal(t, ReasonCrashLoopBackOff, reason, "the trimmed Pod still tells why it fails")
 }
