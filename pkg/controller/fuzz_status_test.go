@@ -24,6 +24,9 @@ const (
 	fuzzInitContainer
 	fuzzHasOldConditions
 	fuzzContested
+	// fuzzCrashed gives the Pod's container a restart count and a last exit (code, reason and time from other
+	// arguments), as a crash-looping container has.
+	fuzzCrashed
 )
 
 // conditionStatuses are what a fuzzed uint8 picks from: a Deployment's condition absent or in one of its statuses.
@@ -33,7 +36,7 @@ var conditionStatuses = []corev1.ConditionStatus{"", corev1.ConditionTrue, corev
 var refusalReasons = []string{"", ReasonQuotaExceeded, ReasonForbidden, ReasonRejected}
 
 // FuzzComputeStatus gives computeStatus random observations: a Deployment (counts, generations and conditions with
-// any reason and message), a Pod waiting for any reason, a conflict, an object left by a deleted App, a refused
+// any reason and message), a Pod waiting for any reason (and restarted, with any last exit), a conflict, an object left by a deleted App, a refused
 // write, a field contested by another writer, and conditions the App had before. Whatever it sees, computeStatus must not panic, must report exactly
 // the three conditions berth owns, each once and for the App's generation, as observedGeneration is, leave other
 // conditions as they were, and write conditions that the API server accepts (metav1 validation, which the CRD's
@@ -69,6 +72,7 @@ func FuzzComputeStatus(f *testing.F) {
 			}
 		}
 
+		now := metav1.NewTime(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
 		obs := observation{conflict: conflict, waitingFor: waitingFor}
 		if flags&fuzzHasDeployment != 0 {
 			obs.deployment = &appsv1.Deployment{
@@ -94,6 +98,13 @@ func FuzzComputeStatus(f *testing.F) {
 		}
 		if flags&fuzzHasPod != 0 {
 			pod := waitingPod(podName, waitingReason)
+			if flags&fuzzCrashed != 0 {
+				// The exit's reason is the runtime's words: any text. Its time is within or out of the window.
+				cs := &pod.Status.ContainerStatuses[0]
+				cs.RestartCount = dReplicas
+				cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: dReady,
+					Reason: failureReason, FinishedAt: metav1.NewTime(now.Add(-time.Duration(dGeneration) * time.Second))}
+			}
 			if flags&fuzzInitContainer != 0 {
 				pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses = pod.Status.ContainerStatuses, nil
 			}
@@ -111,7 +122,6 @@ func FuzzComputeStatus(f *testing.F) {
 				times: int(replicas), window: time.Minute, hold: time.Duration(dGeneration)}
 		}
 
-		now := metav1.NewTime(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
 		status := computeStatus(app, obs, "cluster.local", now)
 
 		if status.ObservedGeneration != generation {

@@ -137,9 +137,9 @@ func trimOwned(obj any) (any, error) {
 	return TrimManagedFields(obj)
 }
 
-// TrimPod keeps of a Pod what berth reads, before the Pod enters the cache: its identity, labels and deletion,
-// and the waiting reasons of its containers (see podFailure). A Pod's spec and most of its status are most of its
-// size, and the App's status reads the replica counts from the Deployment.
+// TrimPod keeps of a Pod what berth reads, before the Pod enters the cache: its identity, labels and deletion, its
+// phase, and of its containers the waiting reasons, restart counts and latest exits (see podFailure). A Pod's spec
+// and most of its status are most of its size, and the App's status reads the replica counts from the Deployment.
 func TrimPod(pod *corev1.Pod) *corev1.Pod {
 	trimmed := &corev1.Pod{
 		TypeMeta: pod.TypeMeta,
@@ -168,8 +168,19 @@ func trimContainerStatuses(statuses []corev1.ContainerStatus) []corev1.Container
 		if w := s.State.Waiting; w != nil {
 			trimmed[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
 		}
+		trimmed[i].State.Terminated = trimExit(s.State.Terminated)
+		trimmed[i].LastTerminationState.Terminated = trimExit(s.LastTerminationState.Terminated)
 	}
 	return trimmed
+}
+
+// trimExit keeps of a container's exit what the message of a crash loop says (its code and reason) and when it
+// ended, which tells whether the kubelet still counts the container as crash-looping (see crashLoopWindow).
+func trimExit(t *corev1.ContainerStateTerminated) *corev1.ContainerStateTerminated {
+	if t == nil {
+		return nil
+	}
+	return &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Reason: t.Reason, FinishedAt: t.FinishedAt}
 }
 
 // lastAppliedAnnotation is where `kubectl apply` (client-side) keeps a copy of the whole object it applied.

@@ -2,11 +2,13 @@ package controller
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -71,12 +73,42 @@ func TestTrimPodKeepsWhatStatusReads(t *testing.T) {
 			}},
 		},
 	}, out)
-	_, _, failing := podFailure([]*corev1.Pod{out.(*corev1.Pod)})
+	_, _, failing := podFailure([]*corev1.Pod{out.(*corev1.Pod)}, time.Now())
 	assert.False(t, failing, "a Pod being deleted is not counted")
 	out.(*corev1.Pod).DeletionTimestamp = nil
-	reason, _, failing := podFailure([]*corev1.Pod{out.(*corev1.Pod)})
+	reason, _, failing := podFailure([]*corev1.Pod{out.(*corev1.Pod)}, time.Now())
 	assert.True(t, failing)
 	assert.Equal(t, ReasonCrashLoopBackOff, reason, "the trimmed Pod still tells why it fails")
+}
+
+// TestTrimPodKeepsTheLastExit: a crash-looping container spends most of its restarts running or just exited, not
+// waiting; what tells that it still fails (its restart count and last exit) must survive the trim, and what
+// changes at every restart without telling anything (the kubelet's back-off message, start times) need not.
+func TestTrimPodKeepsTheLastExit(t *testing.T) {
+	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	last := &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled", Message: "out of memory",
+		Signal: 9, ContainerID: "containerd://1", StartedAt: metav1.NewTime(now.Add(-time.Minute)),
+		FinishedAt: metav1.NewTime(now.Add(-30 * time.Second))}
+	pod := crashingPod("web-a", 6, runningSince(now.Add(-5*time.Second)), last)
+	pod.Spec.Containers = []corev1.Container{{Name: "app", Image: "nginx"}}
+	pod.Status.ContainerStatuses[0].Image = "nginx"
+
+	out, err := trimOwned(pod)
+	require.NoError(t, err)
+	trimmed := out.(*corev1.Pod)
+	assert.Equal(t, []corev1.ContainerStatus{{
+		Name: "app", RestartCount: 6,
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+			ExitCode: 137, Reason: "OOMKilled", FinishedAt: last.FinishedAt}},
+	}}, trimmed.Status.ContainerStatuses)
+
+	s := computeStatus(newApp(), observation{deployment: deploymentStatus(), pods: []*corev1.Pod{trimmed}},
+		"cluster.local", metav1.NewTime(now))
+	degraded := meta.FindStatusCondition(s.Conditions, berthv1alpha1.ConditionDegraded)
+	require.NotNil(t, degraded)
+	assert.Equal(t, cond{metav1.ConditionTrue, ReasonCrashLoopBackOff}, cond{degraded.Status, degraded.Reason})
+	assert.Equal(t, `Pod web-a: container "app" is in CrashLoopBackOff after 4+ restarts; last exit code 137, reason OOMKilled`,
+		degraded.Message, "the trimmed Pod still tells how its container last ended")
 }
 
 func TestPodsAreIndexedByApp(t *testing.T) {

@@ -1,6 +1,9 @@
 package controller
 
 import (
+	"maps"
+	"math/bits"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -311,6 +315,283 @@ func TestConditionMessage(t *testing.T) {
 			if !tt.wantCut && utf8.ValidString(tt.message) {
 				assert.Equal(t, tt.message, got)
 			}
+		})
+	}
+}
+
+// crashingPod is a Pod of the App whose container "app" the kubelet reports in state, with restarts restarts and
+// its last exit in lastState (nil before the first exit): how a kubelet shows a crash loop at one moment.
+func crashingPod(name string, restarts int32, state corev1.ContainerState, last *corev1.ContainerStateTerminated) *corev1.Pod {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Labels: objectLabels(newApp())},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", RestartCount: restarts, State: state,
+		}}},
+	}
+	if last != nil {
+		pod.Status.ContainerStatuses[0].LastTerminationState.Terminated = last
+	}
+	return pod
+}
+
+// exitedAt is a container's end as the kubelet reports it.
+func exitedAt(code int32, reason string, at time.Time) *corev1.ContainerStateTerminated {
+	return &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, StartedAt: metav1.NewTime(at.Add(-time.Second)),
+		FinishedAt: metav1.NewTime(at)}
+}
+
+func runningSince(since time.Time) corev1.ContainerState {
+	return corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(since)}}
+}
+
+func terminatedWith(t *corev1.ContainerStateTerminated) corev1.ContainerState {
+	return corev1.ContainerState{Terminated: t}
+}
+
+func backingOff() corev1.ContainerState {
+	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+		Message: "back-off 40s restarting failed container=app pod=web-a_shop(uid)"}}
+}
+
+// TestComputeStatusThroughAKubeletCrashLoop gives computeStatus each state in which a kubelet shows a
+// crash-looping container: it waits in CrashLoopBackOff, runs again, exits, and waits again. The App is Degraded
+// all along, not only while the container waits, and the message says how the container last ended.
+func TestComputeStatusThroughAKubeletCrashLoop(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	const noFailure = ""
+	tests := []struct {
+		name        string
+		pod         *corev1.Pod
+		now         time.Time
+		wantMessage string // noFailure: Degraded False
+	}{{
+		name:        "started, has not exited yet",
+		pod:         crashingPod("web-a", 0, runningSince(t0), nil),
+		now:         t0.Add(time.Second),
+		wantMessage: noFailure,
+	}, {
+		name:        "its first exit",
+		pod:         crashingPod("web-a", 0, terminatedWith(exitedAt(1, "Error", t0.Add(time.Second))), nil),
+		now:         t0.Add(time.Second),
+		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff; last exit code 1, reason Error`,
+	}, {
+		name:        "restarted at once after its first exit, and running",
+		pod:         crashingPod("web-a", 1, runningSince(t0.Add(time.Second)), exitedAt(1, "Error", t0.Add(time.Second))),
+		now:         t0.Add(2 * time.Second),
+		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 1 restart; last exit code 1, reason Error`,
+	}, {
+		name: "exited again",
+		pod: crashingPod("web-a", 1, terminatedWith(exitedAt(1, "Error", t0.Add(2*time.Second))),
+			exitedAt(1, "Error", t0.Add(time.Second))),
+		now:         t0.Add(2 * time.Second),
+		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 1 restart; last exit code 1, reason Error`,
+	}, {
+		name:        "waiting out its back-off",
+		pod:         crashingPod("web-a", 1, backingOff(), exitedAt(1, "Error", t0.Add(2*time.Second))),
+		now:         t0.Add(5 * time.Second),
+		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 1 restart; last exit code 1, reason Error`,
+	}, {
+		name:        "running again after its back-off",
+		pod:         crashingPod("web-a", 2, runningSince(t0.Add(12*time.Second)), exitedAt(1, "Error", t0.Add(2*time.Second))),
+		now:         t0.Add(13 * time.Second),
+		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 2+ restarts; last exit code 1, reason Error`,
+	}, {
+		name:        "killed for using too much memory",
+		pod:         crashingPod("web-a", 5, backingOff(), exitedAt(137, "OOMKilled", t0)),
+		now:         t0.Add(time.Minute),
+		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 4+ restarts; last exit code 137, reason OOMKilled`,
+	}, {
+		name:        "an exit with code 0 is restarted all the same",
+		pod:         crashingPod("web-a", 1, runningSince(t0), exitedAt(0, "Completed", t0)),
+		now:         t0.Add(time.Second),
+		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 1 restart; last exit code 0, reason Completed`,
+	}, {
+		name:        "its first exit, with code 0: not known to fail until it is restarted",
+		pod:         crashingPod("web-a", 0, terminatedWith(exitedAt(0, "Completed", t0)), nil),
+		now:         t0,
+		wantMessage: noFailure,
+	}, {
+		name:        "running just short of the window since its last exit",
+		pod:         crashingPod("web-a", 9, runningSince(t0), exitedAt(1, "Error", t0)),
+		now:         t0.Add(crashLoopWindowForTest - time.Second),
+		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 8+ restarts; last exit code 1, reason Error`,
+	}, {
+		name:        "running for the window since its last exit: the kubelet forgot the crash loop, and so does berth",
+		pod:         crashingPod("web-a", 9, runningSince(t0), exitedAt(1, "Error", t0)),
+		now:         t0.Add(crashLoopWindowForTest),
+		wantMessage: noFailure,
+	}, {
+		name: "a Pod that has ended (evicted) is replaced, not restarted",
+		pod: func() *corev1.Pod {
+			p := crashingPod("web-a", 0, terminatedWith(exitedAt(137, "Error", t0)), nil)
+			p.Status.Phase = corev1.PodFailed
+			return p
+		}(),
+		now:         t0.Add(time.Second),
+		wantMessage: noFailure,
+	}, {
+		name: "an init container that succeeded after a failed attempt is done",
+		pod: func() *corev1.Pod {
+			p := crashingPod("web-a", 0, runningSince(t0), nil)
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "init", RestartCount: 1,
+				State:                corev1.ContainerState{Terminated: exitedAt(0, "Completed", t0)},
+				LastTerminationState: corev1.ContainerState{Terminated: exitedAt(1, "Error", t0.Add(-time.Second))}}}
+			return p
+		}(),
+		now:         t0.Add(time.Second),
+		wantMessage: noFailure,
+	}, {
+		name: "an init container that keeps failing",
+		pod: func() *corev1.Pod {
+			p := crashingPod("web-a", 0, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}, nil)
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "init", RestartCount: 3,
+				State:                runningSince(t0),
+				LastTerminationState: corev1.ContainerState{Terminated: exitedAt(2, "Error", t0)}}}
+			return p
+		}(),
+		now:         t0.Add(time.Second),
+		wantMessage: `Pod web-a: container "init" is in CrashLoopBackOff after 2+ restarts; last exit code 2, reason Error`,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := computeStatus(newApp(), observation{deployment: deploymentStatus(), pods: []*corev1.Pod{tt.pod}},
+				"cluster.local", metav1.NewTime(tt.now))
+			degraded := meta.FindStatusCondition(s.Conditions, berthv1alpha1.ConditionDegraded)
+			require.NotNil(t, degraded)
+			if tt.wantMessage == noFailure {
+				assert.Equal(t, cond{metav1.ConditionFalse, ReasonAsExpected}, cond{degraded.Status, degraded.Reason},
+					degraded.Message)
+				return
+			}
+			assert.Equal(t, cond{metav1.ConditionTrue, ReasonCrashLoopBackOff}, cond{degraded.Status, degraded.Reason},
+				degraded.Message)
+			assert.Equal(t, tt.wantMessage, degraded.Message)
+		})
+	}
+}
+
+// crashLoopWindowForTest is how long after a container's last exit the kubelet still backs off its restarts
+// (see crashLoopWindow); the tests say it in their own words, so that a change of the constant is seen.
+const crashLoopWindowForTest = 10 * time.Minute
+
+// podUpdate is a Pod as one status update of its kubelet left it, and when.
+type podUpdate struct {
+	at  time.Time
+	pod *corev1.Pod
+}
+
+// kubeletCrashLoop is what a kubelet reports of a Pod whose container crashes restarts times, update by update:
+// each run lasts a second and ends with code and reason; the kubelet restarts the container at once after its
+// first exit, and after each later one waits out a back-off of 10 s doubling to 5 minutes (k8s.io/kubernetes
+// pkg/kubelet: initialCrashLoopBackOff, MaxContainerBackOff).
+
+func kubeletCrashLoop(name string, start time.Time, restarts int, code int32, reason string) []podUpdate {
+	var updates []podUpdate
+	now := start
+	backOff := 10 * time.Second
+	var last *corev1.ContainerStateTerminated
+	for restart := int32(0); ; restart++ {
+		updates = append(updates, podUpdate{now, crashingPod(name, restart, runningSince(now), last)})
+		now = now.Add(time.Second)
+		ended := exitedAt(code, reason, now)
+		updates = append(updates, podUpdate{now, crashingPod(name, restart, terminatedWith(ended), last)})
+		last = ended
+		if int(restart) == restarts {
+			return updates
+		}
+		if restart > 0 {
+			updates = append(updates, podUpdate{now, crashingPod(name, restart, backingOff(), last)})
+			now = now.Add(backOff)
+			backOff = min(2*backOff, 5*time.Minute)
+		}
+	}
+}
+
+// TestCrashLoopWritesStatusOncePerRestartBucket replays Pods crash-looping as a kubelet reports them, 40 restarts
+// each (about three hours), and counts what berth would do: a status write whenever computeStatus gives a status
+// other than the App's, an Event whenever Degraded changes. The App must stay Degraded with reason
+// CrashLoopBackOff from the first exit on, and its status may change at most once per restart-count bucket of the
+// Pod the message names.
+func TestCrashLoopWritesStatusOncePerRestartBucket(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	const restarts = 40
+	// The buckets of 40 restarts: 1, 2, 4, 8, 16, 32.
+	buckets := bits.Len(uint(restarts))
+	tests := []struct {
+		name        string
+		pods        [][]podUpdate
+		wantWrites  int
+		wantMessage string
+	}{{
+		name: "one Pod",
+		pods: [][]podUpdate{kubeletCrashLoop("web-a", t0, restarts, 137, "OOMKilled")},
+		// The first exit, then one write per bucket.
+		wantWrites:  1 + buckets,
+		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 32+ restarts; last exit code 137, reason OOMKilled`,
+	}, {
+		name: "two Pods, out of step",
+		pods: [][]podUpdate{
+			kubeletCrashLoop("web-a", t0, restarts, 137, "OOMKilled"),
+			kubeletCrashLoop("web-b", t0.Add(3*time.Second), restarts, 137, "OOMKilled"),
+		},
+		// web-a's first exit, web-b's (the message counts the failing Pods), then one write per bucket of web-a's
+		// restarts.
+		wantWrites:  2 + buckets,
+		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 32+ restarts; last exit code 137, reason OOMKilled (2 Pods failing)`,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			updates := slices.Concat(tt.pods...)
+			slices.SortStableFunc(updates, func(x, y podUpdate) int { return x.at.Compare(y.at) })
+			app := newApp()
+			d := deploymentStatus(func(d *appsv1.Deployment) {
+				d.Status.ReadyReplicas, d.Status.AvailableReplicas = 0, 0
+				d.Status.Conditions[0].Status = corev1.ConditionFalse
+			})
+			// The App's status from before its Pods started.
+			app.Status = computeStatus(app, observation{deployment: d}, "cluster.local", metav1.NewTime(t0.Add(-time.Minute)))
+			pods := map[string]*corev1.Pod{}
+			var writes, warnings, recoveries, restartsSeen int
+			var sawOOMKilled bool
+			for _, u := range updates {
+				pods[u.pod.Name] = u.pod
+				cs := u.pod.Status.ContainerStatuses[0]
+				restartsSeen = max(restartsSeen, int(cs.RestartCount))
+				if l := cs.LastTerminationState.Terminated; l != nil && l.Reason == "OOMKilled" && l.ExitCode == 137 {
+					sawOOMKilled = true
+				}
+				var observed []*corev1.Pod
+				for _, name := range slices.Sorted(maps.Keys(pods)) {
+					observed = append(observed, pods[name])
+				}
+				status := computeStatus(app, observation{deployment: d, pods: observed}, "cluster.local", metav1.NewTime(u.at))
+				if equality.Semantic.DeepEqual(app.Status, status) {
+					continue
+				}
+				writes++
+				before := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded)
+				after := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
+				switch {
+				case after.Status == metav1.ConditionTrue && (before == nil || before.Status != metav1.ConditionTrue):
+					warnings++
+				case after.Status != metav1.ConditionTrue && before != nil && before.Status == metav1.ConditionTrue:
+					recoveries++
+				}
+				app.Status = status
+			}
+			// The precondition: the Pods went through the whole crash loop.
+			require.Equal(t, restarts, restartsSeen, "the replay restarts the containers")
+			require.True(t, sawOOMKilled, "the replay reports the last exit in lastState")
+
+			t.Logf("%d restarts of %d Pods (%d status updates of theirs): %d status writes, %d Warnings, %d Recovered",
+				restarts, len(tt.pods), len(updates), writes, warnings, recoveries)
+			assert.Equal(t, 0, recoveries, "the App never recovers while its Pods crash-loop")
+			assert.Equal(t, 1, warnings, "one Warning for the whole crash loop")
+			assert.LessOrEqual(t, writes, tt.wantWrites, "at most one status write per restart-count bucket")
+			degraded := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded)
+			require.NotNil(t, degraded)
+			assert.Equal(t, cond{metav1.ConditionTrue, ReasonCrashLoopBackOff}, cond{degraded.Status, degraded.Reason})
+			assert.Equal(t, tt.wantMessage, degraded.Message)
 		})
 	}
 }

@@ -72,6 +72,9 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	c.converged.forget(key)
 
 	obs := observation{pods: pods}
+	// A crash loop can end with no change in the cluster: the App recovers when the window of its last exit
+	// passes.
+	obs.retryAfter(crashLoopRecheck(pods, time.Now()))
 	obs.deployment, err = syncOwned(ctx, c, app, c.deploymentKind, DesiredDeployment(app), true, &obs)
 	if err != nil {
 		return err
