@@ -197,7 +197,7 @@ func TestReleaseCarriesTheVersionItRead(t *testing.T) {
 // A leader that stopped working is neither healthy nor ready; the first cause is what the probes say.
 func TestProbesOfALeaderThatStoppedWorking(t *testing.T) {
 	health := &leaderHealth{}
-	h := probeHandler(t.Context(), func() bool { return true }, nil, health)
+	h := probeHandler(t.Context(), func() error { return nil }, nil, health)
 	code, _ := get(t, h, "/readyz")
 	assert.Equal(t, http.StatusOK, code)
 	code, _ = get(t, h, "/healthz")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthdev/berth/pkg/controller"
 	"github.com/berthdev/berth/pkg/version"
 )
 
@@ -122,11 +124,18 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 func TestProbes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	synced := false
-	h := probeHandler(ctx, func() bool { return synced }, nil, nil)
+	h := probeHandler(ctx, func() error {
+		if synced {
+			return nil
+		}
+		return cachesNotSynced([]controller.NamespaceNotSynced{{Namespace: "shop"},
+			{Namespace: "web", Err: errors.New(`pods is forbidden: User "berth" cannot list resource "pods"`)}})
+	}, nil, nil)
 
 	code, body := get(t, h, "/readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, code, "not ready before the caches sync")
-	assert.Contains(t, body, "not synced")
+	assert.Equal(t, "informer caches not synced yet: namespace shop: not listed yet; namespace web: pods is "+
+		"forbidden: User \"berth\" cannot list resource \"pods\"\n", body, "which namespaces, and why")
 	code, _ = get(t, h, "/healthz")
 	assert.Equal(t, http.StatusOK, code, "alive all the same")
 
@@ -174,7 +183,7 @@ func TestStartServersServesBothEndpoints(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 	opts.metricsBindAddress, opts.healthProbeBindAddress = ports[0], ports[1]
-	stop, err := startServers(context.Background(), opts, func() bool { return true }, nil, nil)
+	stop, err := startServers(context.Background(), opts, func() error { return nil }, nil, nil)
 	require.NoError(t, err)
 	defer stop()
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -92,7 +93,7 @@ func run(ctx context.Context, opts options) error {
 	var health *leaderHealth
 	var lease *leaseWatch
 	var leaderClient kubernetes.Interface
-	ready := ctrl.HasSynced
+	ready := func() error { return cachesNotSynced(ctrl.NotSynced()) }
 	if opts.leaderElect {
 		watchdog = leaderelection.NewLeaderHealthzAdaptor(opts.renewDeadline)
 		health = &leaderHealth{}
@@ -106,7 +107,12 @@ func run(ctx context.Context, opts options) error {
 		if lease, err = newLeaseWatch(leaderClient, opts, identity); err != nil {
 			return err
 		}
-		ready = func() bool { return ctrl.HasSynced() && lease.hasSynced() }
+		ready = func() error {
+			if !lease.hasSynced() {
+				return errors.New("the watch of the leader-election Lease has not synced yet")
+			}
+			return cachesNotSynced(ctrl.NotSynced())
+		}
 	}
 	stopServers, err := startServers(ctx, opts, ready, watchdog, health)
 	if err != nil {

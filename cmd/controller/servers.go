@@ -7,18 +7,22 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/klog/v2"
 
+	"github.com/berthdev/berth/pkg/controller"
 	"github.com/berthdev/berth/pkg/metrics"
 )
 
 // startServers starts the metrics and probe servers that the flags ask for, and returns a function that shuts
 // them down. /healthz says the process is alive (and, as the leader, renewing its lease and working); /readyz says
 // the caches have synced, the process is not shutting down, and as the leader it has not stopped working.
-func startServers(ctx context.Context, opts options, cachesSynced func() bool,
+func startServers(ctx context.Context, opts options, cachesSynced func() error,
 	watchdog *leaderelection.HealthzAdaptor, leader *leaderHealth) (stop func(), err error) {
 	var stops []func()
 	stopAll := func() {
@@ -60,7 +64,7 @@ func metricsHandler(profiling bool) http.Handler {
 }
 
 // probeHandler serves /healthz and /readyz. A nil watchdog and leader mean no leader election.
-func probeHandler(ctx context.Context, cachesSynced func() bool, watchdog *leaderelection.HealthzAdaptor,
+func probeHandler(ctx context.Context, cachesSynced func() error, watchdog *leaderelection.HealthzAdaptor,
 	leader *leaderHealth) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -82,13 +86,35 @@ func probeHandler(ctx context.Context, cachesSynced func() bool, watchdog *leade
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		case ctx.Err() != nil:
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		case !cachesSynced():
-			http.Error(w, "informer caches not synced yet", http.StatusServiceUnavailable)
 		default:
+			if err := cachesSynced(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 			_, _ = fmt.Fprintln(w, "ok")
 		}
 	})
 	return mux
+}
+
+// cachesNotSynced says which namespaces' caches have not synced, and why: nil when every one has.
+func cachesNotSynced(namespaces []controller.NamespaceNotSynced) error {
+	if len(namespaces) == 0 {
+		return nil
+	}
+	var waiting []string
+	for _, n := range namespaces {
+		name := "namespace " + n.Namespace
+		if n.Namespace == metav1.NamespaceAll {
+			name = "all namespaces"
+		}
+		if n.Err == nil {
+			waiting = append(waiting, name+": not listed yet")
+			continue
+		}
+		waiting = append(waiting, name+": "+n.Err.Error())
+	}
+	return fmt.Errorf("informer caches not synced yet: %s", strings.Join(waiting, "; "))
 }
 
 // serve listens on address at once, so that a port in use is an error at start, and serves handler until stop.

@@ -107,8 +107,9 @@ type Controller struct {
 	deploymentLister appslisters.DeploymentLister
 	serviceLister    corelisters.ServiceLister
 	// podIndexers hold berth's Pods, indexed by App (podsByApp).
-	podIndexers  byNamespace[cache.Indexer]
-	cachesSynced []cache.InformerSynced
+	podIndexers byNamespace[cache.Indexer]
+	// namespaces tell whether the caches of each set of informers have synced (synced.go).
+	namespaces []*namespaceCaches
 
 	// The kinds of object an App owns, for the write path (owned.go).
 	deploymentKind ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration]
@@ -218,16 +219,19 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 	deploymentHandler := ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("deployments"))
 	serviceHandler := ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("services"))
 	podHandler := ownedObjectHandler(c.handlePod, nil)
-	// The same handlers on the informers of every namespace; the caches have synced when all of them have.
+	// The same handlers on the informers of every namespace; the caches of a namespace have synced when all of
+	// its informers have, and its errors are recorded for the report of those that have not.
 	for _, s := range sets {
+		caches := &namespaceCaches{namespace: s.namespace}
 		handlers := []struct {
+			resource string
 			informer cache.SharedIndexInformer
 			handler  cache.ResourceEventHandler
 		}{
-			{s.apps.Informer(), appHandler},
-			{s.deployments.Informer(), deploymentHandler},
-			{s.services.Informer(), serviceHandler},
-			{s.pods.Informer(), podHandler},
+			{"apps", s.apps.Informer(), appHandler},
+			{"deployments", s.deployments.Informer(), deploymentHandler},
+			{"services", s.services.Informer(), serviceHandler},
+			{"pods", s.pods.Informer(), podHandler},
 		}
 		for _, h := range handlers {
 			registration, err := h.informer.AddEventHandlerWithOptions(h.handler,
@@ -235,8 +239,12 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 			if err != nil {
 				return nil, fmt.Errorf("adding event handler: %w", err)
 			}
-			c.cachesSynced = append(c.cachesSynced, registration.HasSynced)
+			caches.synced = append(caches.synced, registration.HasSynced)
+			if err := h.informer.SetWatchErrorHandlerWithContext(caches.watchErrorHandler(h.resource)); err != nil {
+				return nil, fmt.Errorf("the informer of %s has started already: %w", h.resource, err)
+			}
 		}
+		c.namespaces = append(c.namespaces, caches)
 	}
 	return c, nil
 }
@@ -401,15 +409,4 @@ func metaObject(obj any) (metav1.Object, bool) {
 func refersToApp(ref *metav1.OwnerReference) bool {
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	return err == nil && gv.Group == berthv1alpha1.GroupName && ref.Kind == appKind
-}
-
-// HasSynced tells whether the informers' caches have synced, which readiness reports: a standby replica is
-// ready to take over once they have.
-func (c *Controller) HasSynced() bool {
-	for _, synced := range c.cachesSynced {
-		if !synced() {
-			return false
-		}
-	}
-	return true
 }

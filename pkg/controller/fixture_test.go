@@ -84,6 +84,11 @@ func newFixtureWithOptions(t testing.TB, opts Options, objects ...runtime.Object
 	for _, obj := range objects {
 		require.NoError(t, f.indexerFor(obj).Add(obj))
 	}
+	// The caches are filled by hand, as if the informers had listed: the workers may sync the Apps, which Run
+	// otherwise lets them do once the informers have synced.
+	for _, n := range c.namespaces {
+		n.ready.Store(true)
+	}
 	return f
 }
 

@@ -16,8 +16,13 @@ const (
 type Metrics interface {
 	// ObserveReconcile records one sync of one key: how it ended (a Result* constant) and how long it took.
 	ObserveReconcile(result string, took time.Duration)
+	// SetNamespaceSynced records whether the caches of a namespace (metav1.NamespaceAll for those of all
+	// namespaces) have synced, so that its Apps are synced.
+	SetNamespaceSynced(namespace string, synced bool)
 }
 
 type noMetrics struct{}
 
 func (noMetrics) ObserveReconcile(string, time.Duration) {}
+
+func (noMetrics) SetNamespaceSynced(string, bool) {}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -241,38 +242,48 @@ func TestAListOfNamespacesIsWatchedAndNoOther(t *testing.T) {
 	assert.True(t, apierrors.IsNotFound(err), "the App of namespace c is left alone: %v", err)
 }
 
-// TestCachesOfAListHaveSyncedWhenEveryNamespacesHave: berth is not ready, nor does it work, before the caches of
-// every namespace of its list have synced.
-func TestCachesOfAListHaveSyncedWhenEveryNamespacesHave(t *testing.T) {
-	f := newNamespacesFixture(t, []string{"a", "b"})
-	var forbidden atomic.Bool
+// TestANamespaceThatCannotBeListedHoldsUpOnlyItself: with namespaces a and b, and the Pods of b forbidden (its
+// RoleBinding missing), the App of a converges while b's waits; the controller is not synced, and says that b
+// is why, with the API server's refusal. When the Pods of b can be listed again, its App converges too, without
+// a restart.
+func TestANamespaceThatCannotBeListedHoldsUpOnlyItself(t *testing.T) {
+	f := newNamespacesFixture(t, []string{"a", "b"}, newApp(inNamespace("a")), newApp(inNamespace("b")))
+	var forbidden, refused atomic.Bool
 	forbidden.Store(true)
-	f.berthClient.PrependReactor("list", "apps", func(a k8stesting.Action) (bool, runtime.Object, error) {
+	f.kubeClient.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.GetNamespace() == "b" && forbidden.Load() {
-			return true, nil, apierrors.NewForbidden(berthv1alpha1.Resource("apps"), "", nil)
+			refused.Store(true)
+			return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "", errors.New("no RoleBinding"))
 		}
 		return false, nil, nil
 	})
 	f.start(t)
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() { done <- f.controller.Run(f.ctx, stop, 2) }()
 
-	// Every other informer of both namespaces syncs.
-	others := []cache.SharedIndexInformer{f.informers[0].Berth.Berth().V1alpha1().Apps().Informer()}
-	for _, n := range f.informers {
-		others = append(others, n.Owned.Apps().V1().Deployments().Informer(),
-			n.Owned.Core().V1().Services().Informer(), n.Owned.Core().V1().Pods().Informer())
-	}
-	require.Eventually(t, func() bool {
-		for _, informer := range others {
-			if !informer.HasSynced() {
-				return false
-			}
+	deploymentOf := func(namespace string) func() bool {
+		return func() bool {
+			_, err := f.kubeClient.AppsV1().Deployments(namespace).Get(f.ctx, "web", metav1.GetOptions{})
+			return err == nil
 		}
-		return true
-	}, 10*time.Second, 10*time.Millisecond, "every informer but that of the Apps of namespace b syncs")
-	assert.False(t, f.controller.HasSynced(), "not synced while the Apps of namespace b cannot be listed")
+	}
+	require.Eventually(t, deploymentOf("a"), 10*time.Second, 10*time.Millisecond,
+		"the App of namespace a converges while b cannot be listed")
+	require.True(t, refused.Load(), "the list of the Pods of b was refused")
+	assert.False(t, deploymentOf("b")(), "the App of namespace b waits: berth's caches of b are incomplete")
+	assert.False(t, f.controller.HasSynced(), "not synced while the Pods of namespace b cannot be listed")
+	notSynced := f.controller.NotSynced()
+	require.Len(t, notSynced, 1)
+	assert.Equal(t, "b", notSynced[0].Namespace)
+	assert.ErrorContains(t, notSynced[0].Err, "no RoleBinding", "the API server's refusal")
 
 	forbidden.Store(false)
 	// The informer lists again after a backoff (800 ms, doubling).
-	assert.Eventually(t, f.controller.HasSynced, 30*time.Second, 10*time.Millisecond,
-		"synced once the Apps of namespace b are listed too")
+	require.Eventually(t, deploymentOf("b"), 30*time.Second, 10*time.Millisecond,
+		"the App of namespace b converges once its Pods can be listed")
+	assert.True(t, f.controller.HasSynced())
+	assert.Empty(t, f.controller.NotSynced())
+	close(stop)
+	require.NoError(t, <-done)
 }

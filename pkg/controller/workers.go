@@ -17,9 +17,10 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// Run waits for the caches, then runs workers until stop is closed. Then it stops taking keys, lets the syncs
-// under way finish (for at most the drain timeout, after which they are cancelled), and returns once every worker
-// has returned: a graceful shutdown.
+// Run runs workers until stop is closed. Then it stops taking keys, lets the syncs under way finish (for at most
+// the drain timeout, after which they are cancelled), and returns once every worker has returned: a graceful
+// shutdown. The workers sync the Apps of a namespace once its caches have synced (synced.go), each namespace on
+// its own.
 //
 // Syncs run under ctx. When ctx is done instead, Run cancels the syncs under way at once and returns without a
 // drain: a leader that lost its Lease must not write a moment longer, since another replica may lead already.
@@ -30,8 +31,13 @@ func (c *Controller) Run(ctx context.Context, stop <-chan struct{}, workers int)
 	syncCtx, cancelSync := context.WithCancel(ctx)
 	defer cancelSync()
 
+	// The waits for the namespaces' caches end with a shutdown, or when Run returns.
 	waitCtx, cancelWait := context.WithCancel(syncCtx)
-	defer cancelWait()
+	var waits sync.WaitGroup
+	defer func() {
+		cancelWait()
+		waits.Wait()
+	}()
 	go func() {
 		select {
 		case <-stop:
@@ -39,9 +45,8 @@ func (c *Controller) Run(ctx context.Context, stop <-chan struct{}, workers int)
 		case <-waitCtx.Done():
 		}
 	}()
-	if !cache.WaitForNamedCacheSyncWithContext(waitCtx, c.cachesSynced...) {
-		c.queue.ShutDown()
-		return errors.New("the informers' caches did not sync before shutdown")
+	for _, n := range c.namespaces {
+		waits.Go(func() { c.waitForNamespace(waitCtx, n) })
 	}
 
 	logger.Info("Starting workers", "count", workers)
@@ -104,6 +109,13 @@ func (c *Controller) processNextWorkItem(ctx context.Context, stop <-chan struct
 	}
 	if ctx.Err() != nil {
 		return false
+	}
+
+	if !c.namespaceReady(key.Namespace) {
+		// What berth would read of the App is incomplete. Every App of the namespace is queued again once its
+		// caches have synced (waitForNamespace).
+		c.queue.Forget(key)
+		return true
 	}
 
 	logger := klog.FromContext(ctx).WithValues("key", key)

@@ -22,6 +22,7 @@ type Reconcile struct {
 	total    *metrics.CounterVec
 	errors   *metrics.Counter
 	duration *metrics.HistogramVec
+	synced   *metrics.GaugeVec
 }
 
 // NewReconcile creates the reconcile metrics and registers them with register: legacyregistry.MustRegister in
@@ -47,8 +48,14 @@ func NewReconcile(register func(...metrics.Registerable)) *Reconcile {
 			Buckets:        metrics.ExponentialBuckets(0.001, 2, 16), // 1 ms to about 33 s
 			StabilityLevel: metrics.ALPHA,
 		}, []string{"result"}),
+		synced: metrics.NewGaugeVec(&metrics.GaugeOpts{
+			Subsystem:      subsystem,
+			Name:           "namespace_synced",
+			Help:           "1 when berth's caches of the namespace have synced and its Apps are synced; 0 while they have not (berth cannot list the namespace's objects: see its log). The namespace is empty for the caches of all namespaces. Reported by the replica that works.",
+			StabilityLevel: metrics.ALPHA,
+		}, []string{"namespace"}),
 	}
-	register(r.total, r.errors, r.duration)
+	register(r.total, r.errors, r.duration, r.synced)
 	return r
 }
 
@@ -59,6 +66,15 @@ func (r *Reconcile) ObserveReconcile(result string, took time.Duration) {
 		r.errors.Inc()
 	}
 	r.duration.WithLabelValues(result).Observe(took.Seconds())
+}
+
+// SetNamespaceSynced records whether berth's caches of namespace have synced.
+func (r *Reconcile) SetNamespaceSynced(namespace string, synced bool) {
+	value := 0.0
+	if synced {
+		value = 1
+	}
+	r.synced.WithLabelValues(namespace).Set(value)
 }
 
 // Handler serves every registered metric in the Prometheus text format.

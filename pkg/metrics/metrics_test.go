@@ -35,6 +35,17 @@ berth_reconcile_total{result="success"} 2
 `
 	require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(want),
 		"berth_reconcile_total", "berth_reconcile_errors_total"))
+
+	r.SetNamespaceSynced("shop", false)
+	r.SetNamespaceSynced("web", false)
+	r.SetNamespaceSynced("web", true)
+	want = `
+# HELP berth_namespace_synced [ALPHA] 1 when berth's caches of the namespace have synced and its Apps are synced; 0 while they have not (berth cannot list the namespace's objects: see its log). The namespace is empty for the caches of all namespaces. Reported by the replica that works.
+# TYPE berth_namespace_synced gauge
+berth_namespace_synced{namespace="shop"} 0
+berth_namespace_synced{namespace="web"} 1
+`
+	require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(want), "berth_namespace_synced"))
 	count, err := testutil.GetHistogramMetricCount(r.duration.WithLabelValues("success"))
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), count)

@@ -162,6 +162,8 @@ func (s *syncCounter) ObserveReconcile(result string, _ time.Duration) {
 	s.results[result]++
 }
 
+func (s *syncCounter) SetNamespaceSynced(string, bool) {}
+
 func (s *syncCounter) count(result string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

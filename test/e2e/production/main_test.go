@@ -207,17 +207,24 @@ var (
 
 // probe returns the status code of GET path on the replica's probe server (0 when it does not answer).
 func (r *replica) probe(ctx context.Context, path string) int {
+	code, _ := r.probeBody(ctx, path)
+	return code
+}
+
+// probeBody returns the status code and body of GET path on the replica's probe server (0 when it does not
+// answer).
+func (r *replica) probeBody(ctx context.Context, path string) (int, string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.probeURL+path, nil)
 	if err != nil {
-		return 0
+		return 0, ""
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0
+		return 0, ""
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, string(body)
 }
 
 // waitReady waits until the replica answers /readyz with 200: its caches have synced.

@@ -3,6 +3,8 @@ package production
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -109,4 +111,72 @@ func allowedEverywhere(t *testing.T, saNamespace, serviceAccount, verb, resource
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	return review.Status.Allowed
+}
+
+// TestANamespaceBerthCannotListHoldsUpOnlyItself runs berth on three namespaces as a ServiceAccount that has the
+// namespaced Role in two of them only (the third's RoleBinding is missing, as after a typo or a namespace made
+// later). The Apps of the two converge; the third is reported (readiness names it with the API server's
+// refusal, berth_namespace_synced is 0 for it, the log names it), and once the Role is granted there, its App
+// converges too, without a restart.
+func TestANamespaceBerthCannotListHoldsUpOnlyItself(t *testing.T) {
+	ctx := t.Context()
+	role := readObject[rbacv1.Role](t, deployDir("namespaced", "rbac.yaml"), "Role")
+	leaseRole := readObject[rbacv1.Role](t, deployDir("base", "leader-election-rbac.yaml"), "Role")
+	home := newNamespace(t, "home", nil)
+	first, second, third := newNamespace(t, "list", nil), newNamespace(t, "list", nil), newNamespace(t, "unbound", nil)
+	const name = "berth"
+	_, err := kubeClient.CoreV1().ServiceAccounts(home).Create(ctx, &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	grantRole(t, home, name, home, name+"-leader-election", leaseRole.Rules)
+	for _, ns := range []string{first, second} {
+		grantRole(t, home, name, ns, name, role.Rules)
+	}
+	waitAllowed(t, home, name, home, leaseRole.Rules)
+	waitAllowed(t, home, name, first, role.Rules)
+	waitAllowed(t, home, name, second, role.Rules)
+	for _, ns := range []string{first, second, third} {
+		require.NoError(t, newApp(ctx, ns, "web"))
+	}
+
+	berth := startReplica(t, name, tokenKubeconfig(t, home, name), "--namespace="+first+","+second+","+third,
+		"--leader-elect", "--leader-election-namespace="+home)
+	waitConverged(t, first, "web")
+	waitConverged(t, second, "web")
+	eventually(t, "readiness to name the namespace berth cannot list", timeout, func(ctx context.Context) error {
+		code, body := berth.probeBody(ctx, "/readyz")
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "namespace "+third+": ") ||
+			!strings.Contains(body, "forbidden") {
+			return fmt.Errorf("/readyz answers %d: %q", code, body)
+		}
+		if strings.Contains(body, first) || strings.Contains(body, second) {
+			return fmt.Errorf("/readyz names a namespace that works: %q", body)
+		}
+		return nil
+	})
+	m, err := berth.metrics(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 0.0, m.Sum("berth_namespace_synced", map[string]string{"namespace": third}))
+	assert.Equal(t, 1.0, m.Sum("berth_namespace_synced", map[string]string{"namespace": first}))
+	assert.Equal(t, 1.0, m.Sum("berth_namespace_synced", map[string]string{"namespace": second}))
+	require.NoError(t, logged(berth, "Cannot list the namespace's objects"))
+	require.Contains(t, berth.Log(), `namespace="`+third+`"`)
+	app, err := berthClient.BerthV1alpha1().Apps(third).Get(ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Zero(t, app.Status.ObservedGeneration, "the App of the namespace berth cannot list waits")
+
+	// The Role comes: berth lists the namespace at its next try (client-go's backoff, at most 30 s apart).
+	grantRole(t, home, name, third, name, role.Rules)
+	waitConverged(t, third, "web")
+	eventually(t, "berth to be ready", timeout, func(ctx context.Context) error {
+		if code, body := berth.probeBody(ctx, "/readyz"); code != http.StatusOK {
+			return fmt.Errorf("/readyz answers %d: %q", code, body)
+		}
+		return nil
+	})
+	m, err = berth.metrics(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, m.Sum("berth_namespace_synced", map[string]string{"namespace": third}))
+	assert.False(t, berth.Exited(), "berth was not restarted")
 }
