@@ -177,7 +177,7 @@ func TestLeaseIsRenewedUnderLoad(t *testing.T) {
 	start := time.Now()
 	createManyApps(t, ns, apps)
 	t.Logf("created %d Apps in %s", apps, time.Since(start).Round(time.Millisecond))
-	const observe = 60 * time.Second
+	const observe = 30 * time.Second
 	time.Sleep(observe - time.Since(start))
 	gaps := renewals()
 
