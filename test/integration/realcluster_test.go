@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -430,32 +429,58 @@ func conflictStatus(req *http.Request) *http.Response {
 }
 
 // TestConflictsAreRetriedWithBackoff: while every write of the App's Deployment meets a conflict (as when it was
-// deleted under berth and the cache has not caught up), berth retries promptly but with backoff, rather than as
-// fast as the client allows.
+// deleted under berth and the cache has not caught up), berth retries with backoff, not as fast as the client
+// allows. A new App's Deployment is created with a POST and not written again: the conflicts meet the first
+// change of the App, which berth writes with PATCHes (the ownership patch, then the apply).
 func TestConflictsAreRetriedWithBackoff(t *testing.T) {
 	e := newEnv(t)
-	const window = 3 * time.Second
-	var first atomic.Pointer[time.Time]
-	var conflicts atomic.Int64
+	const conflicting = 8
+	var mu sync.Mutex
+	var conflicts []time.Time
 	deployment := "/apis/apps/v1/namespaces/" + e.namespace + "/deployments/web"
-	e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+	r := e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
 		if req.Method != http.MethodPatch || req.URL.Path != deployment {
 			return next.RoundTrip(req)
 		}
-		now := time.Now()
-		first.CompareAndSwap(nil, &now)
-		if now.Sub(*first.Load()) < window {
-			conflicts.Add(1)
+		mu.Lock()
+		conflict := len(conflicts) < conflicting
+		if conflict {
+			conflicts = append(conflicts, time.Now())
+		}
+		mu.Unlock()
+		if conflict {
 			return conflictStatus(req), nil
 		}
 		return next.RoundTrip(req)
 	})
 	e.createApp(app("web"))
 	e.waitConverged("web")
-	// The backoff of berth's tests starts at 10 ms and doubles up to 1 s: about 10 tries fit in the window.
-	// Without backoff, the conflicts come as fast as the API server answers, hundreds of them.
-	t.Logf("%d writes of the Deployment met a conflict in %s", conflicts.Load(), window)
-	assert.LessOrEqual(t, conflicts.Load(), int64(20), "conflicts are retried with backoff")
+	_, err := e.berth.BerthV1alpha1().Apps(e.namespace).Patch(e.ctx, "web", types.MergePatchType,
+		[]byte(`{"spec":{"image":"nginx:1.28"}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	_, d := e.waitConverged("web")
+	require.Equal(t, "nginx:1.28", d.Spec.Template.Spec.Containers[0].Image)
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, conflicts, conflicting, "every PATCH of the Deployment met a conflict until the hook stopped")
+	assert.GreaterOrEqual(t, r.syncs.count(controller.ResultConflict), conflicting,
+		"each conflict is counted as one, not as an error")
+	gaps := make([]time.Duration, 0, conflicting-1)
+	for i := 1; i < conflicting; i++ {
+		gaps = append(gaps, conflicts[i].Sub(conflicts[i-1]).Round(time.Millisecond))
+	}
+	span := conflicts[conflicting-1].Sub(conflicts[0])
+	t.Logf("%d conflicts over %s; the retries came after %v", conflicting, span.Round(time.Millisecond), gaps)
+	// The backoff of berth's tests starts at 10 ms and doubles (startControllerIn): the retries after the first
+	// seven conflicts wait 10, 20, ... 640 ms, 1.27 s in all. One retry may come early, brought by an event (the
+	// Deployment's create coming back), so the six shortest waits are what is sure: 630 ms. Without backoff,
+	// the conflicts come as fast as the API server answers.
+	var least time.Duration
+	for i := range conflicting - 2 {
+		least += 10 * time.Millisecond << i
+	}
+	assert.GreaterOrEqual(t, span, least, "conflicts are retried with growing delays: %v", gaps)
 }
 
 // TestDeletedBeforeSeenIsRecreatedPromptly: the Deployment berth created is deleted before any sync has seen it.
