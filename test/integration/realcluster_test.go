@@ -364,56 +364,89 @@ func TestAppsWithEmptyValuesAreNotAppliedAgain(t *testing.T) {
 	assert.Empty(t, r.writes.list()[before:], "a converged App needs no write")
 }
 
-// TestRepairDoesNotTakeOverARecreatedService: berth's cache shows a Service that berth created but whose fields
-// it has not yet taken over for server-side apply, so berth reads it afresh to finish that. If a user deleted
-// that Service and created one of their own in the meantime, the fresh read is the user's: berth must leave it
-// alone (a conflict), not apply over it.
+// TestRepairDoesNotTakeOverARecreatedService: berth's cache shows a Service that berth created for an earlier
+// state of the App, whose fields it has not yet taken over for server-side apply, so berth reads it afresh from
+// the API server to do that (readAgain, owned.go). If a user deleted that Service and created one of their own in
+// the meantime, the fresh read is the user's: berth must leave it alone (a conflict), not apply over it.
 func TestRepairDoesNotTakeOverARecreatedService(t *testing.T) {
 	e := newEnv(t)
 	a := e.createApp(app("web"))
-	// What a create by berth leaves behind when the step after it did not happen: the Service, controlled by the
-	// App, its fields owned by berth's Update entry.
+	// A Service as berth's create leaves it, for an earlier state of the App (another hash), so that it must
+	// change: controlled by the App, labelled as berth's (so in berth's cache), its fields owned by berth's
+	// Update entry.
 	_, err := e.kube.CoreV1().Services(e.namespace).Create(e.ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", OwnerReferences: []metav1.OwnerReference{{
-			APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "web", UID: a.UID, Controller: ptr.To(true),
-		}}},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "web",
+			Labels: map[string]string{controller.LabelName: "web", controller.LabelInstance: "web",
+				controller.LabelManagedBy: controller.ManagedByBerth},
+			Annotations: map[string]string{controller.AnnotationCreatedFrom: "an-earlier-state-of-the-app"},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "web", UID: a.UID, Controller: ptr.To(true),
+			}},
+		},
 		Spec: corev1.ServiceSpec{
 			Selector: map[string]string{controller.LabelInstance: "web", controller.LabelManagedBy: "berth"},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromString("http")}},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 8081, TargetPort: intstr.FromString("http")}},
 		},
 	}, metav1.CreateOptions{FieldManager: controller.FieldManager})
 	require.NoError(t, err)
 
 	// When berth reads the Service afresh, a user has just replaced it with their own.
-	var users *corev1.Service
-	var replaced sync.Once
+	services := "/api/v1/namespaces/" + e.namespace + "/services"
+	var mu sync.Mutex
+	var created bool          // berth tried to create the Service
+	var users *corev1.Service // the user's Service, once made
+	var readFromTheCache bool // berth's fresh read came before any create of the Service
 	e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
-		if req.Method == http.MethodGet && req.URL.Path == "/api/v1/namespaces/"+e.namespace+"/services/web" {
-			replaced.Do(func() {
-				services := e.kube.CoreV1().Services(e.namespace)
-				require.NoError(t, services.Delete(context.Background(), "web", metav1.DeleteOptions{}))
+		if req.Method == http.MethodPost && req.URL.Path == services {
+			mu.Lock()
+			created = true
+			mu.Unlock()
+		}
+		if req.Method == http.MethodGet && req.URL.Path == services+"/web" {
+			mu.Lock()
+			if users == nil {
+				// Not the read after a create that failed with AlreadyExists: berth found the Service in its
+				// cache, and reads it again to repair it.
+				readFromTheCache = !created
 				var err error
-				users, err = services.Create(context.Background(), &corev1.Service{
-					ObjectMeta: metav1.ObjectMeta{Name: "web"},
-					Spec: corev1.ServiceSpec{
-						Selector: map[string]string{"team": "theirs"},
-						Ports:    []corev1.ServicePort{{Name: "metrics", Port: 9999}},
-					},
-				}, metav1.CreateOptions{FieldManager: "someone"})
-				require.NoError(t, err)
-			})
+				if users, err = e.replaceService(); err != nil {
+					t.Errorf("replacing the Service: %v", err)
+				}
+			}
+			mu.Unlock()
 		}
 		return next.RoundTrip(req)
 	})
 
 	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonResourceConflict)
-	require.NotNil(t, users, "berth read the Service afresh")
+	mu.Lock()
+	theirs, fromCache := users, readFromTheCache
+	mu.Unlock()
+	require.NotNil(t, theirs, "berth read the Service afresh")
+	require.True(t, fromCache, "berth read the Service afresh to repair the one in its cache, "+
+		"not after a create that failed")
 	s, err := e.kube.CoreV1().Services(e.namespace).Get(e.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, users.UID, s.UID)
-	assert.Equal(t, users.ResourceVersion, s.ResourceVersion, "the user's Service was never written")
+	assert.Equal(t, theirs.UID, s.UID)
+	assert.Equal(t, theirs.ResourceVersion, s.ResourceVersion, "the user's Service was never written")
 	assert.Empty(t, s.OwnerReferences)
 	assert.Equal(t, map[string]string{"team": "theirs"}, s.Spec.Selector)
+}
+
+// replaceService deletes the Service web and creates a user's Service of that name, with no owner, and returns it.
+func (e *env) replaceService() (*corev1.Service, error) {
+	services := e.kube.CoreV1().Services(e.namespace)
+	if err := services.Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
+		return nil, err
+	}
+	return services.Create(context.Background(), &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"team": "theirs"},
+			Ports:    []corev1.ServicePort{{Name: "metrics", Port: 9999}},
+		},
+	}, metav1.CreateOptions{FieldManager: "someone"})
 }
 
 // conflictStatus is the answer of the API server to a write that lost a race: 409 Conflict.
