@@ -337,31 +337,57 @@ func TestRejectedDeploymentDegradesANewApp(t *testing.T) {
 }
 
 // TestAppsWithEmptyValuesAreNotAppliedAgain: an env var without a value and a probe with initialDelaySeconds 0
-// are dropped by the API server when stored (omitempty). Once berth has converged such an App, another sync of
-// it must write nothing.
+// are dropped by the API server when stored (omitempty). Once berth has made such an App's Deployment, as created
+// and once more as applied after a change of the App, a sync that compares the App with it must write nothing.
+// That sync is the first of a controller started afresh: it runs once the caches have synced, it remembers
+// nothing of the App, so it compares, and the writes it makes are done when the sync is counted.
 func TestAppsWithEmptyValuesAreNotAppliedAgain(t *testing.T) {
 	e := newEnv(t)
-	r := e.startController()
-	e.createApp(app("web", func(a *berthv1alpha1.App) {
+	withEmptyValues := func(a *berthv1alpha1.App) {
 		a.Spec.Env = []berthv1alpha1.EnvVar{{Name: "EMPTY"}, {Name: "MODE", Value: "prod"}}
 		a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz", InitialDelaySeconds: ptr.To[int32](0)}
-	}))
-	e.waitConverged("web")
-	e.eventually("berth to sync the events of its own writes", func(context.Context) (bool, error) {
-		return r.syncs.count(controller.ResultSuccess) >= 2, nil
-	})
-	time.Sleep(time.Second)
+	}
+	syncAfresh := func(what string) {
+		t.Helper()
+		d, err := e.getDeployment("web")
+		require.NoError(t, err)
+		c := d.Spec.Template.Spec.Containers[0]
+		require.Equal(t, corev1.EnvVar{Name: "EMPTY"}, c.Env[0], "the empty value is not stored")
+		require.NotNil(t, c.ReadinessProbe)
+		require.Zero(t, c.ReadinessProbe.InitialDelaySeconds)
 
-	// Another sync of the converged App, brought by a change that is not the App's spec.
-	before, syncs := len(r.writes.list()), r.syncs.total()
+		r := e.startController()
+		e.eventually("a controller started afresh to sync the App", func(context.Context) (bool, error) {
+			return r.syncs.total() > 0, nil
+		})
+		r.stop()
+		assert.Equal(t, r.syncs.total(), r.syncs.count(controller.ResultSuccess), "the App %s synced", what)
+		assert.Empty(t, r.writes.list(), "the App %s needs no write", what)
+	}
+
+	first := e.startController()
+	e.createApp(app("web", withEmptyValues))
+	_, d := e.waitConverged("web")
+	first.stop()
+	require.Contains(t, d.Annotations, controller.AnnotationCreatedFrom,
+		"berth has not written the Deployment again since it created it")
+	syncAfresh("as created")
+
+	second := e.startController()
 	_, err := e.berth.BerthV1alpha1().Apps(e.namespace).Patch(e.ctx, "web", types.MergePatchType,
-		[]byte(`{"metadata":{"annotations":{"example.com/touched":"yes"}}}`), metav1.PatchOptions{})
+		[]byte(`{"spec":{"env":[{"name":"EMPTY"},{"name":"MODE","value":"staging"}]}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
-	e.eventually("berth to sync the App again", func(context.Context) (bool, error) {
-		return r.syncs.total() > syncs, nil
+	e.eventually("berth to apply the change", func(context.Context) (bool, error) {
+		d, err := e.getDeployment("web")
+		if err != nil {
+			return false, err
+		}
+		env := d.Spec.Template.Spec.Containers[0].Env
+		return d.Annotations[controller.AnnotationAppliedFrom] != "" && len(env) == 2 && env[1].Value == "staging", nil
 	})
-	time.Sleep(500 * time.Millisecond)
-	assert.Empty(t, r.writes.list()[before:], "a converged App needs no write")
+	e.waitConverged("web")
+	second.stop()
+	syncAfresh("as applied")
 }
 
 // TestRepairDoesNotTakeOverARecreatedService: berth's cache shows a Service that berth created for an earlier
