@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -324,16 +326,23 @@ func TestRestartedControllerMakesNoWritesForConvergedApps(t *testing.T) {
 
 // TestCreatingAnAppWritesEachThingOnce counts berth's writes for one new App. The sync that berth's own writes
 // trigger must not act on a cache that has not seen them (a second create, a second status with a new
-// transition time): each object is created once and the status written once.
+// transition time): each object is created once and the status written once. The watch of Deployments is held
+// back from berth's create until berth has synced the App again (brought by its status write), so that this
+// sync reads a cache without the Deployment.
 func TestCreatingAnAppWritesEachThingOnce(t *testing.T) {
 	e := newEnv(t)
-	r := e.startController()
+	var started atomic.Pointer[running]
+	deployments := "/apis/apps/v1/namespaces/" + e.namespace + "/deployments"
+	held := holdWatch(deployments, func(req *http.Request) bool {
+		return req.Method == http.MethodPost && req.URL.Path == deployments
+	}, e.untilSynced(&started, 2))
+	r := e.startController(held.hook)
+	started.Store(r)
 	e.createApp(app("web"))
 	e.waitConverged("web")
-	e.eventually("berth to sync the events of its own writes", func(context.Context) (bool, error) {
-		return r.syncs.count(controller.ResultSuccess) >= 2, nil
-	})
-	time.Sleep(time.Second) // and anything they would still trigger
+	e.eventually("the event of berth's create, held back until berth synced the App again",
+		func(context.Context) (bool, error) { return held.released.Load() > 0, nil })
+	time.Sleep(time.Second) // for what the events of berth's writes still bring
 
 	counts := map[string]int{}
 	for _, w := range r.writes.list() {

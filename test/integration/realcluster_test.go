@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -575,12 +576,17 @@ func TestDeletedBeforeSeenIsRecreatedPromptly(t *testing.T) {
 }
 
 // TestStaleCacheCausesNoSecondStatusWrite: another writer changes the App just before berth writes its status,
-// and the watch brings the event of berth's write late (a slow API server). The cache then shows the other
-// writer's version, which is older than berth's write: a sync that acted on it would write the status a second
-// time. berth must wait for the version it wrote.
+// and the watch brings the event of berth's write late (a slow API server): only after berth has synced the App
+// again. The cache then shows the other writer's version, which is older than berth's write: a sync that acted on
+// it would write the status a second time. berth must wait for the version it wrote.
 func TestStaleCacheCausesNoSecondStatusWrite(t *testing.T) {
 	e := newEnv(t)
 	var annotated sync.Once
+	var started atomic.Pointer[running]
+	held := holdWatchEvents("/apis/berth.dev/v1alpha1/namespaces/"+e.namespace+"/apps", func(event []byte) bool {
+		// The events of berth's status writes: only they show berth's status field manager.
+		return bytes.Contains(event, []byte(`"manager":"berth","operation":"Apply","subresource":"status"`))
+	}, e.untilSynced(&started, 2))
 	r := e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
 		if req.Method == http.MethodPatch && strings.HasSuffix(req.URL.Path, "/apps/web/status") {
 			annotated.Do(func() {
@@ -593,16 +599,13 @@ func TestStaleCacheCausesNoSecondStatusWrite(t *testing.T) {
 			})
 		}
 		return next.RoundTrip(req)
-	}, delayWatchEvents("/apis/berth.dev/v1alpha1/namespaces/"+e.namespace+"/apps", func(event []byte) bool {
-		// The events of berth's status writes: only they show berth's status field manager.
-		return bytes.Contains(event, []byte(`"manager":"berth","operation":"Apply","subresource":"status"`))
-	}, 500*time.Millisecond))
+	}, held.hook)
+	started.Store(r)
 	e.createApp(app("web"))
 	e.waitConverged("web")
-	e.eventually("berth to sync the events of its own writes", func(context.Context) (bool, error) {
-		return r.syncs.count(controller.ResultSuccess) >= 2, nil
-	})
-	time.Sleep(time.Second)
+	// The second sync, the one that must not write, is over when the event is let go.
+	e.eventually("the event of berth's status write, held back until berth synced the App again",
+		func(context.Context) (bool, error) { return held.released.Load() > 0, nil })
 
 	var statusWrites []string
 	for _, w := range r.writes.list() {
@@ -613,10 +616,17 @@ func TestStaleCacheCausesNoSecondStatusWrite(t *testing.T) {
 	assert.Len(t, statusWrites, 1, "the status is written once: %v", r.writes.list())
 }
 
-// delayWatchEvents is a hook that holds back, for delay, each watch event of path (a collection) that delayed
-// says to, as a slow API server would. The API server writes one event per line.
-func delayWatchEvents(path string, delayed func(event []byte) bool, delay time.Duration) hook {
-	return func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+// heldWatchEvents is a hook that holds back watch events (see holdWatchEvents), and counts those it let go.
+type heldWatchEvents struct {
+	hook     hook
+	released atomic.Int32
+}
+
+// holdWatchEvents is a hook that holds back each watch event of path (a collection) that held says to, as a
+// slow API server would, until release returns. The API server writes one event per line.
+func holdWatchEvents(path string, held func(event []byte) bool, release func()) *heldWatchEvents {
+	h := &heldWatchEvents{}
+	h.hook = func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
 		resp, err := next.RoundTrip(req)
 		if err != nil || req.Method != http.MethodGet || req.URL.Path != path || req.URL.Query().Get("watch") != "true" {
 			return resp, err
@@ -627,8 +637,9 @@ func delayWatchEvents(path string, delayed func(event []byte) bool, delay time.D
 			defer func() { _ = resp.Body.Close() }()
 			for {
 				event, err := events.ReadBytes('\n')
-				if delayed(event) {
-					time.Sleep(delay)
+				if held(event) {
+					release()
+					h.released.Add(1)
 				}
 				if _, werr := writer.Write(event); werr != nil || err != nil {
 					writer.CloseWithError(err)
@@ -638,6 +649,70 @@ func delayWatchEvents(path string, delayed func(event []byte) bool, delay time.D
 		}()
 		resp.Body = reader
 		return resp, nil
+	}
+	return h
+}
+
+// heldWatch is a hook that holds back the watch streams of a collection from the moment a request starts it,
+// however they are encoded (see holdWatch), and counts the times it let them go.
+type heldWatch struct {
+	hook     hook
+	holding  atomic.Bool
+	releases sync.Mutex // one reader waits for release at a time
+	released atomic.Int32
+}
+
+// holdWatch is a hook that, from the moment a request that start says to is sent, holds back what the watches
+// of path (a collection) bring, as a slow API server would, until release returns.
+func holdWatch(path string, start func(req *http.Request) bool, release func()) *heldWatch {
+	h := &heldWatch{}
+	h.hook = func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if start(req) {
+			h.holding.Store(true)
+		}
+		resp, err := next.RoundTrip(req)
+		if err != nil || req.Method != http.MethodGet || req.URL.Path != path || req.URL.Query().Get("watch") != "true" {
+			return resp, err
+		}
+		resp.Body = heldBody{ReadCloser: resp.Body, held: h, release: release}
+		return resp, nil
+	}
+	return h
+}
+
+// heldBody is a watch stream that hands over what it read only once its heldWatch holds nothing back.
+type heldBody struct {
+	io.ReadCloser
+	held    *heldWatch
+	release func()
+}
+
+func (b heldBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if b.held.holding.Load() {
+		b.held.releases.Lock()
+		if b.held.holding.Load() {
+			b.release()
+			b.held.holding.Store(false)
+			b.held.released.Add(1)
+		}
+		b.held.releases.Unlock()
+	}
+	return n, err
+}
+
+// untilSynced is a release for holdWatchEvents and holdWatch: it returns once the controller r points to has finished syncs
+// syncs. It gives up after 10 s, failing the test, so that a test whose controller never gets there ends.
+func (e *env) untilSynced(r *atomic.Pointer[running], syncs int) func() {
+	return func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if c := r.Load(); c != nil && c.syncs.total() >= syncs {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		e.t.Errorf("a watch event was held back for 10 s, waiting for %d syncs", syncs)
 	}
 }
 
