@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -316,11 +315,12 @@ func TestRestartedControllerMakesNoWritesForConvergedApps(t *testing.T) {
 	require.Positive(t, first.writes.n.Load(), "the first controller did the work")
 
 	second := e.startController()
+	// Its caches have synced before its workers start, with every App queued once: its first syncs are one per
+	// App, each of which compares the App with its objects.
 	e.eventually("the restarted controller to sync every App", func(context.Context) (bool, error) {
 		return second.syncs.count(controller.ResultSuccess) >= apps, nil
 	})
-	// Give stragglers (events of the Deployments and Services coming in after the Apps) time to be synced too.
-	time.Sleep(time.Second)
+	second.stop() // which writes the Events recorded so far
 	assert.Empty(t, second.writes.list(), "a converged App needs no write, not even an Event")
 }
 
@@ -342,7 +342,12 @@ func TestCreatingAnAppWritesEachThingOnce(t *testing.T) {
 	e.waitConverged("web")
 	e.eventually("the event of berth's create, held back until berth synced the App again",
 		func(context.Context) (bool, error) { return held.released.Load() > 0, nil })
-	time.Sleep(time.Second) // for what the events of berth's writes still bring
+	// The second sync found the cache behind and comes back; a third reads the cache with every write of berth's
+	// in it, and compares the App with what berth created.
+	e.eventually("berth to sync the App with its writes in the cache", func(context.Context) (bool, error) {
+		return r.syncs.total() >= 3, nil
+	})
+	r.stop() // which writes the Events recorded so far
 
 	counts := map[string]int{}
 	for _, w := range r.writes.list() {
