@@ -736,8 +736,6 @@ func TestRecreatedAppWaitsForTheGarbageCollector(t *testing.T) {
 	a := e.waitCondition("web", berthv1alpha1.ConditionProgressing, metav1.ConditionTrue, controller.ReasonWaitingForGarbageCollection)
 	assert.Equal(t, metav1.ConditionFalse, condition(t, a, berthv1alpha1.ConditionDegraded).Status,
 		"the old App's objects are not a conflict: %+v", a.Status.Conditions)
-	time.Sleep(500 * time.Millisecond)
-	assert.Zero(t, e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonResourceConflict), "no Warning")
 	d, err := e.getDeployment("web")
 	require.NoError(t, err)
 	assert.Equal(t, oldDeployment.ResourceVersion, d.ResourceVersion, "the old App's Deployment is left to the collector")
@@ -748,6 +746,12 @@ func TestRecreatedAppWaitsForTheGarbageCollector(t *testing.T) {
 
 	_, d = e.waitConverged("web")
 	assert.True(t, metav1.IsControlledBy(d, recreated), "the new App's own Deployment")
+	// berth writes its Events in the order it records them: once the Event of the new Deployment is there, so is
+	// any Warning recorded while the App waited.
+	e.eventually("the Event of the new App's Deployment", func(context.Context) (bool, error) {
+		return e.eventsAbout(recreated, corev1.EventTypeNormal, "Created") > 0, nil
+	})
+	assert.Zero(t, e.eventsAbout(recreated, corev1.EventTypeWarning, controller.ReasonResourceConflict), "no Warning")
 	// No kube-controller-manager here to roll the Deployment out.
 	a = e.waitCondition("web", berthv1alpha1.ConditionProgressing, metav1.ConditionTrue, controller.ReasonRollingOut)
 	assert.Equal(t, metav1.ConditionFalse, condition(t, a, berthv1alpha1.ConditionDegraded).Status)
