@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -295,7 +296,16 @@ func TestRefusedUpdateKeepsDescribingTheRunningDeployment(t *testing.T) {
 // write, and berth must retry the create with backoff, not in a loop; once the App is fixed, it converges.
 func TestRejectedDeploymentDegradesANewApp(t *testing.T) {
 	e := newEnv(t)
-	r := e.startController()
+	var mu sync.Mutex
+	var creates []time.Time // berth's creates of the Deployment
+	r := e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if req.Method == http.MethodPost && req.URL.Path == "/apis/apps/v1/namespaces/"+e.namespace+"/deployments" {
+			mu.Lock()
+			creates = append(creates, time.Now())
+			mu.Unlock()
+		}
+		return next.RoundTrip(req)
+	})
 	e.createApp(app("web", func(a *berthv1alpha1.App) {
 		a.Spec.Resources = &berthv1alpha1.Resources{Requests: corev1.ResourceList{"example.com/gpu": resource.MustParse("1")}}
 	}))
@@ -312,21 +322,23 @@ func TestRejectedDeploymentDegradesANewApp(t *testing.T) {
 	_, err := e.getDeployment("web")
 	assert.True(t, apierrors.IsNotFound(err), "no Deployment: %v", err)
 
-	// Watch berth retry for a few seconds. With the test controller's backoff (10 ms doubling up to 1 s), that
-	// is about 8 creates in the first 1.3 s and one a second after; a loop without backoff makes hundreds.
-	time.Sleep(3 * time.Second)
-	creates, statusWrites := 0, 0
+	// Without backoff, the refused create would be retried as fast as the API server answers.
+	const tries = 8
+	e.eventually(fmt.Sprintf("berth to try the create %d times", tries), func(context.Context) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(creates) >= tries, nil
+	})
+	mu.Lock()
+	tried := slices.Clone(creates[:tries])
+	mu.Unlock()
+	backedOff(t, tried)
+	statusWrites := 0
 	for _, w := range r.writes.list() {
-		switch w {
-		case "POST /apis/apps/v1/namespaces/" + e.namespace + "/deployments":
-			creates++
-		case "PATCH /apis/berth.dev/v1alpha1/namespaces/" + e.namespace + "/apps/web/status":
+		if w == "PATCH /apis/berth.dev/v1alpha1/namespaces/"+e.namespace+"/apps/web/status" {
 			statusWrites++
 		}
 	}
-	t.Logf("%d creates and %d status writes in about 3 s", creates, statusWrites)
-	assert.GreaterOrEqual(t, creates, 3, "the refused create is retried")
-	assert.LessOrEqual(t, creates, 20, "the refused create is retried with backoff: %v", r.writes.list())
 	assert.Equal(t, 1, statusWrites, "the status says the same at every retry, and is written once")
 
 	_, err = e.berth.BerthV1alpha1().Apps(e.namespace).Patch(e.ctx, "web", types.MergePatchType,
@@ -522,25 +534,31 @@ func TestConflictsAreRetriedWithBackoff(t *testing.T) {
 	require.Equal(t, "nginx:1.28", d.Spec.Template.Spec.Containers[0].Image)
 
 	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, conflicts, conflicting, "every PATCH of the Deployment met a conflict until the hook stopped")
+	met := slices.Clone(conflicts)
+	mu.Unlock()
+	require.Len(t, met, conflicting, "every PATCH of the Deployment met a conflict until the hook stopped")
 	assert.GreaterOrEqual(t, r.syncs.count(controller.ResultConflict), conflicting,
 		"each conflict is counted as one, not as an error")
-	gaps := make([]time.Duration, 0, conflicting-1)
-	for i := 1; i < conflicting; i++ {
-		gaps = append(gaps, conflicts[i].Sub(conflicts[i-1]).Round(time.Millisecond))
+	backedOff(t, met)
+}
+
+// backedOff checks that tries, the times of attempts of one App's sync that failed one after the other, were
+// spaced as the backoff of berth's tests says: 10 ms after the first, doubling (startControllerIn). One retry may
+// come early, brought by an event, so what is sure is the waits after all tries but the last two. Without backoff,
+// the tries come as fast as the API server answers. Up to 8 tries: the waits stay below the cap of 1 s.
+func backedOff(t *testing.T, tries []time.Time) {
+	t.Helper()
+	gaps := make([]time.Duration, 0, len(tries)-1)
+	for i := 1; i < len(tries); i++ {
+		gaps = append(gaps, tries[i].Sub(tries[i-1]).Round(time.Millisecond))
 	}
-	span := conflicts[conflicting-1].Sub(conflicts[0])
-	t.Logf("%d conflicts over %s; the retries came after %v", conflicting, span.Round(time.Millisecond), gaps)
-	// The backoff of berth's tests starts at 10 ms and doubles (startControllerIn): the retries after the first
-	// seven conflicts wait 10, 20, ... 640 ms, 1.27 s in all. One retry may come early, brought by an event (the
-	// Deployment's create coming back), so the six shortest waits are what is sure: 630 ms. Without backoff,
-	// the conflicts come as fast as the API server answers.
+	span := tries[len(tries)-1].Sub(tries[0])
+	t.Logf("%d tries over %s; the retries came after %v", len(tries), span.Round(time.Millisecond), gaps)
 	var least time.Duration
-	for i := range conflicting - 2 {
+	for i := range len(tries) - 2 {
 		least += 10 * time.Millisecond << i
 	}
-	assert.GreaterOrEqual(t, span, least, "conflicts are retried with growing delays: %v", gaps)
+	assert.GreaterOrEqual(t, span, least, "retried with growing delays: %v", gaps)
 }
 
 // TestDeletedBeforeSeenIsRecreatedPromptly: the Deployment berth created is deleted before any sync has seen it.
