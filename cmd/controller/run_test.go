@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,10 +13,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	fakediscovery "k8s.io/client-go/discovery/fake"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	clienttesting "k8s.io/client-go/testing"
+	k8smetrics "k8s.io/component-base/metrics"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
+	"github.com/berthdev/berth/pkg/metrics"
 )
 
 // clientServingApps is a fake client whose discovery serves the apps resource of berth's group, once it has
@@ -56,4 +63,36 @@ func TestCheckCRDInstalledStopsWithItsContext(t *testing.T) {
 	err := checkCRDInstalled(ctx, client)
 	require.Error(t, err)
 	assert.True(t, apierrors.IsServiceUnavailable(err), "the last error is returned: %v", err)
+}
+
+// TestBerthsClientsShareOneTokenBucket: berth's Kubernetes and berth clientsets are built from one rest.Config.
+// Unless that config carries a RateLimiter, each clientset builds a token bucket of its own, and berth sends up
+// to twice --kube-api-qps.
+func TestBerthsClientsShareOneTokenBucket(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600))
+	opts := defaultOptions()
+	opts.kubeconfig = kubeconfig
+	opts.kubeAPIQPS, opts.kubeAPIBurst = 7, 9
+	config, err := restConfig(opts, metrics.NewAPIRequests(k8smetrics.NewKubeRegistry().MustRegister))
+	require.NoError(t, err)
+	require.NotNil(t, config.RateLimiter, "the config carries the token bucket")
+	assert.Equal(t, float32(7), config.RateLimiter.QPS())
+
+	kubeClient, err := kubernetes.NewForConfig(config)
+	require.NoError(t, err)
+	berthClient, err := versioned.NewForConfig(config)
+	require.NoError(t, err)
+	for name, client := range map[string]rest.Interface{
+		"apps/v1": kubeClient.AppsV1().RESTClient(), "core/v1": kubeClient.CoreV1().RESTClient(),
+		"berth.dev/v1alpha1": berthClient.BerthV1alpha1().RESTClient(),
+	} {
+		assert.Same(t, config.RateLimiter, client.GetRateLimiter(), "the %s client takes its tokens from it", name)
+	}
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -10,9 +11,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2/ktesting"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	berthfake "github.com/berthdev/berth/pkg/generated/clientset/versioned/fake"
 )
 
 func TestTrimManagedFieldsKeepsOnlyBerths(t *testing.T) {
@@ -140,4 +144,55 @@ func TestTrimAppDropsManagedFieldsAndKubectlsCopy(t *testing.T) {
 	trimmed := out.(*berthv1alpha1.App)
 	assert.Equal(t, map[string]string{"team": "shop"}, trimmed.Annotations)
 	assert.Empty(t, trimmed.ManagedFields)
+}
+
+// TestInformersCacheOnlyWhatBerthReads starts the informers of NewInformers on a namespace that holds berth's
+// objects and others': their caches hold berth's Deployment, Service and Pod only, and of those, and of the App,
+// only what berth reads.
+func TestInformersCacheOnlyWhatBerthReads(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	others := []metav1.ManagedFieldsEntry{{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate}}
+	berths := metav1.ObjectMeta{Namespace: "shop", Name: "web", Labels: objectLabels(newApp()),
+		ManagedFields: append([]metav1.ManagedFieldsEntry{{Manager: FieldManager,
+			Operation: metav1.ManagedFieldsOperationApply}}, others...)}
+	theirs := metav1.ObjectMeta{Namespace: "shop", Name: "theirs", Labels: map[string]string{"team": "shop"}}
+	app := newApp()
+	app.ManagedFields = others
+	app.Annotations = map[string]string{lastAppliedAnnotation: `{"kind":"App"}`}
+	kubeClient := kubefake.NewClientset(
+		&appsv1.Deployment{ObjectMeta: berths}, &appsv1.Deployment{ObjectMeta: theirs},
+		&corev1.Service{ObjectMeta: berths}, &corev1.Service{ObjectMeta: theirs},
+		&corev1.Pod{ObjectMeta: berths, Spec: corev1.PodSpec{NodeName: "node-1"}}, &corev1.Pod{ObjectMeta: theirs})
+	informers := NewInformers(kubeClient, berthfake.NewSimpleClientset(app), nil, 0)
+	set := informers.sets()[0]
+	caches := map[string]cache.SharedIndexInformer{
+		"Deployments": set.deployments.Informer(), "Services": set.services.Informer(), "Pods": set.pods.Informer(),
+	}
+	apps := set.apps.Informer()
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		informers.Shutdown()
+	}()
+	informers.Start(ctx)
+	require.True(t, cache.WaitForCacheSync(ctx.Done(), apps.HasSynced, caches["Deployments"].HasSynced,
+		caches["Services"].HasSynced, caches["Pods"].HasSynced))
+
+	for kind, informer := range caches {
+		assert.Equal(t, []string{"shop/web"}, informer.GetStore().ListKeys(), "%s: berth's only", kind)
+		obj, _, err := informer.GetStore().GetByKey("shop/web")
+		require.NoError(t, err)
+		object, err := meta.Accessor(obj)
+		require.NoError(t, err)
+		if kind == "Pods" {
+			assert.Empty(t, obj.(*corev1.Pod).Spec.NodeName, "a Pod is trimmed to what status reads")
+			assert.Empty(t, object.GetManagedFields(), "a Pod keeps no managedFields")
+			continue
+		}
+		assert.Equal(t, berths.ManagedFields[:1], object.GetManagedFields(), "%s: berth's managedFields only", kind)
+	}
+	cached, _, err := apps.GetStore().GetByKey("shop/web")
+	require.NoError(t, err)
+	assert.Empty(t, cached.(*berthv1alpha1.App).ManagedFields, "an App keeps no managedFields")
+	assert.NotContains(t, cached.(*berthv1alpha1.App).Annotations, lastAppliedAnnotation)
 }

@@ -6,7 +6,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 )
 
 func newTestQueue(t *testing.T) (*Controller, func() []cache.ObjectName) {
@@ -151,4 +155,30 @@ func TestARetryOfAKeyUnderWayComesBackAsAChange(t *testing.T) {
 	c.queue.Done(syncing)
 
 	assert.Equal(t, []cache.ObjectName{key("a"), key("resynced")}, drain())
+}
+
+// TestAnAppCreatedAtTheStartIsSyncedBeforeTheInitialList: on a start, the informers' initial list queues every
+// App there is; an App a user creates then is news, and is synced first, not behind all of them.
+func TestAnAppCreatedAtTheStartIsSyncedBeforeTheInitialList(t *testing.T) {
+	named := func(name string) *berthv1alpha1.App {
+		return newApp(func(a *berthv1alpha1.App) { a.Name, a.UID = name, types.UID("uid-"+name) })
+	}
+	f := newNamespacesFixture(t, []string{"shop"}, named("listed-1"), named("listed-2"), named("listed-3"))
+	f.start(t)
+	require.True(t, cache.WaitForCacheSync(f.ctx.Done(), f.controller.HasSynced))
+	require.Equal(t, 3, f.controller.queue.Len(), "the initial list queued every App")
+
+	_, err := f.berthClient.BerthV1alpha1().Apps("shop").Create(f.ctx, named("created"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return f.controller.queue.Len() == 4 }, 5*time.Second, time.Millisecond,
+		"the created App is queued")
+	var order []string
+	for f.controller.queue.Len() > 0 {
+		key, _ := f.controller.queue.Get()
+		f.controller.queue.Done(key)
+		order = append(order, key.Name)
+	}
+	require.Len(t, order, 4)
+	assert.Equal(t, "created", order[0], "the created App first: %v", order)
+	assert.ElementsMatch(t, []string{"listed-1", "listed-2", "listed-3"}, order[1:])
 }

@@ -3,8 +3,9 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -314,26 +315,39 @@ func TestRestartedControllerMakesNoWritesForConvergedApps(t *testing.T) {
 	require.Positive(t, first.writes.n.Load(), "the first controller did the work")
 
 	second := e.startController()
+	// Its caches have synced before its workers start, with every App queued once: its first syncs are one per
+	// App, each of which compares the App with its objects.
 	e.eventually("the restarted controller to sync every App", func(context.Context) (bool, error) {
 		return second.syncs.count(controller.ResultSuccess) >= apps, nil
 	})
-	// Give stragglers (events of the Deployments and Services coming in after the Apps) time to be synced too.
-	time.Sleep(time.Second)
+	second.stop() // which writes the Events recorded so far
 	assert.Empty(t, second.writes.list(), "a converged App needs no write, not even an Event")
 }
 
 // TestCreatingAnAppWritesEachThingOnce counts berth's writes for one new App. The sync that berth's own writes
 // trigger must not act on a cache that has not seen them (a second create, a second status with a new
-// transition time): each object is created once and the status written once.
+// transition time): each object is created once and the status written once. The watch of Deployments is held
+// back from berth's create until berth has synced the App again (brought by its status write), so that this
+// sync reads a cache without the Deployment.
 func TestCreatingAnAppWritesEachThingOnce(t *testing.T) {
 	e := newEnv(t)
-	r := e.startController()
+	var started atomic.Pointer[running]
+	deployments := "/apis/apps/v1/namespaces/" + e.namespace + "/deployments"
+	held := holdWatch(deployments, func(req *http.Request) bool {
+		return req.Method == http.MethodPost && req.URL.Path == deployments
+	}, e.untilSynced(&started, 2))
+	r := e.startController(held.hook)
+	started.Store(r)
 	e.createApp(app("web"))
 	e.waitConverged("web")
-	e.eventually("berth to sync the events of its own writes", func(context.Context) (bool, error) {
-		return r.syncs.count(controller.ResultSuccess) >= 2, nil
+	e.eventually("the event of berth's create, held back until berth synced the App again",
+		func(context.Context) (bool, error) { return held.released.Load() > 0, nil })
+	// The second sync found the cache behind and comes back; a third reads the cache with every write of berth's
+	// in it, and compares the App with what berth created.
+	e.eventually("berth to sync the App with its writes in the cache", func(context.Context) (bool, error) {
+		return r.syncs.total() >= 3, nil
 	})
-	time.Sleep(time.Second) // and anything they would still trigger
+	r.stop() // which writes the Events recorded so far
 
 	counts := map[string]int{}
 	for _, w := range r.writes.list() {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,22 +87,44 @@ func condition(t *testing.T, a *berthv1alpha1.App, conditionType string) metav1.
 	return *c
 }
 
-// eventsAbout counts the Events of that type and reason about the App, series included.
+// eventsAbout counts the Events of that type and reason about the App, each as often as it happened. berth's
+// Events are core/v1 Events, and the recorder writes a repeat of one as a raise of its count: events.k8s.io/v1
+// shows that count only as deprecatedCount, and leaves series empty, so it is read here from the core/v1 Event.
 func (e *env) eventsAbout(a *berthv1alpha1.App, eventType, reason string) int {
 	e.t.Helper()
-	events, err := e.kube.EventsV1().Events(e.namespace).List(e.ctx, metav1.ListOptions{})
+	events, err := e.kube.CoreV1().Events(e.namespace).List(e.ctx, metav1.ListOptions{})
 	require.NoError(e.t, err)
 	n := 0
 	for _, ev := range events.Items {
-		if ev.Regarding.UID != a.UID || ev.Type != eventType || ev.Reason != reason {
+		if ev.InvolvedObject.UID != a.UID || ev.Type != eventType || ev.Reason != reason {
 			continue
 		}
-		n++
-		if ev.Series != nil {
-			n += int(ev.Series.Count) - 1
-		}
+		// The recorder sets count from the first occurrence on: without it, repeats could not be counted.
+		require.Positive(e.t, ev.Count, "Event %s (%s %s) has no count, so its repeats cannot be read", ev.Name,
+			ev.Type, ev.Reason)
+		n += int(ev.Count)
 	}
 	return n
+}
+
+// retried waits until berth has synced the App (of a controller that runs it alone) times more.
+func (e *env) retried(r *running, times int) {
+	e.t.Helper()
+	before := r.syncs.total()
+	e.eventually(fmt.Sprintf("berth to sync the App %d more times", times), func(context.Context) (bool, error) {
+		return r.syncs.total() >= before+times, nil
+	})
+}
+
+// warnedOnce checks, once the App has recovered, that berth wrote one Warning Event of reason about it however
+// often it retried: one per change, not per retry. berth's recorder writes Events one at a time, in the order
+// they were recorded: once the Event that the App recovered is there, so is every Warning recorded before it.
+func (e *env) warnedOnce(a *berthv1alpha1.App, reason string) {
+	e.t.Helper()
+	e.eventually("the Event that the App recovered", func(context.Context) (bool, error) {
+		return e.eventsAbout(a, corev1.EventTypeNormal, "Recovered") > 0, nil
+	})
+	assert.Equal(e.t, 1, e.eventsAbout(a, corev1.EventTypeWarning, reason), "one Warning Event per change, not per retry")
 }
 
 // setQuota makes a ResourceQuota of the namespace hold hard as its limits, in its spec and in its status: there
@@ -142,20 +165,13 @@ func TestQuotaExceededDegradesTheApp(t *testing.T) {
 
 	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonQuotaExceeded)
 	assert.Contains(t, condition(t, a, berthv1alpha1.ConditionDegraded).Message, "exceeded quota: no-deployments")
-	e.eventually("one Warning Event QuotaExceeded", func(context.Context) (bool, error) {
-		return e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonQuotaExceeded) == 1, nil
-	})
 	// The refused create is retried with backoff: more syncs come, but no second Warning while nothing changed.
-	before := r.syncs.total()
-	e.eventually("berth to retry the refused create", func(context.Context) (bool, error) {
-		return r.syncs.total() >= before+3, nil
-	})
-	assert.Equal(t, 1, e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonQuotaExceeded),
-		"one Warning Event per change, not per retry")
+	e.retried(r, 3)
 
 	e.setQuota("no-deployments", corev1.ResourceList{"count/deployments.apps": resource.MustParse("1")})
 	e.waitConverged("web")
 	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, controller.ReasonAsExpected)
+	e.warnedOnce(a, controller.ReasonQuotaExceeded)
 }
 
 // denyImages makes a ValidatingAdmissionPolicy, bound to the test's namespace, refuse Deployments with an image
@@ -207,19 +223,18 @@ func (e *env) denyImages() {
 func TestAdmissionPolicyDenialDegradesTheApp(t *testing.T) {
 	e := newEnv(t)
 	e.denyImages()
-	e.startController()
+	r := e.startController()
 	e.createApp(app("web", func(a *berthv1alpha1.App) { a.Spec.Image = "denied.example/web:1" }))
 
 	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonForbidden)
 	assert.Contains(t, condition(t, a, berthv1alpha1.ConditionDegraded).Message, "images from denied.example/ are not allowed here")
-	e.eventually("one Warning Event Forbidden", func(context.Context) (bool, error) {
-		return e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonForbidden) == 1, nil
-	})
+	e.retried(r, 3)
 
 	require.NoError(t, e.kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(e.ctx,
 		"deny-images-"+e.namespace, metav1.DeleteOptions{}))
 	e.waitConverged("web")
 	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, controller.ReasonAsExpected)
+	e.warnedOnce(a, controller.ReasonForbidden)
 }
 
 // runDeployment writes the status kube-controller-manager would give the App's Deployment once all its Pods
@@ -281,7 +296,16 @@ func TestRefusedUpdateKeepsDescribingTheRunningDeployment(t *testing.T) {
 // write, and berth must retry the create with backoff, not in a loop; once the App is fixed, it converges.
 func TestRejectedDeploymentDegradesANewApp(t *testing.T) {
 	e := newEnv(t)
-	r := e.startController()
+	var mu sync.Mutex
+	var creates []time.Time // berth's creates of the Deployment
+	r := e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if req.Method == http.MethodPost && req.URL.Path == "/apis/apps/v1/namespaces/"+e.namespace+"/deployments" {
+			mu.Lock()
+			creates = append(creates, time.Now())
+			mu.Unlock()
+		}
+		return next.RoundTrip(req)
+	})
 	e.createApp(app("web", func(a *berthv1alpha1.App) {
 		a.Spec.Resources = &berthv1alpha1.Resources{Requests: corev1.ResourceList{"example.com/gpu": resource.MustParse("1")}}
 	}))
@@ -297,114 +321,171 @@ func TestRejectedDeploymentDegradesANewApp(t *testing.T) {
 	}
 	_, err := e.getDeployment("web")
 	assert.True(t, apierrors.IsNotFound(err), "no Deployment: %v", err)
-	e.eventually("one Warning Event Rejected", func(context.Context) (bool, error) {
-		return e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonRejected) == 1, nil
-	})
 
-	// Watch berth retry for a few seconds. With the test controller's backoff (10 ms doubling up to 1 s), that
-	// is about 8 creates in the first 1.3 s and one a second after; a loop without backoff makes hundreds.
-	time.Sleep(3 * time.Second)
-	creates, statusWrites := 0, 0
+	// Without backoff, the refused create would be retried as fast as the API server answers.
+	const tries = 8
+	e.eventually(fmt.Sprintf("berth to try the create %d times", tries), func(context.Context) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(creates) >= tries, nil
+	})
+	mu.Lock()
+	tried := slices.Clone(creates[:tries])
+	mu.Unlock()
+	backedOff(t, tried)
+	statusWrites := 0
 	for _, w := range r.writes.list() {
-		switch w {
-		case "POST /apis/apps/v1/namespaces/" + e.namespace + "/deployments":
-			creates++
-		case "PATCH /apis/berth.dev/v1alpha1/namespaces/" + e.namespace + "/apps/web/status":
+		if w == "PATCH /apis/berth.dev/v1alpha1/namespaces/"+e.namespace+"/apps/web/status" {
 			statusWrites++
 		}
 	}
-	t.Logf("%d creates and %d status writes in about 3 s", creates, statusWrites)
-	assert.GreaterOrEqual(t, creates, 3, "the refused create is retried")
-	assert.LessOrEqual(t, creates, 20, "the refused create is retried with backoff: %v", r.writes.list())
 	assert.Equal(t, 1, statusWrites, "the status says the same at every retry, and is written once")
-	assert.Equal(t, 1, e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonRejected),
-		"one Warning Event per change, not per retry")
 
 	_, err = e.berth.BerthV1alpha1().Apps(e.namespace).Patch(e.ctx, "web", types.MergePatchType,
 		[]byte(`{"spec":{"resources":{"limits":{"example.com/gpu":"1"}}}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 	e.waitConverged("web")
 	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, controller.ReasonAsExpected)
+	e.warnedOnce(a, controller.ReasonRejected)
 }
 
 // TestAppsWithEmptyValuesAreNotAppliedAgain: an env var without a value and a probe with initialDelaySeconds 0
-// are dropped by the API server when stored (omitempty). Once berth has converged such an App, another sync of
-// it must write nothing.
+// are dropped by the API server when stored (omitempty). Once berth has made such an App's Deployment, as created
+// and once more as applied after a change of the App, a sync that compares the App with it must write nothing.
+// That sync is the first of a controller started afresh: it runs once the caches have synced, it remembers
+// nothing of the App, so it compares, and the writes it makes are done when the sync is counted.
 func TestAppsWithEmptyValuesAreNotAppliedAgain(t *testing.T) {
 	e := newEnv(t)
-	r := e.startController()
-	e.createApp(app("web", func(a *berthv1alpha1.App) {
+	withEmptyValues := func(a *berthv1alpha1.App) {
 		a.Spec.Env = []berthv1alpha1.EnvVar{{Name: "EMPTY"}, {Name: "MODE", Value: "prod"}}
 		a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz", InitialDelaySeconds: ptr.To[int32](0)}
-	}))
-	e.waitConverged("web")
-	e.eventually("berth to sync the events of its own writes", func(context.Context) (bool, error) {
-		return r.syncs.count(controller.ResultSuccess) >= 2, nil
-	})
-	time.Sleep(time.Second)
+	}
+	syncAfresh := func(what string) {
+		t.Helper()
+		d, err := e.getDeployment("web")
+		require.NoError(t, err)
+		c := d.Spec.Template.Spec.Containers[0]
+		require.Equal(t, corev1.EnvVar{Name: "EMPTY"}, c.Env[0], "the empty value is not stored")
+		require.NotNil(t, c.ReadinessProbe)
+		require.Zero(t, c.ReadinessProbe.InitialDelaySeconds)
 
-	// Another sync of the converged App, brought by a change that is not the App's spec.
-	before, syncs := len(r.writes.list()), r.syncs.total()
+		r := e.startController()
+		e.eventually("a controller started afresh to sync the App", func(context.Context) (bool, error) {
+			return r.syncs.total() > 0, nil
+		})
+		r.stop()
+		assert.Equal(t, r.syncs.total(), r.syncs.count(controller.ResultSuccess), "the App %s synced", what)
+		assert.Empty(t, r.writes.list(), "the App %s needs no write", what)
+	}
+
+	first := e.startController()
+	e.createApp(app("web", withEmptyValues))
+	_, d := e.waitConverged("web")
+	first.stop()
+	require.Contains(t, d.Annotations, controller.AnnotationCreatedFrom,
+		"berth has not written the Deployment again since it created it")
+	syncAfresh("as created")
+
+	second := e.startController()
 	_, err := e.berth.BerthV1alpha1().Apps(e.namespace).Patch(e.ctx, "web", types.MergePatchType,
-		[]byte(`{"metadata":{"annotations":{"example.com/touched":"yes"}}}`), metav1.PatchOptions{})
+		[]byte(`{"spec":{"env":[{"name":"EMPTY"},{"name":"MODE","value":"staging"}]}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
-	e.eventually("berth to sync the App again", func(context.Context) (bool, error) {
-		return r.syncs.total() > syncs, nil
+	e.eventually("berth to apply the change", func(context.Context) (bool, error) {
+		d, err := e.getDeployment("web")
+		if err != nil {
+			return false, err
+		}
+		env := d.Spec.Template.Spec.Containers[0].Env
+		return d.Annotations[controller.AnnotationAppliedFrom] != "" && len(env) == 2 && env[1].Value == "staging", nil
 	})
-	time.Sleep(500 * time.Millisecond)
-	assert.Empty(t, r.writes.list()[before:], "a converged App needs no write")
+	e.waitConverged("web")
+	second.stop()
+	syncAfresh("as applied")
 }
 
-// TestRepairDoesNotTakeOverARecreatedService: berth's cache shows a Service that berth created but whose fields
-// it has not yet taken over for server-side apply, so berth reads it afresh to finish that. If a user deleted
-// that Service and created one of their own in the meantime, the fresh read is the user's: berth must leave it
-// alone (a conflict), not apply over it.
+// TestRepairDoesNotTakeOverARecreatedService: berth's cache shows a Service that berth created for an earlier
+// state of the App, whose fields it has not yet taken over for server-side apply, so berth reads it afresh from
+// the API server to do that (readAgain, owned.go). If a user deleted that Service and created one of their own in
+// the meantime, the fresh read is the user's: berth must leave it alone (a conflict), not apply over it.
 func TestRepairDoesNotTakeOverARecreatedService(t *testing.T) {
 	e := newEnv(t)
 	a := e.createApp(app("web"))
-	// What a create by berth leaves behind when the step after it did not happen: the Service, controlled by the
-	// App, its fields owned by berth's Update entry.
+	// A Service as berth's create leaves it, for an earlier state of the App (another hash), so that it must
+	// change: controlled by the App, labelled as berth's (so in berth's cache), its fields owned by berth's
+	// Update entry.
 	_, err := e.kube.CoreV1().Services(e.namespace).Create(e.ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", OwnerReferences: []metav1.OwnerReference{{
-			APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "web", UID: a.UID, Controller: ptr.To(true),
-		}}},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "web",
+			Labels: map[string]string{controller.LabelName: "web", controller.LabelInstance: "web",
+				controller.LabelManagedBy: controller.ManagedByBerth},
+			Annotations: map[string]string{controller.AnnotationCreatedFrom: "an-earlier-state-of-the-app"},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "web", UID: a.UID, Controller: ptr.To(true),
+			}},
+		},
 		Spec: corev1.ServiceSpec{
 			Selector: map[string]string{controller.LabelInstance: "web", controller.LabelManagedBy: "berth"},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromString("http")}},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 8081, TargetPort: intstr.FromString("http")}},
 		},
 	}, metav1.CreateOptions{FieldManager: controller.FieldManager})
 	require.NoError(t, err)
 
 	// When berth reads the Service afresh, a user has just replaced it with their own.
-	var users *corev1.Service
-	var replaced sync.Once
+	services := "/api/v1/namespaces/" + e.namespace + "/services"
+	var mu sync.Mutex
+	var created bool          // berth tried to create the Service
+	var users *corev1.Service // the user's Service, once made
+	var readFromTheCache bool // berth's fresh read came before any create of the Service
 	e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
-		if req.Method == http.MethodGet && req.URL.Path == "/api/v1/namespaces/"+e.namespace+"/services/web" {
-			replaced.Do(func() {
-				services := e.kube.CoreV1().Services(e.namespace)
-				require.NoError(t, services.Delete(context.Background(), "web", metav1.DeleteOptions{}))
+		if req.Method == http.MethodPost && req.URL.Path == services {
+			mu.Lock()
+			created = true
+			mu.Unlock()
+		}
+		if req.Method == http.MethodGet && req.URL.Path == services+"/web" {
+			mu.Lock()
+			if users == nil {
+				// Not the read after a create that failed with AlreadyExists: berth found the Service in its
+				// cache, and reads it again to repair it.
+				readFromTheCache = !created
 				var err error
-				users, err = services.Create(context.Background(), &corev1.Service{
-					ObjectMeta: metav1.ObjectMeta{Name: "web"},
-					Spec: corev1.ServiceSpec{
-						Selector: map[string]string{"team": "theirs"},
-						Ports:    []corev1.ServicePort{{Name: "metrics", Port: 9999}},
-					},
-				}, metav1.CreateOptions{FieldManager: "someone"})
-				require.NoError(t, err)
-			})
+				if users, err = e.replaceService(); err != nil {
+					t.Errorf("replacing the Service: %v", err)
+				}
+			}
+			mu.Unlock()
 		}
 		return next.RoundTrip(req)
 	})
 
 	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonResourceConflict)
-	require.NotNil(t, users, "berth read the Service afresh")
+	mu.Lock()
+	theirs, fromCache := users, readFromTheCache
+	mu.Unlock()
+	require.NotNil(t, theirs, "berth read the Service afresh")
+	require.True(t, fromCache, "berth read the Service afresh to repair the one in its cache, "+
+		"not after a create that failed")
 	s, err := e.kube.CoreV1().Services(e.namespace).Get(e.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, users.UID, s.UID)
-	assert.Equal(t, users.ResourceVersion, s.ResourceVersion, "the user's Service was never written")
+	assert.Equal(t, theirs.UID, s.UID)
+	assert.Equal(t, theirs.ResourceVersion, s.ResourceVersion, "the user's Service was never written")
 	assert.Empty(t, s.OwnerReferences)
 	assert.Equal(t, map[string]string{"team": "theirs"}, s.Spec.Selector)
+}
+
+// replaceService deletes the Service web and creates a user's Service of that name, with no owner, and returns it.
+func (e *env) replaceService() (*corev1.Service, error) {
+	services := e.kube.CoreV1().Services(e.namespace)
+	if err := services.Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
+		return nil, err
+	}
+	return services.Create(context.Background(), &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"team": "theirs"},
+			Ports:    []corev1.ServicePort{{Name: "metrics", Port: 9999}},
+		},
+	}, metav1.CreateOptions{FieldManager: "someone"})
 }
 
 // conflictStatus is the answer of the API server to a write that lost a race: 409 Conflict.
@@ -420,32 +501,64 @@ func conflictStatus(req *http.Request) *http.Response {
 }
 
 // TestConflictsAreRetriedWithBackoff: while every write of the App's Deployment meets a conflict (as when it was
-// deleted under berth and the cache has not caught up), berth retries promptly but with backoff, rather than as
-// fast as the client allows.
+// deleted under berth and the cache has not caught up), berth retries with backoff, not as fast as the client
+// allows. A new App's Deployment is created with a POST and not written again: the conflicts meet the first
+// change of the App, which berth writes with PATCHes (the ownership patch, then the apply).
 func TestConflictsAreRetriedWithBackoff(t *testing.T) {
 	e := newEnv(t)
-	const window = 3 * time.Second
-	var first atomic.Pointer[time.Time]
-	var conflicts atomic.Int64
+	const conflicting = 8
+	var mu sync.Mutex
+	var conflicts []time.Time
 	deployment := "/apis/apps/v1/namespaces/" + e.namespace + "/deployments/web"
-	e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+	r := e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
 		if req.Method != http.MethodPatch || req.URL.Path != deployment {
 			return next.RoundTrip(req)
 		}
-		now := time.Now()
-		first.CompareAndSwap(nil, &now)
-		if now.Sub(*first.Load()) < window {
-			conflicts.Add(1)
+		mu.Lock()
+		conflict := len(conflicts) < conflicting
+		if conflict {
+			conflicts = append(conflicts, time.Now())
+		}
+		mu.Unlock()
+		if conflict {
 			return conflictStatus(req), nil
 		}
 		return next.RoundTrip(req)
 	})
 	e.createApp(app("web"))
 	e.waitConverged("web")
-	// The backoff of berth's tests starts at 10 ms and doubles up to 1 s: about 10 tries fit in the window.
-	// Without backoff, the conflicts come as fast as the API server answers, hundreds of them.
-	t.Logf("%d writes of the Deployment met a conflict in %s", conflicts.Load(), window)
-	assert.LessOrEqual(t, conflicts.Load(), int64(20), "conflicts are retried with backoff")
+	_, err := e.berth.BerthV1alpha1().Apps(e.namespace).Patch(e.ctx, "web", types.MergePatchType,
+		[]byte(`{"spec":{"image":"nginx:1.28"}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	_, d := e.waitConverged("web")
+	require.Equal(t, "nginx:1.28", d.Spec.Template.Spec.Containers[0].Image)
+
+	mu.Lock()
+	met := slices.Clone(conflicts)
+	mu.Unlock()
+	require.Len(t, met, conflicting, "every PATCH of the Deployment met a conflict until the hook stopped")
+	assert.GreaterOrEqual(t, r.syncs.count(controller.ResultConflict), conflicting,
+		"each conflict is counted as one, not as an error")
+	backedOff(t, met)
+}
+
+// backedOff checks that tries, the times of attempts of one App's sync that failed one after the other, were
+// spaced as the backoff of berth's tests says: 10 ms after the first, doubling (startControllerIn). One retry may
+// come early, brought by an event, so what is sure is the waits after all tries but the last two. Without backoff,
+// the tries come as fast as the API server answers. Up to 8 tries: the waits stay below the cap of 1 s.
+func backedOff(t *testing.T, tries []time.Time) {
+	t.Helper()
+	gaps := make([]time.Duration, 0, len(tries)-1)
+	for i := 1; i < len(tries); i++ {
+		gaps = append(gaps, tries[i].Sub(tries[i-1]).Round(time.Millisecond))
+	}
+	span := tries[len(tries)-1].Sub(tries[0])
+	t.Logf("%d tries over %s; the retries came after %v", len(tries), span.Round(time.Millisecond), gaps)
+	var least time.Duration
+	for i := range len(tries) - 2 {
+		least += 10 * time.Millisecond << i
+	}
+	assert.GreaterOrEqual(t, span, least, "retried with growing delays: %v", gaps)
 }
 
 // TestDeletedBeforeSeenIsRecreatedPromptly: the Deployment berth created is deleted before any sync has seen it.
@@ -481,12 +594,17 @@ func TestDeletedBeforeSeenIsRecreatedPromptly(t *testing.T) {
 }
 
 // TestStaleCacheCausesNoSecondStatusWrite: another writer changes the App just before berth writes its status,
-// and the watch brings the event of berth's write late (a slow API server). The cache then shows the other
-// writer's version, which is older than berth's write: a sync that acted on it would write the status a second
-// time. berth must wait for the version it wrote.
+// and the watch brings the event of berth's write late (a slow API server): only after berth has synced the App
+// again. The cache then shows the other writer's version, which is older than berth's write: a sync that acted on
+// it would write the status a second time. berth must wait for the version it wrote.
 func TestStaleCacheCausesNoSecondStatusWrite(t *testing.T) {
 	e := newEnv(t)
 	var annotated sync.Once
+	var started atomic.Pointer[running]
+	held := holdWatchEvents("/apis/berth.dev/v1alpha1/namespaces/"+e.namespace+"/apps", func(event []byte) bool {
+		// The events of berth's status writes: only they show berth's status field manager.
+		return bytes.Contains(event, []byte(`"manager":"berth","operation":"Apply","subresource":"status"`))
+	}, e.untilSynced(&started, 2))
 	r := e.startController(func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
 		if req.Method == http.MethodPatch && strings.HasSuffix(req.URL.Path, "/apps/web/status") {
 			annotated.Do(func() {
@@ -499,16 +617,13 @@ func TestStaleCacheCausesNoSecondStatusWrite(t *testing.T) {
 			})
 		}
 		return next.RoundTrip(req)
-	}, delayWatchEvents("/apis/berth.dev/v1alpha1/namespaces/"+e.namespace+"/apps", func(event []byte) bool {
-		// The events of berth's status writes: only they show berth's status field manager.
-		return bytes.Contains(event, []byte(`"manager":"berth","operation":"Apply","subresource":"status"`))
-	}, 500*time.Millisecond))
+	}, held.hook)
+	started.Store(r)
 	e.createApp(app("web"))
 	e.waitConverged("web")
-	e.eventually("berth to sync the events of its own writes", func(context.Context) (bool, error) {
-		return r.syncs.count(controller.ResultSuccess) >= 2, nil
-	})
-	time.Sleep(time.Second)
+	// The second sync, the one that must not write, is over when the event is let go.
+	e.eventually("the event of berth's status write, held back until berth synced the App again",
+		func(context.Context) (bool, error) { return held.released.Load() > 0, nil })
 
 	var statusWrites []string
 	for _, w := range r.writes.list() {
@@ -519,10 +634,17 @@ func TestStaleCacheCausesNoSecondStatusWrite(t *testing.T) {
 	assert.Len(t, statusWrites, 1, "the status is written once: %v", r.writes.list())
 }
 
-// delayWatchEvents is a hook that holds back, for delay, each watch event of path (a collection) that delayed
-// says to, as a slow API server would. The API server writes one event per line.
-func delayWatchEvents(path string, delayed func(event []byte) bool, delay time.Duration) hook {
-	return func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+// heldWatchEvents is a hook that holds back watch events (see holdWatchEvents), and counts those it let go.
+type heldWatchEvents struct {
+	hook     hook
+	released atomic.Int32
+}
+
+// holdWatchEvents is a hook that holds back each watch event of path (a collection) that held says to, as a
+// slow API server would, until release returns. The API server writes one event per line.
+func holdWatchEvents(path string, held func(event []byte) bool, release func()) *heldWatchEvents {
+	h := &heldWatchEvents{}
+	h.hook = func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
 		resp, err := next.RoundTrip(req)
 		if err != nil || req.Method != http.MethodGet || req.URL.Path != path || req.URL.Query().Get("watch") != "true" {
 			return resp, err
@@ -533,8 +655,9 @@ func delayWatchEvents(path string, delayed func(event []byte) bool, delay time.D
 			defer func() { _ = resp.Body.Close() }()
 			for {
 				event, err := events.ReadBytes('\n')
-				if delayed(event) {
-					time.Sleep(delay)
+				if held(event) {
+					release()
+					h.released.Add(1)
 				}
 				if _, werr := writer.Write(event); werr != nil || err != nil {
 					writer.CloseWithError(err)
@@ -544,6 +667,70 @@ func delayWatchEvents(path string, delayed func(event []byte) bool, delay time.D
 		}()
 		resp.Body = reader
 		return resp, nil
+	}
+	return h
+}
+
+// heldWatch is a hook that holds back the watch streams of a collection from the moment a request starts it,
+// however they are encoded (see holdWatch), and counts the times it let them go.
+type heldWatch struct {
+	hook     hook
+	holding  atomic.Bool
+	releases sync.Mutex // one reader waits for release at a time
+	released atomic.Int32
+}
+
+// holdWatch is a hook that, from the moment a request that start says to is sent, holds back what the watches
+// of path (a collection) bring, as a slow API server would, until release returns.
+func holdWatch(path string, start func(req *http.Request) bool, release func()) *heldWatch {
+	h := &heldWatch{}
+	h.hook = func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if start(req) {
+			h.holding.Store(true)
+		}
+		resp, err := next.RoundTrip(req)
+		if err != nil || req.Method != http.MethodGet || req.URL.Path != path || req.URL.Query().Get("watch") != "true" {
+			return resp, err
+		}
+		resp.Body = heldBody{ReadCloser: resp.Body, held: h, release: release}
+		return resp, nil
+	}
+	return h
+}
+
+// heldBody is a watch stream that hands over what it read only once its heldWatch holds nothing back.
+type heldBody struct {
+	io.ReadCloser
+	held    *heldWatch
+	release func()
+}
+
+func (b heldBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if b.held.holding.Load() {
+		b.held.releases.Lock()
+		if b.held.holding.Load() {
+			b.release()
+			b.held.holding.Store(false)
+			b.held.released.Add(1)
+		}
+		b.held.releases.Unlock()
+	}
+	return n, err
+}
+
+// untilSynced is a release for holdWatchEvents and holdWatch: it returns once the controller r points to has finished syncs
+// syncs. It gives up after 10 s, failing the test, so that a test whose controller never gets there ends.
+func (e *env) untilSynced(r *atomic.Pointer[running], syncs int) func() {
+	return func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if c := r.Load(); c != nil && c.syncs.total() >= syncs {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		e.t.Errorf("a watch event was held back for 10 s, waiting for %d syncs", syncs)
 	}
 }
 
@@ -567,8 +754,6 @@ func TestRecreatedAppWaitsForTheGarbageCollector(t *testing.T) {
 	a := e.waitCondition("web", berthv1alpha1.ConditionProgressing, metav1.ConditionTrue, controller.ReasonWaitingForGarbageCollection)
 	assert.Equal(t, metav1.ConditionFalse, condition(t, a, berthv1alpha1.ConditionDegraded).Status,
 		"the old App's objects are not a conflict: %+v", a.Status.Conditions)
-	time.Sleep(500 * time.Millisecond)
-	assert.Zero(t, e.eventsAbout(a, corev1.EventTypeWarning, controller.ReasonResourceConflict), "no Warning")
 	d, err := e.getDeployment("web")
 	require.NoError(t, err)
 	assert.Equal(t, oldDeployment.ResourceVersion, d.ResourceVersion, "the old App's Deployment is left to the collector")
@@ -579,6 +764,12 @@ func TestRecreatedAppWaitsForTheGarbageCollector(t *testing.T) {
 
 	_, d = e.waitConverged("web")
 	assert.True(t, metav1.IsControlledBy(d, recreated), "the new App's own Deployment")
+	// berth writes its Events in the order it records them: once the Event of the new Deployment is there, so is
+	// any Warning recorded while the App waited.
+	e.eventually("the Event of the new App's Deployment", func(context.Context) (bool, error) {
+		return e.eventsAbout(recreated, corev1.EventTypeNormal, "Created") > 0, nil
+	})
+	assert.Zero(t, e.eventsAbout(recreated, corev1.EventTypeWarning, controller.ReasonResourceConflict), "no Warning")
 	// No kube-controller-manager here to roll the Deployment out.
 	a = e.waitCondition("web", berthv1alpha1.ConditionProgressing, metav1.ConditionTrue, controller.ReasonRollingOut)
 	assert.Equal(t, metav1.ConditionFalse, condition(t, a, berthv1alpha1.ConditionDegraded).Status)
