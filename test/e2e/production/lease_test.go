@@ -189,8 +189,12 @@ func TestLeaseIsRenewedUnderLoad(t *testing.T) {
 	m, err := leader.metrics(t.Context())
 	require.NoError(t, err)
 	synced := m.Sum("berth_reconcile_total", nil)
-	t.Logf("%v syncs in the meantime", synced)
-	require.Greater(t, synced, float64(50), "the leader was busy syncing Apps")
+	queued := m.Sum("workqueue_depth", map[string]string{"name": "app"})
+	t.Logf("%v syncs in the meantime, %v Apps still queued", synced, queued)
+	// The precondition: the leader synced, and far more work waited than --kube-api-qps let it do, so that
+	// every worker kept a request waiting for the rate limit.
+	require.Positive(t, synced, "the leader synced Apps")
+	require.Greater(t, queued, float64(apps/2), "Apps queued behind the rate limit")
 	assert.LessOrEqual(t, longest, 2*retryPeriod+500*time.Millisecond,
 		"the longest time between two renewals of the Lease (retry period %s)", retryPeriod)
 	assert.GreaterOrEqual(t, len(gaps), int(observe/(2*retryPeriod)), "renewals at least every two retry periods")
