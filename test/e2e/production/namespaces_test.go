@@ -24,26 +24,11 @@ import (
 // nothing; an App of a third namespace is left alone.
 func TestARoleInEachNamespaceOfAListIsEnough(t *testing.T) {
 	ctx := t.Context()
-	role := readObject[rbacv1.Role](t, deployDir("namespaced", "rbac.yaml"), "Role")
-	leaseRole := readObject[rbacv1.Role](t, deployDir("base", "leader-election-rbac.yaml"), "Role")
-	require.NotEmpty(t, role.Rules)
-	require.NotEmpty(t, leaseRole.Rules)
-
 	home := newNamespace(t, "home", nil) // the ServiceAccount's, and the Lease's
 	first, second := newNamespace(t, "list", nil), newNamespace(t, "list", nil)
 	third := newNamespace(t, "other", nil)
 	const name = "berth"
-	_, err := kubeClient.CoreV1().ServiceAccounts(home).Create(ctx, &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	grantRole(t, home, name, home, name+"-leader-election", leaseRole.Rules)
-	for _, ns := range []string{first, second} {
-		grantRole(t, home, name, ns, name, role.Rules)
-	}
-	waitAllowed(t, home, name, home, leaseRole.Rules)
-	waitAllowed(t, home, name, first, role.Rules)
-	waitAllowed(t, home, name, second, role.Rules)
+	namespacedServiceAccount(t, home, name, first, second)
 	// What an informer of all namespaces would need, and berth does not have.
 	for _, resource := range []string{"apps", "deployments", "services", "pods"} {
 		assert.False(t, allowedEverywhere(t, home, name, "list", resource),
@@ -75,6 +60,31 @@ func TestARoleInEachNamespaceOfAListIsEnough(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// namespacedServiceAccount creates the ServiceAccount home/name with the Lease Role of
+// artifacts/deploy/base/leader-election-rbac.yaml in home and the Role of artifacts/deploy/namespaced/rbac.yaml in
+// each of namespaces, and nothing else; it waits until the authorizer allows them, and returns the namespaced
+// Role's rules.
+func namespacedServiceAccount(t *testing.T, home, name string, namespaces ...string) []rbacv1.PolicyRule {
+	t.Helper()
+	role := readObject[rbacv1.Role](t, deployDir("namespaced", "rbac.yaml"), "Role")
+	leaseRole := readObject[rbacv1.Role](t, deployDir("base", "leader-election-rbac.yaml"), "Role")
+	require.NotEmpty(t, role.Rules)
+	require.NotEmpty(t, leaseRole.Rules)
+	_, err := kubeClient.CoreV1().ServiceAccounts(home).Create(t.Context(), &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	grantRole(t, home, name, home, name+"-leader-election", leaseRole.Rules)
+	for _, ns := range namespaces {
+		grantRole(t, home, name, ns, name, role.Rules)
+	}
+	waitAllowed(t, home, name, home, leaseRole.Rules)
+	for _, ns := range namespaces {
+		waitAllowed(t, home, name, ns, role.Rules)
+	}
+	return role.Rules
 }
 
 // grantRole gives the ServiceAccount saNamespace/serviceAccount the rules in namespace: a Role and a RoleBinding
@@ -120,22 +130,10 @@ func allowedEverywhere(t *testing.T, saNamespace, serviceAccount, verb, resource
 // converges too, without a restart.
 func TestANamespaceBerthCannotListHoldsUpOnlyItself(t *testing.T) {
 	ctx := t.Context()
-	role := readObject[rbacv1.Role](t, deployDir("namespaced", "rbac.yaml"), "Role")
-	leaseRole := readObject[rbacv1.Role](t, deployDir("base", "leader-election-rbac.yaml"), "Role")
 	home := newNamespace(t, "home", nil)
 	first, second, third := newNamespace(t, "list", nil), newNamespace(t, "list", nil), newNamespace(t, "unbound", nil)
 	const name = "berth"
-	_, err := kubeClient.CoreV1().ServiceAccounts(home).Create(ctx, &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	grantRole(t, home, name, home, name+"-leader-election", leaseRole.Rules)
-	for _, ns := range []string{first, second} {
-		grantRole(t, home, name, ns, name, role.Rules)
-	}
-	waitAllowed(t, home, name, home, leaseRole.Rules)
-	waitAllowed(t, home, name, first, role.Rules)
-	waitAllowed(t, home, name, second, role.Rules)
+	role := namespacedServiceAccount(t, home, name, first, second)
 	for _, ns := range []string{first, second, third} {
 		require.NoError(t, newApp(ctx, ns, "web"))
 	}
@@ -167,7 +165,7 @@ func TestANamespaceBerthCannotListHoldsUpOnlyItself(t *testing.T) {
 	assert.Zero(t, app.Status.ObservedGeneration, "the App of the namespace berth cannot list waits")
 
 	// The Role comes: berth lists the namespace at its next try (client-go's backoff, at most 30 s apart).
-	grantRole(t, home, name, third, name, role.Rules)
+	grantRole(t, home, name, third, name, role)
 	waitConverged(t, third, "web")
 	eventually(t, "berth to be ready", timeout, func(ctx context.Context) error {
 		if code, body := berth.probeBody(ctx, "/readyz"); code != http.StatusOK {
