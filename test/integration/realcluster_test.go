@@ -178,19 +178,33 @@ func TestQuotaExceededDegradesTheApp(t *testing.T) {
 // from denied.example/, as a platform team's policy would; it returns once the policy is in force.
 func (e *env) denyImages() {
 	e.t.Helper()
-	name := "deny-images-" + e.namespace
+	e.bindValidatingPolicy("deny-images-"+e.namespace, admissionregistrationv1.ValidatingAdmissionPolicySpec{
+		FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
+		MatchConstraints: deploymentWrites(),
+		Validations: []admissionregistrationv1.Validation{{
+			Expression: "object.spec.template.spec.containers.all(c, !c.image.startsWith('denied.example/'))",
+			Message:    "images from denied.example/ are not allowed here",
+			Reason:     ptr.To(metav1.StatusReasonForbidden),
+		}},
+	})
+	// The API server compiles and loads the policy a moment after it is written.
+	probe := probeDeployment("denied.example/probe:1")
+	e.eventually("the admission policy to be in force", func(ctx context.Context) (bool, error) {
+		_, err := e.kube.AppsV1().Deployments(e.namespace).Create(ctx, probe,
+			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return apierrors.IsForbidden(err), nil
+	})
+}
+
+// bindValidatingPolicy creates the ValidatingAdmissionPolicy name with spec, and its binding (Deny) to the test's
+// namespace; both are deleted when the test ends. The API server puts it in force a moment later: the caller
+// waits for that.
+func (e *env) bindValidatingPolicy(name string, spec admissionregistrationv1.ValidatingAdmissionPolicySpec) {
+	e.t.Helper()
 	policies := e.kube.AdmissionregistrationV1()
 	_, err := policies.ValidatingAdmissionPolicies().Create(e.ctx, &admissionregistrationv1.ValidatingAdmissionPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: deploymentWrites(),
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: "object.spec.template.spec.containers.all(c, !c.image.startsWith('denied.example/'))",
-				Message:    "images from denied.example/ are not allowed here",
-				Reason:     ptr.To(metav1.StatusReasonForbidden),
-			}},
-		},
+		Spec:       spec,
 	}, metav1.CreateOptions{})
 	require.NoError(e.t, err)
 	_, err = policies.ValidatingAdmissionPolicyBindings().Create(e.ctx, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
@@ -207,13 +221,6 @@ func (e *env) denyImages() {
 	e.t.Cleanup(func() {
 		_ = policies.ValidatingAdmissionPolicyBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
 		_ = policies.ValidatingAdmissionPolicies().Delete(context.Background(), name, metav1.DeleteOptions{})
-	})
-	// The API server compiles and loads the policy a moment after it is written.
-	probe := probeDeployment("denied.example/probe:1")
-	e.eventually("the admission policy to be in force", func(ctx context.Context) (bool, error) {
-		_, err := e.kube.AppsV1().Deployments(e.namespace).Create(ctx, probe,
-			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		return apierrors.IsForbidden(err), nil
 	})
 }
 

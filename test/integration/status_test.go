@@ -35,42 +35,22 @@ func (e *env) refuseDeployments(operation admissionregistrationv1.OperationType,
 	probe func(ctx context.Context) error) {
 	e.t.Helper()
 	name := "refuse-" + strings.ToLower(string(operation)) + "-" + e.namespace
-	policies := e.kube.AdmissionregistrationV1()
-	_, err := policies.ValidatingAdmissionPolicies().Create(e.ctx, &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{
-				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-						Operations: []admissionregistrationv1.OperationType{operation},
-						Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"},
-							Resources: []string{"deployments"}},
-					},
-				}},
-			},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression:        "false",
-				MessageExpression: messageExpression,
-				Reason:            ptr.To(metav1.StatusReasonForbidden),
+	e.bindValidatingPolicy(name, admissionregistrationv1.ValidatingAdmissionPolicySpec{
+		FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+		MatchConstraints: &admissionregistrationv1.MatchResources{
+			ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{operation},
+					Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"},
+						Resources: []string{"deployments"}},
+				},
 			}},
 		},
-	}, metav1.CreateOptions{})
-	require.NoError(e.t, err)
-	_, err = policies.ValidatingAdmissionPolicyBindings().Create(e.ctx, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{"kubernetes.io/metadata.name": e.namespace},
-			}},
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(e.t, err)
-	e.t.Cleanup(func() {
-		_ = policies.ValidatingAdmissionPolicyBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
-		_ = policies.ValidatingAdmissionPolicies().Delete(context.Background(), name, metav1.DeleteOptions{})
+		Validations: []admissionregistrationv1.Validation{{
+			Expression:        "false",
+			MessageExpression: messageExpression,
+			Reason:            ptr.To(metav1.StatusReasonForbidden),
+		}},
 	})
 	e.eventually("the admission policy to be in force", func(ctx context.Context) (bool, error) {
 		return apierrors.IsForbidden(probe(ctx)), nil
