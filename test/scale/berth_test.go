@@ -18,8 +18,9 @@ import (
 const foreignSettle = 10 * time.Second
 
 // runBerth measures berth with n Apps on a fresh cluster: the n Apps exist before it starts, and one more is
-// created a second after it starts.
-func runBerth(ctx context.Context, t *testing.T, s setup, n int) (result, error) {
+// created a second after it starts. A full run also takes a CPU profile while berth converges, and measures
+// the idle window and berth's memory.
+func runBerth(ctx context.Context, t *testing.T, s setup, n int, full bool) (result, error) {
 	var r result
 	cluster, err := startCluster(ctx, n)
 	if err != nil {
@@ -45,6 +46,10 @@ func runBerth(ctx context.Context, t *testing.T, s setup, n int) (result, error)
 	}
 	metricsAddress := "127.0.0.1:" + strconv.Itoa(ports[0])
 	metricsURL := "http://" + metricsAddress + "/metrics"
+	cpuBefore, err := readCPUTimes()
+	if err != nil {
+		return r, err
+	}
 	start := time.Now()
 	berth, err := cluster.StartBerth(s.binary, s.logDir, fmt.Sprintf("berth-%d", n),
 		"--metrics-bind-address="+metricsAddress,
@@ -63,6 +68,20 @@ func runBerth(ctx context.Context, t *testing.T, s setup, n int) (result, error)
 		return r, fmt.Errorf("%w; berth's log (%s) ends with:\n%s", err, berth.LogPath, berth.LogTail(20))
 	}
 
+	profiled := make(chan string, 1)
+	if full {
+		// What bounds berth while it converges: its CPU profile over most of that time (the floor's rate
+		// limit would need 3 writes per App).
+		d := min(max(time.Duration(float64(3*n)/s.qps/2*float64(time.Second)), 5*time.Second), 30*time.Second)
+		go func() {
+			top, err := cpuProfile(ctx, metricsAddress, s.binary, filepath.Join(s.logDir, fmt.Sprintf("cpu-%d.pprof", n)), d)
+			if err != nil {
+				top = err.Error()
+			}
+			profiled <- top
+		}()
+	}
+
 	extraApp, extraCreated, err := createExtraApp(ctx, cluster, start)
 	if err != nil {
 		return failed(err)
@@ -70,9 +89,18 @@ func runBerth(ctx context.Context, t *testing.T, s setup, n int) (result, error)
 	if err := conv.wait(ctx, t.Logf, "berth's Apps converged", conv.allConverged, berth.Done(), s.timeout(n)); err != nil {
 		return failed(err)
 	}
+	r.busy = busySince(cpuBefore)
+	if r.untilConverged, r.cpu, err = scrapeRequestsAndCPU(ctx, metricsURL); err != nil {
+		return failed(err)
+	}
 	r.converge = conv.lastConvergedAt().Sub(start)
 	r.extra = conv.convergedAt(extraApp.Namespace, extraApp.Name).Sub(extraCreated)
-	t.Logf("berth's %d Apps converged in %s", n+1, r.converge.Round(time.Millisecond))
+	t.Logf("berth's %d Apps converged in %s (the rate limit's bound: %s), with %s of CPU; the machine's CPU %.0f%% busy",
+		n+1, r.converge.Round(time.Millisecond), bound(s.limits, r.untilConverged).Round(time.Millisecond),
+		r.cpu.Round(time.Millisecond), 100*r.busy)
+	if full {
+		t.Logf("berth's CPU profile while it converged:\n%s", <-profiled)
+	}
 
 	// The requests are counted once the Apps have settled: every App Available (its Pods run, and berth wrote
 	// so in its status), and berth has stopped writing (its Events are written in the background).
@@ -94,6 +122,9 @@ func runBerth(ctx context.Context, t *testing.T, s setup, n int) (result, error)
 	})
 	if err != nil {
 		return failed(err)
+	}
+	if !full {
+		return r, nil
 	}
 
 	// Three resyncs with nothing to do: berth should neither write nor read the API server.

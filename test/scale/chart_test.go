@@ -21,6 +21,7 @@ const (
 	legendHeight = 30
 	berthColor   = "#c0392b"
 	floorColor   = "#7f8c8d"
+	boundColor   = "#2c3e50"
 )
 
 type series struct {
@@ -33,21 +34,27 @@ type panel struct {
 	series []series
 }
 
-func chart(all []measurement) string {
+// chart draws the medians of the runs: berth's and the floor's time to converge, with the rate limit's bound for
+// the floor's requests, their writes per App, and berth's heap per App (of its first run).
+func chart(s setup, all []measurement) string {
 	var ns []int
-	var converge, floorConverge, writes, floorWrites, heap []float64
+	var converge, floorConverge, floorBound, writes, floorWrites, heap []float64
 	eventsCounted := false
 	for _, m := range all {
 		ns = append(ns, m.n)
-		converge = append(converge, m.berth.converge.Seconds())
-		floorConverge = append(floorConverge, m.floor.converge.Seconds())
-		w := eventless(m.berth, m)
+		converge = append(converge, of(m.berth, func(r result) float64 { return r.converge.Seconds() }).median)
+		floorConverge = append(floorConverge, of(m.floor, func(r result) float64 { return r.converge.Seconds() }).median)
+		floorBound = append(floorBound, of(m.floor, func(r result) float64 {
+			return bound(s.limits, r.untilConverged).Seconds()
+		}).median)
+		w := of(m.berth, func(r result) float64 { return eventless(r, m) }).median
 		if math.IsNaN(w) { // berth's requests were counted without their resource
-			w, eventsCounted = m.berth.requests.writes(true)/perApp(m), true
+			w = of(m.berth, func(r result) float64 { return r.requests.writes(true) / perApp(m) }).median
+			eventsCounted = true
 		}
 		writes = append(writes, w)
-		floorWrites = append(floorWrites, eventless(m.floor, m))
-		heap = append(heap, m.berth.heap/perApp(m)/1024)
+		floorWrites = append(floorWrites, of(m.floor, func(r result) float64 { return eventless(r, m) }).median)
+		heap = append(heap, m.berth[0].heap/perApp(m)/1024)
 	}
 	writesTitle := "writes per App (Events not counted)"
 	if eventsCounted {
@@ -55,7 +62,8 @@ func chart(all []measurement) string {
 	}
 	panels := []panel{
 		{"time until every App converged (s)", []series{
-			{"berth", berthColor, "", converge}, {"write floor", floorColor, "5,4", floorConverge}}},
+			{"berth", berthColor, "", converge}, {"write floor", floorColor, "5,4", floorConverge},
+			{"rate limit's bound", boundColor, "1,3", floorBound}}},
 		{writesTitle, []series{
 			{"berth", berthColor, "", writes}, {"write floor", floorColor, "5,4", floorWrites}}},
 		{"Go heap per App after a GC (KiB)", []series{{"berth", berthColor, "", heap}}},
@@ -71,7 +79,7 @@ func chart(all []measurement) string {
 	}
 	// The legend, under the panels.
 	for i, s := range panels[0].series {
-		x := float64(width)/2 - 110 + float64(i)*130
+		x := float64(width)/2 - float64(len(panels[0].series))*75 + float64(i)*150
 		y := float64(panelHeight) + legendHeight/2
 		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-width="2" stroke-dasharray="%s"/>`+"\n",
 			x, y, x+24, y, s.color, s.dash)
@@ -158,10 +166,12 @@ func TestChartIsSVG(t *testing.T) {
 	var all []measurement
 	for i, n := range []int{100, 1000, 10000} {
 		r := result{converge: time.Duration(i+1) * time.Minute, heap: float64(n) * 10240,
-			requests: requests{{"create", "deployments"}: float64(n), {"create", "events"}: float64(n)}}
-		all = append(all, measurement{n: n, berth: r, floor: r})
+			requests:       requests{{"create", "deployments"}: float64(n), {"create", "events"}: float64(n)},
+			untilConverged: requests{{"create", "deployments"}: float64(n)}}
+		all = append(all, measurement{n: n, berth: []result{r, r}, floor: []result{r}})
 	}
-	d := xml.NewDecoder(strings.NewReader(chart(all)))
+	s := setup{limits: limits{qps: 50, burst: 100, workers: 10}}
+	d := xml.NewDecoder(strings.NewReader(chart(s, all)))
 	for {
 		_, err := d.Token()
 		if err == io.EOF {

@@ -25,9 +25,15 @@ import (
 const floorManager = "write-floor"
 
 // floor is the write floor: a plain client-go program that makes the fewest writes an App needs (create its
-// Deployment, create its Service, write its status once) with berth's client limits and number of workers, and
-// nothing else: no cache, no comparison, no retry. It is handed the Apps; it does not list or watch them. What
-// berth takes beyond it is what its design costs.
+// Deployment, create its Service, write its status once) with berth's clients, client limits and number of
+// workers, and nothing else: no cache, no comparison, no retry. It is handed the Apps; it does not list or watch
+// them. What berth takes beyond it is what its design costs.
+//
+// berth's clients are those of cmd/controller/run.go: its kube and berth clientsets take their tokens from one
+// bucket of --kube-api-qps and --kube-api-burst (TestBerthsClientsShareOneTokenBucket), and its Events and its
+// Lease go through clients with limits of their own. The floor's two clientsets share one bucket of the same
+// limits; it writes no Event and holds no Lease. The report checks it: both send their requests through that
+// bucket at most at the QPS (the rate limit's bound, bound_test.go).
 type floor struct {
 	kube    kubernetes.Interface
 	berth   versioned.Interface
@@ -39,8 +45,7 @@ func newFloor(config *rest.Config, l limits) (*floor, error) {
 	config = rest.CopyConfig(config)
 	config.UserAgent = floorManager
 	config.QPS, config.Burst = float32(l.qps), l.burst
-	// One token bucket for both clientsets, as one program should have: NewForConfig would otherwise build one
-	// for each.
+	// One token bucket for both clientsets, as berth has: NewForConfig would otherwise build one for each.
 	config.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(float32(l.qps), l.burst)
 	counter := newRequestCounter()
 	config.WrapTransport = counter.wrap
@@ -166,6 +171,10 @@ func runFloor(ctx context.Context, t *testing.T, s setup, n int) (result, error)
 	// failed is closed if the floor fails, so that the wait below ends at once; finished when it returns.
 	failed, finished := make(chan struct{}), make(chan struct{})
 	var floorErr error
+	cpuBefore, err := readCPUTimes()
+	if err != nil {
+		return r, err
+	}
 	start := time.Now()
 	go func() {
 		defer close(finished)
@@ -181,6 +190,8 @@ func runFloor(ctx context.Context, t *testing.T, s setup, n int) (result, error)
 	extra <- extraApp
 
 	err = conv.wait(ctx, t.Logf, "the floor's Apps converged", conv.allConverged, failed, s.timeout(n))
+	r.busy = busySince(cpuBefore)
+	r.untilConverged = f.counter.snapshot()
 	if err != nil {
 		cancel() // stops the feeder and the floor's workers
 	}
@@ -195,6 +206,7 @@ func runFloor(ctx context.Context, t *testing.T, s setup, n int) (result, error)
 	r.converge = conv.lastConvergedAt().Sub(start)
 	r.extra = conv.convergedAt(extraApp.Namespace, extraApp.Name).Sub(extraCreated)
 	r.requests = f.counter.snapshot()
-	t.Logf("the floor's %d Apps converged in %s", n+1, r.converge.Round(time.Millisecond))
+	t.Logf("the floor's %d Apps converged in %s (the rate limit's bound: %s); the machine's CPU %.0f%% busy",
+		n+1, r.converge.Round(time.Millisecond), bound(s.limits, r.untilConverged).Round(time.Millisecond), 100*r.busy)
 	return r, nil
 }

@@ -23,25 +23,44 @@ func eventless(r result, m measurement) float64 {
 	return r.requests.writes(false) / perApp(m)
 }
 
-// markdown is the report of one N: the figures of berth beside the floor's, and the requests of each.
+// markdown is the report of one N: the figures of berth beside the floor's, median and spread over the runs, and
+// the requests of each runner's first run.
 func markdown(s setup, m measurement) string {
-	b, f := m.berth, m.floor
+	b, f := m.berth[0], m.floor[0] // the first runs: berth's alone measured the idle window and the memory
 	var out strings.Builder
 	fmt.Fprintf(&out, "### %d Apps\n\n", m.n)
 	fmt.Fprintf(&out, "QPS %g, burst %d, %d workers, for berth and the floor alike; \"per App\" divides by the %d Apps "+
-		"(the %d and the one created %s after the start).\n\n", s.qps, s.burst, s.workers, m.n+1, m.n, extraAppDelay)
+		"(the %d and the one created %s after the start). Each figure is the median of %d run(s) of berth and %d of "+
+		"the floor, run alternately on fresh clusters, with the least and greatest value in brackets; the idle "+
+		"window and the memory are berth's first run's.\n\n",
+		s.qps, s.burst, s.workers, m.n+1, m.n, extraAppDelay, len(m.berth), len(m.floor))
 	out.WriteString("| | berth | write floor | berth / floor |\n|---|---:|---:|---:|\n")
 	row := func(what, berth, floor, ratio string) {
 		fmt.Fprintf(&out, "| %s | %s | %s | %s |\n", what, berth, floor, ratio)
 	}
+	converge := func(r result) float64 { return r.converge.Seconds() }
 	row("every App converged (Deployment, Service, status of its generation)",
-		seconds(b.converge), seconds(f.converge), ratio(b.converge.Seconds(), f.converge.Seconds()))
+		secondsSpread(of(m.berth, converge)), secondsSpread(of(m.floor, converge)), ratioSpread(m, converge))
+	bounded := func(r result) float64 { return bound(s.limits, r.untilConverged).Seconds() }
+	row(fmt.Sprintf("the rate limit's bound: (requests through the shared token bucket until converged - burst %d) / QPS %g",
+		s.burst, s.qps), secondsSpread(of(m.berth, bounded)), secondsSpread(of(m.floor, bounded)), "")
+	overBound := func(r result) float64 { return r.converge.Seconds() / bound(s.limits, r.untilConverged).Seconds() }
+	row("converged / the bound", ratioOnly(of(m.berth, overBound)), ratioOnly(of(m.floor, overBound)), "")
+	bucket := func(r result) float64 { return bucketRequests(r.untilConverged) / perApp(m) }
+	row("requests through the shared token bucket until converged, per App",
+		fractionSpread(of(m.berth, bucket)), fractionSpread(of(m.floor, bucket)), ratioSpread(m, bucket))
+	busy := func(r result) float64 { return 100 * r.busy }
+	row("the machine's CPU busy until converged (%)", numberSpread(of(m.berth, busy)), numberSpread(of(m.floor, busy)), "")
+	cores := func(r result) float64 { return r.cpu.Seconds() / r.converge.Seconds() }
+	row("berth's CPU until converged (cores)", fractionSpread(of(m.berth, cores)), "", "")
+	extra := func(r result) float64 { return r.extra.Seconds() }
 	row(fmt.Sprintf("the App created %s after the start converged after", extraAppDelay),
-		seconds(b.extra), seconds(f.extra), "")
-	bw, fw := b.requests.writes(true)/perApp(m), f.requests.writes(true)/perApp(m)
-	row("writes per App", fraction(bw), fraction(fw), ratio(bw, fw))
-	bw, fw = eventless(b, m), eventless(f, m)
-	row("writes per App, Events not counted", fraction(bw), fraction(fw), ratio(bw, fw))
+		secondsSpread(of(m.berth, extra)), secondsSpread(of(m.floor, extra)), "")
+	writes := func(r result) float64 { return r.requests.writes(true) / perApp(m) }
+	row("writes per App", fractionSpread(of(m.berth, writes)), fractionSpread(of(m.floor, writes)), ratioSpread(m, writes))
+	noEvents := func(r result) float64 { return eventless(r, m) }
+	row("writes per App, Events not counted", fractionSpread(of(m.berth, noEvents)),
+		fractionSpread(of(m.floor, noEvents)), ratioSpread(m, noEvents))
 	row(fmt.Sprintf("writes in the idle window (%s: three resync periods and 5 s)", b.idleWindow),
 		number(b.idle.writes(true)), "", "")
 	row("GET and LIST requests in the idle window", number(b.idle.reads()), "", "")
@@ -54,7 +73,7 @@ func markdown(s setup, m measurement) string {
 			"rest_client_requests_total, by HTTP method only (resource ?; \"get\" includes watches).\n")
 	}
 
-	out.WriteString("\n| requests (berth: until every App is Available and it stops writing) | berth | write floor |\n" +
+	out.WriteString("\n| requests of the first runs (berth: until every App is Available and it stops writing) | berth | write floor |\n" +
 		"|---|---:|---:|\n")
 	union := requests{}
 	for req := range b.requests {
@@ -73,35 +92,58 @@ func markdown(s setup, m measurement) string {
 	return out.String()
 }
 
-// writeReport writes the reports of every N measured so far into dir: scale.md, scale.csv,
+// ratioSpread is the ratio of berth's median to the floor's, with the least and greatest ratio of the runs taken
+// in pairs (berth's run i against the floor's run i, which ran next to it).
+func ratioSpread(m measurement, figure func(result) float64) string {
+	var ratios []float64
+	for i := range min(len(m.berth), len(m.floor)) {
+		ratios = append(ratios, figure(m.berth[i])/figure(m.floor[i]))
+	}
+	b, f := of(m.berth, figure), of(m.floor, figure)
+	if math.IsNaN(b.median) || math.IsNaN(f.median) || f.median == 0 {
+		return ""
+	}
+	r := spreadOf(ratios)
+	if len(ratios) < 2 {
+		return fmt.Sprintf("%.2fx", b.median/f.median)
+	}
+	return fmt.Sprintf("%.2fx (pairs %.2f-%.2f)", b.median/f.median, r.min, r.max)
+}
+
+// writeReport writes the reports of every N measured so far into dir: scale.md, scale.csv (a row per run),
 // scale-requests.csv and the chart scale.svg.
 func writeReport(dir string, s setup, all []measurement) error {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# berth's scale benchmark, %s\n\n", time.Now().UTC().Format(time.RFC3339))
 	var figures, reqs [][]string
-	figures = append(figures, []string{"apps", "runner", "converge_s", "extra_app_s", "writes_per_app",
-		"writes_per_app_without_events", "idle_writes", "idle_reads", "heap_bytes", "heap_per_app_bytes",
-		"rss_bytes", "heap_after_foreign_bytes"})
-	reqs = append(reqs, []string{"apps", "runner", "verb", "resource", "count"})
+	figures = append(figures, []string{"apps", "runner", "run", "converge_s", "bound_s",
+		"bucket_requests_until_converged", "machine_cpu_busy", "cpu_s_until_converged", "extra_app_s",
+		"writes_per_app", "writes_per_app_without_events", "idle_writes", "idle_reads", "heap_bytes",
+		"heap_per_app_bytes", "rss_bytes", "heap_after_foreign_bytes"})
+	reqs = append(reqs, []string{"apps", "runner", "run", "verb", "resource", "count"})
 	for _, m := range all {
 		md.WriteString(markdown(s, m) + "\n")
 		for _, runner := range []struct {
 			name string
-			r    result
+			runs []result
 		}{{"berth", m.berth}, {"floor", m.floor}} {
-			r, isBerth := runner.r, runner.name == "berth"
-			row := []string{strconv.Itoa(m.n), runner.name, csvNumber(r.converge.Seconds()),
-				csvNumber(r.extra.Seconds()), csvNumber(r.requests.writes(true) / perApp(m)), csvNumber(eventless(r, m))}
-			if isBerth {
-				row = append(row, csvNumber(r.idle.writes(true)), csvNumber(r.idle.reads()), csvNumber(r.heap),
-					csvNumber(r.heap/perApp(m)), csvNumber(r.rss), csvNumber(r.heapForeign))
-			} else {
-				row = append(row, "", "", "", "", "", "")
-			}
-			figures = append(figures, row)
-			for _, req := range r.requests.sorted() {
-				reqs = append(reqs, []string{strconv.Itoa(m.n), runner.name, req.verb, req.resource,
-					csvNumber(r.requests[req])})
+			for i, r := range runner.runs {
+				full := runner.name == "berth" && i == 0
+				row := []string{strconv.Itoa(m.n), runner.name, strconv.Itoa(i + 1), csvNumber(r.converge.Seconds()),
+					csvNumber(bound(s.limits, r.untilConverged).Seconds()), csvNumber(bucketRequests(r.untilConverged)),
+					csvNumber(r.busy), csvNumber(r.cpu.Seconds()), csvNumber(r.extra.Seconds()),
+					csvNumber(r.requests.writes(true) / perApp(m)), csvNumber(eventless(r, m))}
+				if full {
+					row = append(row, csvNumber(r.idle.writes(true)), csvNumber(r.idle.reads()), csvNumber(r.heap),
+						csvNumber(r.heap/perApp(m)), csvNumber(r.rss), csvNumber(r.heapForeign))
+				} else {
+					row = append(row, "", "", "", "", "", "")
+				}
+				figures = append(figures, row)
+				for _, req := range r.requests.sorted() {
+					reqs = append(reqs, []string{strconv.Itoa(m.n), runner.name, strconv.Itoa(i + 1), req.verb,
+						req.resource, csvNumber(r.requests[req])})
+				}
 			}
 		}
 	}
@@ -114,7 +156,7 @@ func writeReport(dir string, s setup, all []measurement) error {
 	if err := writeCSV(filepath.Join(dir, "scale-requests.csv"), reqs); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "scale.svg"), []byte(chart(all)), 0o644)
+	return os.WriteFile(filepath.Join(dir, "scale.svg"), []byte(chart(s, all)), 0o644)
 }
 
 func writeCSV(path string, records [][]string) error {
@@ -126,7 +168,23 @@ func writeCSV(path string, records [][]string) error {
 	return os.WriteFile(path, []byte(out.String()), 0o644)
 }
 
-func seconds(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+// secondsSpread, fractionSpread, numberSpread and ratioOnly give a median with its least and greatest value, when
+// there is more than one run.
+func secondsSpread(v spread) string  { return withSpread(v, "%.1f", " s") }
+func fractionSpread(v spread) string { return withSpread(v, "%.2f", "") }
+func numberSpread(v spread) string   { return withSpread(v, "%.0f", "") }
+func ratioOnly(v spread) string      { return withSpread(v, "%.2f", "x") }
+
+func withSpread(v spread, format, unit string) string {
+	if math.IsNaN(v.median) {
+		return "n/a"
+	}
+	median := fmt.Sprintf(format, v.median) + unit
+	if v.min == v.max {
+		return median
+	}
+	return fmt.Sprintf("%s ("+format+"-"+format+")", median, v.min, v.max)
+}
 
 // number is a count: a whole number, or n/a.
 func number(v float64) string {
@@ -134,21 +192,6 @@ func number(v float64) string {
 		return "n/a"
 	}
 	return strconv.FormatFloat(v, 'f', 0, 64)
-}
-
-// fraction is a figure per App, or n/a.
-func fraction(v float64) string {
-	if math.IsNaN(v) {
-		return "n/a"
-	}
-	return strconv.FormatFloat(v, 'f', 2, 64)
-}
-
-func ratio(a, b float64) string {
-	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
-		return ""
-	}
-	return fmt.Sprintf("%.2fx", a/b)
 }
 
 func mib(bytes float64) string { return fmt.Sprintf("%.1f MiB", bytes/(1<<20)) }

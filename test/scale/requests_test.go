@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berthdev/berth/pkg/metrics"
 	"github.com/berthdev/berth/test/framework"
@@ -92,12 +93,30 @@ func scrapeRequests(ctx context.Context, metricsURL string) (requests, error) {
 	if err != nil {
 		return nil, err
 	}
+	return requestsIn(m), nil
+}
+
+// scrapeRequestsAndCPU reads berth's requests, as scrapeRequests does, and the CPU time it has used.
+func scrapeRequestsAndCPU(ctx context.Context, metricsURL string) (requests, time.Duration, error) {
+	m, err := framework.ScrapeMetrics(ctx, metricsURL)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !m.Has("process_cpu_seconds_total", nil) {
+		return nil, 0, fmt.Errorf("berth's /metrics has no process_cpu_seconds_total")
+	}
+	cpu := time.Duration(m.Sum("process_cpu_seconds_total", nil) * float64(time.Second))
+	return requestsIn(m), cpu, nil
+}
+
+// requestsIn are berth's requests in its metrics m.
+func requestsIn(m framework.Metrics) requests {
 	r := requests{}
 	if samples := m["berth_api_requests_total"]; len(samples) > 0 {
 		for _, s := range samples {
 			r[request{s.Labels["verb"], s.Labels["resource"]}] += s.Value
 		}
-		return r, nil
+		return r
 	}
 	verbs := map[string]string{"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 	for _, s := range m["rest_client_requests_total"] {
@@ -107,7 +126,7 @@ func scrapeRequests(ctx context.Context, metricsURL string) (requests, error) {
 		}
 		r[request{verb, unknownResource}] += s.Value
 	}
-	return r, nil
+	return r
 }
 
 // requestCounter counts the requests of a client in the test process the way berth_api_requests_total

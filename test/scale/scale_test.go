@@ -1,10 +1,12 @@
 // Package scale is berth's scale benchmark (make bench): for each N of -scale.apps, N Apps of 1 replica with a
 // port are created on a fresh local cluster (hack/cluster-up.sh) before berth starts; the benchmark measures how
 // long berth takes until every App has its Deployment, its Service and a status of its current generation, the
-// requests it makes, its writes while idle and its memory. Then the write floor (floor_test.go), a plain client-go
-// program with the same client limits and workers making only the writes an App needs, does the same on another
-// fresh cluster. The results go to stdout and to .cache/bench/: scale.md, scale.csv, scale-requests.csv and the
-// chart scale.svg.
+// requests it makes, its writes while idle and its memory. The write floor (floor_test.go), a plain client-go
+// program with the same clients, client limits and workers making only the writes an App needs, does the same on
+// another fresh cluster. berth and the floor run -scale.runs times each, alternately, on a fresh cluster each
+// time, and which of them goes first alternates too; the report gives the median of the runs and their spread,
+// beside the least time the client's rate limit allows each (bound_test.go). The results go to stdout and to
+// .cache/bench/: scale.md, scale.csv, scale-requests.csv and the chart scale.svg.
 //
 // It is skipped unless -scale.apps is given:
 //
@@ -44,6 +46,8 @@ var (
 	timeoutFlag = flag.Duration("scale.timeout", 0,
 		"longest wait for the Apps to converge, and then to be Available; 0: 5 minutes and 300 ms per App")
 	updateDocsFlag = flag.Bool("scale.update-docs", false, "copy the chart to docs/bench/scale.svg")
+	runsFlag       = flag.Int("scale.runs", 3,
+		"runs of berth and of the floor for each N, alternately; the idle window and the memory are measured in berth's first")
 )
 
 // limits are the client limits and the concurrency that berth and the floor share.
@@ -75,18 +79,25 @@ type result struct {
 	converge time.Duration // from the runner's start until every App converged
 	extra    time.Duration // from the creation of the App created during the run until it converged
 	requests requests      // every request of the runner (berth: until every App is Available and it stops writing)
+	// untilConverged are the requests of the runner until every App converged, counted as soon as they had.
+	untilConverged requests
+	// busy is the share of the machine's CPU time that was not idle from the runner's start until every App
+	// converged: near 1, the API server and the runner compete for the cores.
+	busy float64
 
 	// berth only
-	idle        requests // the requests of the idle window
+	cpu         time.Duration // berth's CPU time until every App converged
+	idle        requests      // the requests of the idle window (berth's first run only, as what follows)
 	idleWindow  time.Duration
 	heap, rss   float64 // bytes, after a garbage collection
 	heapForeign float64 // bytes, after a garbage collection, once the foreign Deployments exist
 }
 
-// measurement is one N's results.
+// measurement is one N's results: every run of berth and of the floor, in the order they ran. berth's first
+// run alone measured the idle window and the memory.
 type measurement struct {
 	n            int
-	berth, floor result
+	berth, floor []result
 }
 
 func TestScale(t *testing.T) {
@@ -105,15 +116,29 @@ func TestScale(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("berth and the floor: QPS %g, burst %d, %d workers; berth's logs in %s", s.qps, s.burst, s.workers, s.logDir)
 
+	require.Positive(t, *runsFlag, "-scale.runs")
+
 	var all []measurement
 	for _, n := range counts {
 		m := measurement{n: n}
-		t.Logf("=== %d Apps: berth", n)
-		m.berth, err = runBerth(ctx, t, s, n)
-		require.NoError(t, err, "berth with %d Apps", n)
-		t.Logf("=== %d Apps: the write floor", n)
-		m.floor, err = runFloor(ctx, t, s, n)
-		require.NoError(t, err, "the write floor with %d Apps", n)
+		// One runner going first every time would give the other a machine that its predecessor's cluster may
+		// still be leaving (page cache, a process stopping): which goes first alternates.
+		for run := range *runsFlag {
+			berthFirst := run%2 == 0
+			for _, isBerth := range []bool{berthFirst, !berthFirst} {
+				if isBerth {
+					t.Logf("=== %d Apps: berth, run %d of %d", n, run+1, *runsFlag)
+					r, err := runBerth(ctx, t, s, n, run == 0)
+					require.NoError(t, err, "berth with %d Apps", n)
+					m.berth = append(m.berth, r)
+				} else {
+					t.Logf("=== %d Apps: the write floor, run %d of %d", n, run+1, *runsFlag)
+					r, err := runFloor(ctx, t, s, n)
+					require.NoError(t, err, "the write floor with %d Apps", n)
+					m.floor = append(m.floor, r)
+				}
+			}
+		}
 
 		all = append(all, m)
 		fmt.Println(markdown(s, m))
