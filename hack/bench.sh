@@ -5,20 +5,24 @@
 #    measured in the same run: BenchmarkSyncBaselineListerReads, the lister reads that a sync of a converged App
 #    cannot avoid. BenchmarkSyncConverged is what every App costs berth at each resync.
 # 2. The scale benchmark (test/scale): for each N of BENCH_APPS, N Apps are created on a fresh local cluster before
-#    berth starts; berth works them through, and then the write floor (a plain client-go program making only the
-#    writes an App needs, with berth's client limits and workers) does the same on another fresh cluster. It
-#    prints a table per N (convergence time, writes per App, idle writes, memory, requests by verb and resource)
-#    and writes it to .cache/bench/: scale.md, scale.csv, scale-requests.csv and the chart scale.svg.
-#    Each N takes two fresh clusters, an idle window of a minute, and 10,000 foreign Deployments. On 2 cores the
-#    default (100,1000) takes about 11 minutes; N=10000 is possible (BENCH_APPS=100,1000,10000) but takes long:
-#    an hour or more on top, most of it spent by the control plane on 10,000 Deployments and their Pods.
+#    berth starts; berth works them through. The write floor (a plain client-go program making only the writes an
+#    App needs, with berth's clients, client limits and workers) does the same on another fresh cluster. Each runs
+#    3 times (-scale.runs), alternately, on a fresh cluster each time. It prints a table per N (medians and
+#    spread of the convergence time beside the rate limit's bound, writes per App, idle writes, memory, requests
+#    by verb and resource) and writes it to .cache/bench/: scale.md, scale.csv, scale-requests.csv, the chart
+#    scale.svg, and berth's CPU and heap profiles in logs/.
+#    berth's first run of each N also measures an idle window of a minute and 10,000 foreign Deployments. On 2
+#    cores the default (100,1000) takes about 15 minutes; N=10000 is possible (BENCH_APPS=100,1000,10000) but
+#    takes long: with -scale.runs=1, an hour or more on top, most of it spent by the control plane on 10,000
+#    Deployments and their Pods.
 #
 # Environment:
 #   BENCH_COUNT [3]          runs of each Go benchmark
 #   BENCH_APPS [100,1000]    the numbers of Apps of the scale benchmark; empty skips it
 #   BENCH_FLAGS              more flags for the scale benchmark, e.g. "-scale.update-docs" (copies the chart to
 #                            docs/bench/scale.svg), "-scale.qps=100 -scale.burst=200 -scale.workers=8" (berth's
-#                            limits and the floor's), "-scale.foreign=0"; see test/scale/scale_test.go
+#                            limits and the floor's), "-scale.runs=1", "-scale.foreign=0"; see
+#                            test/scale/scale_test.go
 #   BERTH_BIN_DIR            the local cluster's binaries [.cache/bin]: built when missing (about 10 minutes)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

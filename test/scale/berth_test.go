@@ -68,18 +68,13 @@ func runBerth(ctx context.Context, t *testing.T, s setup, n int, full bool) (res
 		return r, fmt.Errorf("%w; berth's log (%s) ends with:\n%s", err, berth.LogPath, berth.LogTail(20))
 	}
 
-	profiled := make(chan string, 1)
+	profile := filepath.Join(s.logDir, fmt.Sprintf("cpu-%d.pprof", n))
+	profiled := make(chan error, 1)
 	if full {
 		// What bounds berth while it converges: its CPU profile over most of that time (the floor's rate
 		// limit would need 3 writes per App).
 		d := min(max(time.Duration(float64(3*n)/s.qps/2*float64(time.Second)), 5*time.Second), 30*time.Second)
-		go func() {
-			top, err := cpuProfile(ctx, metricsAddress, s.binary, filepath.Join(s.logDir, fmt.Sprintf("cpu-%d.pprof", n)), d)
-			if err != nil {
-				top = err.Error()
-			}
-			profiled <- top
-		}()
+		go func() { profiled <- cpuProfile(ctx, metricsAddress, profile, d) }()
 	}
 
 	extraApp, extraCreated, err := createExtraApp(ctx, cluster, start)
@@ -99,7 +94,14 @@ func runBerth(ctx context.Context, t *testing.T, s setup, n int, full bool) (res
 		n+1, r.converge.Round(time.Millisecond), bound(s.limits, r.untilConverged).Round(time.Millisecond),
 		r.cpu.Round(time.Millisecond), 100*r.busy)
 	if full {
-		t.Logf("berth's CPU profile while it converged:\n%s", <-profiled)
+		top, err := "", <-profiled
+		if err == nil {
+			top, err = profileTop(ctx, s.binary, profile)
+		}
+		if err != nil {
+			top = err.Error()
+		}
+		t.Logf("berth's CPU profile while it converged (%s):\n%s", profile, top)
 	}
 
 	// The requests are counted once the Apps have settled: every App Available (its Pods run, and berth wrote

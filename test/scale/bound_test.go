@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -105,29 +106,42 @@ func busySince(before cpuTimes) float64 {
 	return float64(now.busy-before.busy) / float64(now.total-before.total)
 }
 
-// cpuProfile takes a CPU profile of berth for the given time (it needs --profiling), writes it to path, and
-// returns the top of it as `go tool pprof -top` prints it.
-func cpuProfile(ctx context.Context, metricsAddress, binary, path string, d time.Duration) (string, error) {
+// cpuProfile takes a CPU profile of berth for the given time (it needs --profiling) and writes it to path. berth
+// may have just started: it waits up to 10 s for its metrics server to listen.
+func cpuProfile(ctx context.Context, metricsAddress, path string, d time.Duration) error {
+	err := waitFor(ctx, "berth's metrics server listens", 50*time.Millisecond, 10*time.Second, func() (bool, error) {
+		conn, err := net.DialTimeout("tcp", metricsAddress, time.Second)
+		if err != nil {
+			return false, nil
+		}
+		return true, conn.Close()
+	})
+	if err != nil {
+		return err
+	}
 	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", metricsAddress, int(d.Seconds()))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("taking berth's CPU profile: %w", err)
+		return fmt.Errorf("taking berth's CPU profile: %w", err)
 	}
 	profile, err := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
 	if err != nil {
-		return "", fmt.Errorf("reading berth's CPU profile: %w", err)
+		return fmt.Errorf("reading berth's CPU profile: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET /debug/pprof/profile: %s (is --profiling on?)", resp.Status)
+		return fmt.Errorf("GET /debug/pprof/profile: %s (is --profiling on?)", resp.Status)
 	}
-	if err := os.WriteFile(path, profile, 0o644); err != nil {
-		return "", err
-	}
+	return os.WriteFile(path, profile, 0o644)
+}
+
+// profileTop is the top of a CPU profile of berth as `go tool pprof -top` prints it. It runs go tool pprof, which
+// may build it first: not while a runner is being measured.
+func profileTop(ctx context.Context, binary, path string) (string, error) {
 	top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", binary, path).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go tool pprof -top %s: %w: %s", path, err, top)

@@ -128,12 +128,16 @@ func writeReport(dir string, s setup, all []measurement) error {
 			runs []result
 		}{{"berth", m.berth}, {"floor", m.floor}} {
 			for i, r := range runner.runs {
-				full := runner.name == "berth" && i == 0
+				isBerth := runner.name == "berth"
+				cpu := math.NaN() // the floor runs in the test process
+				if isBerth {
+					cpu = r.cpu.Seconds()
+				}
 				row := []string{strconv.Itoa(m.n), runner.name, strconv.Itoa(i + 1), csvNumber(r.converge.Seconds()),
 					csvNumber(bound(s.limits, r.untilConverged).Seconds()), csvNumber(bucketRequests(r.untilConverged)),
-					csvNumber(r.busy), csvNumber(r.cpu.Seconds()), csvNumber(r.extra.Seconds()),
+					csvNumber(r.busy), csvNumber(cpu), csvNumber(r.extra.Seconds()),
 					csvNumber(r.requests.writes(true) / perApp(m)), csvNumber(eventless(r, m))}
-				if full {
+				if isBerth && i == 0 {
 					row = append(row, csvNumber(r.idle.writes(true)), csvNumber(r.idle.reads()), csvNumber(r.heap),
 						csvNumber(r.heap/perApp(m)), csvNumber(r.rss), csvNumber(r.heapForeign))
 				} else {
@@ -201,5 +205,6 @@ func csvNumber(v float64) string {
 	if math.IsNaN(v) {
 		return ""
 	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
+	// Milliseconds and thousandths are all the precision there is; the rest is floating-point noise.
+	return strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64)
 }
