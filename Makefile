@@ -114,7 +114,7 @@ chaos: ## test/chaos bigger and longer (CHAOS_FLAGS): crashes, control plane res
 	hack/build-kube.sh
 	$(GO) test -count=1 -timeout 90m -v ./test/chaos/ -args $(CHAOS_FLAGS)
 
-# The fuzz targets' seed corpora (pkg/controller/testdata/fuzz) run with the unit tests; this target searches for
+# The fuzz targets' seed corpora (pkg/plan/testdata/fuzz) run with the unit tests; this target searches for
 # new failing inputs, FUZZTIME per target (go test -fuzz takes one target at a time). A failure is written to the
 # corpus folder: commit it with the fix.
 FUZZTIME ?= 2m
@@ -123,7 +123,7 @@ FUZZ_TARGETS := FuzzDesiredState FuzzComputeStatus
 fuzz: ## run each fuzz target for FUZZTIME (default 2m)
 	@set -e; for target in $(FUZZ_TARGETS); do \
 		echo "$$target for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./pkg/controller; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./pkg/plan; \
 	done
 
 bench: ## Go benchmarks against a baseline; the scale benchmark (BENCH_APPS, default 100,1000) against the write floor

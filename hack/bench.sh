@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs berth's benchmarks (make bench), in two parts:
 #
-# 1. The Go benchmarks of pkg/controller (fake clientsets, no cluster), each reported as a ratio to the baseline
+# 1. The Go benchmarks of pkg/controller and pkg/plan (fake clientsets, no cluster), each reported as a ratio to the baseline
 #    measured in the same run: BenchmarkSyncBaselineListerReads, the lister reads that a sync of a converged App
 #    cannot avoid. BenchmarkSyncConverged is what every App costs berth at each resync.
 # 2. The scale benchmark (test/scale): for each N of BENCH_APPS, N Apps are created on a fresh local cluster before
@@ -27,7 +27,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-out="$(go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-3}" ./pkg/controller/ 2>/dev/null | grep '^Benchmark')"
+out="$(go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-3}" ./pkg/controller/ ./pkg/plan/ 2>/dev/null | grep '^Benchmark')"
 echo "${out}"
 echo
 echo "${out}" | awk '

@@ -3,14 +3,13 @@ package controller
 import (
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
 // The benchmarks here use the fixture's helpers only, not the controller's internals, so that they keep
@@ -20,7 +19,7 @@ import (
 // Its baseline, BenchmarkSyncBaselineListerReads, does only the lister reads such a sync cannot avoid; compare
 // the two (make bench prints the ratio).
 func BenchmarkSyncConverged(b *testing.B) {
-	app, d, s := converged(b, newApp(withPort(8080)))
+	app, d, s := converged(b, plantest.NewApp(plantest.WithPort(8080)))
 	f := newFixture(b, app, d, s)
 	key := cache.NewObjectName("shop", "web")
 	b.ReportAllocs()
@@ -36,7 +35,7 @@ func BenchmarkSyncConverged(b *testing.B) {
 // BenchmarkSyncBaselineListerReads reads from the listers what a converged sync reads: the App, its Deployment,
 // its Service and its Pods.
 func BenchmarkSyncBaselineListerReads(b *testing.B) {
-	app, d, s := converged(b, newApp(withPort(8080)))
+	app, d, s := converged(b, plantest.NewApp(plantest.WithPort(8080)))
 	f := newFixture(b, app, d, s)
 	c := f.controller
 	key := cache.NewObjectName("shop", "web")
@@ -70,7 +69,7 @@ func BenchmarkSyncNewApp(b *testing.B) {
 		b.StopTimer()
 		i++
 		name := "web-" + strconv.Itoa(i)
-		app := newApp(withPort(8080), func(a *berthv1alpha1.App) {
+		app := plantest.NewApp(plantest.WithPort(8080), func(a *berthv1alpha1.App) {
 			a.Name, a.UID = name, types.UID("uid-"+name)
 		})
 		require.NoError(b, f.indexerFor(app).Add(app))
@@ -86,31 +85,4 @@ func BenchmarkSyncNewApp(b *testing.B) {
 	}
 	b.StopTimer()
 	require.NotEmpty(b, f.writes(), "a new App's sync writes")
-}
-
-func BenchmarkDesiredDeployment(b *testing.B) {
-	app := newApp(withPort(8080))
-	b.ReportAllocs()
-	for b.Loop() {
-		DesiredDeployment(app)
-	}
-}
-
-func BenchmarkDesiredService(b *testing.B) {
-	app := newApp(withPort(8080))
-	b.ReportAllocs()
-	for b.Loop() {
-		DesiredService(app)
-	}
-}
-
-// BenchmarkComputeStatus computes the status of a converged App from its rolled-out Deployment, as every sync
-// does before it compares the result with the App's status.
-func BenchmarkComputeStatus(b *testing.B) {
-	app, d, _ := converged(b, newApp(withPort(8080)))
-	now := metav1.NewTime(time.Now())
-	b.ReportAllocs()
-	for b.Loop() {
-		computeStatus(app, observation{deployment: d}, "cluster.local", now)
-	}
 }

@@ -14,6 +14,8 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
 // TestDriftedFieldsOfAnyShape: what counts as drift, whatever the shape of the fields. Fields and list items
@@ -123,8 +125,8 @@ func TestChangedByNamesTheManagerThatOwnsTheField(t *testing.T) {
 			`{"f:metadata":{"f:annotations":{"f:deployment.kubernetes.io/revision":{}}}}`, at(3)),
 		entry("kube-controller-manager", metav1.ManagedFieldsOperationUpdate, "status", `{"f:status":{}}`, at(4)),
 	}}}
-	d := DesiredDeployment(newApp())
-	owned := DesiredDeployment(newApp())
+	d := plan.Deployment(plantest.NewApp())
+	owned := plan.Deployment(plantest.NewApp())
 	owned.Spec.Template.Spec.Containers[0].Image = nil
 	drifted, err := driftedFields(d, owned)
 	require.NoError(t, err)
@@ -195,7 +197,7 @@ func TestCorrectionsAreForgottenAfterAWindowInPeace(t *testing.T) {
 // TestSyncStopsCorrectingAFieldSomeoneKeepsChanging: once berth has made its corrections of a field within the
 // window and sees it changed again, it writes nothing more to the object, and the App says why.
 func TestSyncStopsCorrectingAFieldSomeoneKeepsChanging(t *testing.T) {
-	app, d, _ := converged(t, newApp())
+	app, d, _ := converged(t, plantest.NewApp())
 	drifted := updatedByAnotherManager(t, d, func(d *appsv1.Deployment) {
 		d.Spec.Template.Spec.Containers[0].Image = "evil:1"
 	})
@@ -203,7 +205,7 @@ func TestSyncStopsCorrectingAFieldSomeoneKeepsChanging(t *testing.T) {
 	clock := clocktesting.NewFakePassiveClock(time.Now())
 	f.controller.corrections = newCorrections(clock, 2, time.Minute, time.Second)
 	key := cache.MetaObjectToName(app)
-	hash := hashOf(t, DesiredDeployment(app))
+	hash := hashOf(t, plan.Deployment(app))
 	f.controller.corrections.corrected(key, "Deployment", hash)
 	clock.SetTime(clock.Now().Add(2 * time.Second))
 	f.controller.corrections.corrected(key, "Deployment", hash)
@@ -216,7 +218,7 @@ func TestSyncStopsCorrectingAFieldSomeoneKeepsChanging(t *testing.T) {
 	degraded := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
 	require.NotNil(t, degraded)
 	assert.Equal(t, metav1.ConditionTrue, degraded.Status)
-	assert.Equal(t, ReasonFieldContested, degraded.Reason)
+	assert.Equal(t, plan.ReasonFieldContested, degraded.Reason)
 	assert.Contains(t, degraded.Message, `spec.template.spec.containers[name="app"].image`)
 	assert.Contains(t, degraded.Message, `"kubectl-edit" (Update)`)
 	assert.True(t, meta.IsStatusConditionTrue(status.Conditions, berthv1alpha1.ConditionAvailable),

@@ -1,6 +1,6 @@
 // Package controller is berth's control loop: informers feed a rate-limited queue of App keys, and workers take
-// keys from it and make the cluster match each App (see sync.go). What an App wants (desired.go) and what its
-// status says (status.go) are pure functions, kept apart from the loop.
+// keys from it and make the cluster match each App (see sync.go). What an App wants and what its
+// status says are decided by pkg/plan, pure functions kept apart from the loop.
 package controller
 
 import (
@@ -33,8 +33,6 @@ import (
 
 // QueueName names berth's workqueue in its metrics.
 const QueueName = "app"
-
-const appKind = "App"
 
 // Options tune the controller; the zero value of a field means its default.
 type Options struct {

@@ -21,6 +21,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
 var webKey = cache.NewObjectName("shop", "web")
@@ -91,7 +93,7 @@ func TestHandleOwnedObject(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, newApp())
+			f := newFixture(t, plantest.NewApp())
 			f.controller.handleOwnedObject(tt.obj, priorityChange)
 			assert.Equal(t, tt.want, f.queued())
 		})
@@ -107,15 +109,15 @@ func TestHandlePod(t *testing.T) {
 		obj  any
 		want []cache.ObjectName
 	}{
-		{"berth's Pod of the App", pod(objectLabels(newApp())), []cache.ObjectName{webKey}},
-		{"tombstone of berth's Pod", cache.DeletedFinalStateUnknown{Obj: pod(objectLabels(newApp()))}, []cache.ObjectName{webKey}},
-		{"not managed by berth", pod(map[string]string{LabelInstance: "web", LabelManagedBy: "helm"}), nil},
-		{"no instance label", pod(map[string]string{LabelManagedBy: "berth"}), nil},
-		{"an App that does not exist", pod(map[string]string{LabelInstance: "api", LabelManagedBy: "berth"}), nil},
+		{"berth's Pod of the App", pod(plan.ObjectLabels(plantest.NewApp())), []cache.ObjectName{webKey}},
+		{"tombstone of berth's Pod", cache.DeletedFinalStateUnknown{Obj: pod(plan.ObjectLabels(plantest.NewApp()))}, []cache.ObjectName{webKey}},
+		{"not managed by berth", pod(map[string]string{plan.LabelInstance: "web", plan.LabelManagedBy: "helm"}), nil},
+		{"no instance label", pod(map[string]string{plan.LabelManagedBy: "berth"}), nil},
+		{"an App that does not exist", pod(map[string]string{plan.LabelInstance: "api", plan.LabelManagedBy: "berth"}), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, newApp())
+			f := newFixture(t, plantest.NewApp())
 			f.controller.handlePod(tt.obj, priorityChange)
 			assert.Equal(t, tt.want, f.queued())
 		})
@@ -124,8 +126,8 @@ func TestHandlePod(t *testing.T) {
 
 func TestEnqueueApp(t *testing.T) {
 	f := newFixture(t)
-	f.controller.enqueueApp(newApp(), priorityChange)
-	f.controller.enqueueApp(cache.DeletedFinalStateUnknown{Obj: newApp()}, priorityChange)
+	f.controller.enqueueApp(plantest.NewApp(), priorityChange)
+	f.controller.enqueueApp(cache.DeletedFinalStateUnknown{Obj: plantest.NewApp()}, priorityChange)
 	f.controller.enqueueApp("not an App", priorityChange)
 	assert.Equal(t, []cache.ObjectName{webKey}, f.queued(), "both adds are one key; junk is ignored")
 }
@@ -161,7 +163,7 @@ func failCreates(f *fixture, err error) (stop func()) {
 }
 
 func TestWorkerRetriesTransientErrorsWithGrowingBackoff(t *testing.T) {
-	f := newFixture(t, newApp())
+	f := newFixture(t, plantest.NewApp())
 	stop := failCreates(f, apierrors.NewInternalError(errors.New("boom")))
 	q := f.controller.queue
 	q.Add(webKey)
@@ -199,7 +201,7 @@ func TestBackoffIsCapped(t *testing.T) {
 // TestWorkerRetriesConflictsWithBackoff: a conflict is retried promptly (the backoff starts at a few
 // milliseconds), but with a backoff all the same, so that a conflict that repeats cannot spin.
 func TestWorkerRetriesConflictsWithBackoff(t *testing.T) {
-	f := newFixture(t, newApp())
+	f := newFixture(t, plantest.NewApp())
 	failCreates(f, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web",
 		errors.New("the object has been modified")))
 	q := f.controller.queue
@@ -212,7 +214,7 @@ func TestWorkerRetriesConflictsWithBackoff(t *testing.T) {
 
 func TestWorkerChecksUnsatisfiableAppsAgainWithBackoff(t *testing.T) {
 	foreign := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
-	f := newFixture(t, newApp())
+	f := newFixture(t, plantest.NewApp())
 	require.NoError(t, f.kubeClient.Tracker().Add(foreign))
 	q := f.controller.queue
 	q.Add(webKey)
@@ -223,7 +225,7 @@ func TestWorkerChecksUnsatisfiableAppsAgainWithBackoff(t *testing.T) {
 }
 
 func TestWorkerRecoversFromPanics(t *testing.T) {
-	f := newFixture(t, newApp())
+	f := newFixture(t, plantest.NewApp())
 	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
 		panic("bug in a sync")
 	})
@@ -257,7 +259,7 @@ func (f *fixture) startInformers() {
 func TestRunSyncsAppsAndReturnsAfterCancel(t *testing.T) {
 	f := newFixture(t)
 	f.startInformers()
-	_, err := f.berthClient.BerthV1alpha1().Apps("shop").Create(f.ctx, newApp(), metav1.CreateOptions{})
+	_, err := f.berthClient.BerthV1alpha1().Apps("shop").Create(f.ctx, plantest.NewApp(), metav1.CreateOptions{})
 	require.NoError(t, err)
 
 	stop := make(chan struct{})
@@ -297,7 +299,7 @@ func TestRunningWhileTheWorkersRun(t *testing.T) {
 }
 
 func TestRunDrainsSyncsUnderWay(t *testing.T) {
-	f := newFixture(t, newApp())
+	f := newFixture(t, plantest.NewApp())
 	entered, release := make(chan struct{}), make(chan struct{})
 	var finished bool
 	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
@@ -327,7 +329,7 @@ func TestRunDrainsSyncsUnderWay(t *testing.T) {
 }
 
 func TestRunCancelsSyncsThatOutlastTheDrainTimeout(t *testing.T) {
-	f := newFixtureWithOptions(t, Options{DrainTimeout: 50 * time.Millisecond}, newApp())
+	f := newFixtureWithOptions(t, Options{DrainTimeout: 50 * time.Millisecond}, plantest.NewApp())
 	entered := make(chan struct{})
 	var syncErr error
 	f.controller.syncHandler = func(ctx context.Context, _ cache.ObjectName) error {
@@ -356,7 +358,7 @@ func TestRunCancelsSyncsThatOutlastTheDrainTimeout(t *testing.T) {
 // TestRunCancelsSyncsAtOnceWhenItsContextEnds: a leader that lost its Lease stops writing at once; the drain is
 // for a graceful shutdown only.
 func TestRunCancelsSyncsAtOnceWhenItsContextEnds(t *testing.T) {
-	f := newFixtureWithOptions(t, Options{DrainTimeout: time.Hour}, newApp())
+	f := newFixtureWithOptions(t, Options{DrainTimeout: time.Hour}, plantest.NewApp())
 	entered := make(chan struct{})
 	var syncErr error
 	f.controller.syncHandler = func(ctx context.Context, _ cache.ObjectName) error {
@@ -390,7 +392,7 @@ func TestHasSynced(t *testing.T) {
 }
 
 func TestWorkerDoesNotRetryInATerminatingNamespace(t *testing.T) {
-	f := newFixture(t, newApp())
+	f := newFixture(t, plantest.NewApp())
 	terminating := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web",
 		errors.New("unable to create new content in namespace shop because it is being terminated"))
 	terminating.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}
@@ -405,7 +407,7 @@ func TestWorkerDoesNotRetryInATerminatingNamespace(t *testing.T) {
 }
 
 func TestOnlyASpecChangeOfAnAppIsNews(t *testing.T) {
-	app := newApp()
+	app := plantest.NewApp()
 	app.Generation, app.ResourceVersion = 1, "1"
 	statusWritten := app.DeepCopy()
 	statusWritten.ResourceVersion = "2"
@@ -421,9 +423,9 @@ func TestOnlyASpecChangeOfAnAppIsNews(t *testing.T) {
 // the App that is not of its spec (berth's own status write, coming back through the watch) must not bring it
 // back before that retry; a change of its spec does.
 func TestAStatusWriteOfAFailingAppWaitsForItsRetry(t *testing.T) {
-	web := newApp()
+	web := plantest.NewApp()
 	web.Generation = 1
-	other := newApp(func(a *berthv1alpha1.App) { a.Name = "other" })
+	other := plantest.NewApp(func(a *berthv1alpha1.App) { a.Name = "other" })
 	other.Generation = 1
 	f := newFixtureWithOptions(t, Options{BackoffBase: time.Hour, BackoffMax: time.Hour}, web, other)
 	f.kubeClient.PrependReactor("create", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -466,7 +468,7 @@ func TestAStatusWriteOfAFailingAppWaitsForItsRetry(t *testing.T) {
 // TestWaitingForTheCacheKeepsTheBackoff: the sync of a failing App finds that the cache has not seen berth's last
 // status write yet, and waits for it. The key must keep its backoff: a wait is not a success.
 func TestWaitingForTheCacheKeepsTheBackoff(t *testing.T) {
-	app := newApp()
+	app := plantest.NewApp()
 	app.ResourceVersion = "5"
 	f := newFixture(t, app)
 	stop := failCreates(f, apierrors.NewInternalError(errors.New("etcd is down")))

@@ -9,11 +9,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
 func TestReadVersionsChangeWithEveryObjectRead(t *testing.T) {
 	c := newConvergedApps()
-	app, d, s := converged(t, newApp(withPort(8080)))
+	app, d, s := converged(t, plantest.NewApp(plantest.WithPort(8080)))
 	app.ResourceVersion, d.ResourceVersion, s.ResourceVersion = "10", "11", "12"
 	pod := func(name, version string) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: version}}
@@ -44,7 +45,7 @@ func TestReadVersionsChangeWithEveryObjectRead(t *testing.T) {
 }
 
 func TestAConvergedAppIsNotWorkedOutAgainUntilSomethingChanges(t *testing.T) {
-	app, d, s := converged(t, newApp(withPort(8080)))
+	app, d, s := converged(t, plantest.NewApp(plantest.WithPort(8080)))
 	f := newFixture(t, app, d, s)
 	require.NoError(t, f.sync())
 	require.Empty(t, f.writes())

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthdev/berth/pkg/plan/plantest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -13,10 +14,10 @@ import (
 // the cluster changed, so the sync must bring the App back by itself then: a resync would not help, since a sync
 // that finds the App's objects at the versions it converged on does not compute the status again.
 func TestSyncNoticesTheEndOfACrashLoopByItself(t *testing.T) {
-	app, d, _ := converged(t, newApp())
+	app, d, _ := converged(t, plantest.NewApp())
 	// The container runs since its last exit, which leaves the kubelet's window a moment from now.
-	lastExit := time.Now().Add(-crashLoopWindowForTest + 300*time.Millisecond)
-	f := newFixture(t, app, d, crashingPod("web-1", 3, runningSince(lastExit), exitedAt(1, "Error", lastExit)))
+	lastExit := time.Now().Add(-plantest.CrashLoopWindow + 300*time.Millisecond)
+	f := newFixture(t, app, d, plantest.CrashingPod("web-1", 3, plantest.RunningSince(lastExit), plantest.ExitedAt(1, "Error", lastExit)))
 
 	require.NoError(t, f.sync())
 	require.Equal(t, []action{applyAppStatus}, f.writes(), "the App is Degraded while its container runs")

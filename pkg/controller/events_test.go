@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/berthdev/berth/pkg/plan/plantest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -25,7 +26,7 @@ func TestEventRecorderWritesWhatWasRecordedBeforeItStops(t *testing.T) {
 	signal()
 	const n = 20
 	for i := range n {
-		app := newApp()
+		app := plantest.NewApp()
 		app.Name = fmt.Sprintf("web-%d", i) // distinct Events, not one Event counted 20 times
 		recorder.Eventf(app, corev1.EventTypeNormal, "Created", "Created Deployment %q", app.Name)
 	}

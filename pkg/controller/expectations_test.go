@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthdev/berth/pkg/plan/plantest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -108,7 +109,7 @@ func TestExpectationsForget(t *testing.T) {
 }
 
 func TestSyncWaitsForTheCacheToSeeItsOwnWrites(t *testing.T) {
-	f := newFixture(t, newApp(withPort(8080)))
+	f := newFixture(t, plantest.NewApp(plantest.WithPort(8080)))
 	require.NoError(t, f.sync())
 	require.NotEmpty(t, f.writes())
 	status := f.appliedStatus()
@@ -126,7 +127,7 @@ func TestSyncWaitsForTheCacheToSeeItsOwnWrites(t *testing.T) {
 	s, err := f.kubeClient.CoreV1().Services("shop").Get(f.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
 	require.NoError(t, f.indexerFor(s).Add(s))
-	app := newApp(withPort(8080))
+	app := plantest.NewApp(plantest.WithPort(8080))
 	app.Status = status
 	require.NoError(t, f.indexerFor(app).Update(app))
 

@@ -22,6 +22,8 @@ import (
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	berthfake "github.com/berthdev/berth/pkg/generated/clientset/versioned/fake"
 	berthinformers "github.com/berthdev/berth/pkg/generated/informers/externalversions"
+	"github.com/berthdev/berth/pkg/plan"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
 // fixture is a controller on fake clientsets whose informer caches are filled by hand, as in sample-controller:
@@ -190,7 +192,7 @@ func converged(t testing.TB, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv
 	t.Helper()
 	d := applied(t, app)
 	var s *corev1.Service
-	if desired := DesiredService(app); desired != nil {
+	if desired := plan.Service(app); desired != nil {
 		client := kubefake.NewClientset()
 		var err error
 		hash, err := desiredHash(desired)
@@ -201,7 +203,7 @@ func converged(t testing.TB, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv
 		require.NoError(t, err)
 	}
 	app = app.DeepCopy()
-	app.Status = computeStatus(app, observation{deployment: d}, "cluster.local", metav1.NewTime(time.Now().Add(-time.Hour)))
+	app.Status = plan.Status(app, plan.Observed{Deployment: d}, "cluster.local", metav1.NewTime(time.Now().Add(-time.Hour)))
 	return app, d, s
 }
 
@@ -210,7 +212,7 @@ func converged(t testing.TB, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv
 func applied(t testing.TB, app *berthv1alpha1.App) *appsv1.Deployment {
 	t.Helper()
 	client := kubefake.NewClientset()
-	desired := DesiredDeployment(app)
+	desired := plan.Deployment(app)
 	hash, err := desiredHash(desired)
 	require.NoError(t, err)
 	// As berth applies it: marked with the hash of what it applied (contest.go).
@@ -220,7 +222,7 @@ func applied(t testing.TB, app *berthv1alpha1.App) *appsv1.Deployment {
 	require.NoError(t, err)
 	require.NotEmpty(t, d.ManagedFields, "the fake clientset should record berth's apply in managedFields")
 	d.UID = "uid-deployment"
-	d.Status = deploymentStatus().Status
+	d.Status = plantest.DeploymentStatus().Status
 	d.Generation, d.Status.ObservedGeneration = 1, 1
 	return d
 }

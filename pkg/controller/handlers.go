@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // ownedObjectHandler calls handle for every add, change and delete, skipping the periodic resyncs of objects that
@@ -148,8 +149,8 @@ func (c *Controller) handlePod(obj any, p priority) {
 		return
 	}
 	labels := pod.GetLabels()
-	name := labels[LabelInstance]
-	if name == "" || labels[LabelManagedBy] != ManagedByBerth {
+	name := labels[plan.LabelInstance]
+	if name == "" || labels[plan.LabelManagedBy] != plan.ManagedByBerth {
 		return
 	}
 	if app, err := c.appLister.Apps(pod.GetNamespace()).Get(name); err == nil {
@@ -169,5 +170,5 @@ func metaObject(obj any) (metav1.Object, bool) {
 // refersToApp tells whether an owner reference points at berth's App kind, in berth's API group, at any version.
 func refersToApp(ref *metav1.OwnerReference) bool {
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
-	return err == nil && gv.Group == berthv1alpha1.GroupName && ref.Kind == appKind
+	return err == nil && gv.Group == berthv1alpha1.GroupName && ref.Kind == plan.AppKind
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	berthinformers "github.com/berthdev/berth/pkg/generated/informers/externalversions"
 	berthlisters "github.com/berthdev/berth/pkg/generated/listers/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // Informers are the shared informer factories berth reads the cluster through: one pair for all namespaces (or
@@ -110,7 +111,7 @@ func NewFromInformers(ctx context.Context, kubeClient kubernetes.Interface, bert
 // OwnedListOptions narrows an informer to the objects berth labelled as its own, so that its cache holds only
 // them rather than every object of the cluster.
 func OwnedListOptions(options *metav1.ListOptions) {
-	options.LabelSelector = labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByBerth}).String()
+	options.LabelSelector = labels.SelectorFromSet(labels.Set{plan.LabelManagedBy: plan.ManagedByBerth}).String()
 }
 
 // podsByApp is the name of the Pod cache's index by App: a sync reads the App's Pods from it rather than
@@ -123,7 +124,7 @@ func indexPodByApp(obj any) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("indexing Pods by App: got %T", obj)
 	}
-	name := pod.Labels[LabelInstance]
+	name := pod.Labels[plan.LabelInstance]
 	if name == "" {
 		return nil, nil
 	}
@@ -138,7 +139,7 @@ func trimOwned(obj any) (any, error) {
 }
 
 // TrimPod keeps of a Pod what berth reads, before the Pod enters the cache: its identity, labels and deletion, its
-// phase, and of its containers the waiting reasons, restart counts and latest exits (see podFailure). A Pod's spec
+// phase, and of its containers the waiting reasons, restart counts and latest exits (see plan.PodFailure). A Pod's spec
 // and most of its status are most of its size, and the App's status reads the replica counts from the Deployment.
 func TrimPod(pod *corev1.Pod) *corev1.Pod {
 	trimmed := &corev1.Pod{
@@ -175,7 +176,7 @@ func trimContainerStatuses(statuses []corev1.ContainerStatus) []corev1.Container
 }
 
 // trimExit keeps of a container's exit what the message of a crash loop says (its code and reason) and when it
-// ended, which tells whether the kubelet still counts the container as crash-looping (see crashLoopWindow).
+// ended, which tells whether the kubelet still counts the container as crash-looping (see plan.CrashLoopWindow).
 func trimExit(t *corev1.ContainerStateTerminated) *corev1.ContainerStateTerminated {
 	if t == nil {
 		return nil

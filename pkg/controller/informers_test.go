@@ -17,6 +17,8 @@ import (
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	berthfake "github.com/berthdev/berth/pkg/generated/clientset/versioned/fake"
+	"github.com/berthdev/berth/pkg/plan"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
 func TestTrimManagedFieldsKeepsOnlyBerths(t *testing.T) {
@@ -45,7 +47,7 @@ func TestTrimPodKeepsWhatStatusReads(t *testing.T) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "web-1", Namespace: "shop", UID: "uid-pod", ResourceVersion: "7",
-			Labels:            map[string]string{LabelInstance: "web"},
+			Labels:            map[string]string{plan.LabelInstance: "web"},
 			Annotations:       map[string]string{"big": "annotation"},
 			DeletionTimestamp: &deleted,
 			ManagedFields:     []metav1.ManagedFieldsEntry{{Manager: "kubelet"}},
@@ -66,7 +68,7 @@ func TestTrimPodKeepsWhatStatusReads(t *testing.T) {
 	assert.Equal(t, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "web-1", Namespace: "shop", UID: "uid-pod", ResourceVersion: "7",
-			Labels:            map[string]string{LabelInstance: "web"},
+			Labels:            map[string]string{plan.LabelInstance: "web"},
 			DeletionTimestamp: &deleted,
 		},
 		Status: corev1.PodStatus{
@@ -77,12 +79,12 @@ func TestTrimPodKeepsWhatStatusReads(t *testing.T) {
 			}},
 		},
 	}, out)
-	_, _, failing := podFailure([]*corev1.Pod{out.(*corev1.Pod)}, time.Now())
+	_, _, failing := plan.PodFailure([]*corev1.Pod{out.(*corev1.Pod)}, time.Now())
 	assert.False(t, failing, "a Pod being deleted is not counted")
 	out.(*corev1.Pod).DeletionTimestamp = nil
-	reason, _, failing := podFailure([]*corev1.Pod{out.(*corev1.Pod)}, time.Now())
+	reason, _, failing := plan.PodFailure([]*corev1.Pod{out.(*corev1.Pod)}, time.Now())
 	assert.True(t, failing)
-	assert.Equal(t, ReasonCrashLoopBackOff, reason, "the trimmed Pod still tells why it fails")
+	assert.Equal(t, plan.ReasonCrashLoopBackOff, reason, "the trimmed Pod still tells why it fails")
 }
 
 // TestTrimPodKeepsTheLastExit: a crash-looping container spends most of its restarts running or just exited, not
@@ -93,7 +95,7 @@ func TestTrimPodKeepsTheLastExit(t *testing.T) {
 	last := &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled", Message: "out of memory",
 		Signal: 9, ContainerID: "containerd://1", StartedAt: metav1.NewTime(now.Add(-time.Minute)),
 		FinishedAt: metav1.NewTime(now.Add(-30 * time.Second))}
-	pod := crashingPod("web-a", 6, runningSince(now.Add(-5*time.Second)), last)
+	pod := plantest.CrashingPod("web-a", 6, plantest.RunningSince(now.Add(-5*time.Second)), last)
 	pod.Spec.Containers = []corev1.Container{{Name: "app", Image: "nginx"}}
 	pod.Status.ContainerStatuses[0].Image = "nginx"
 
@@ -106,17 +108,18 @@ func TestTrimPodKeepsTheLastExit(t *testing.T) {
 			ExitCode: 137, Reason: "OOMKilled", FinishedAt: last.FinishedAt}},
 	}}, trimmed.Status.ContainerStatuses)
 
-	s := computeStatus(newApp(), observation{deployment: deploymentStatus(), pods: []*corev1.Pod{trimmed}},
+	s := plan.Status(plantest.NewApp(), plan.Observed{Deployment: plantest.DeploymentStatus(), Pods: []*corev1.Pod{trimmed}},
 		"cluster.local", metav1.NewTime(now))
 	degraded := meta.FindStatusCondition(s.Conditions, berthv1alpha1.ConditionDegraded)
 	require.NotNil(t, degraded)
-	assert.Equal(t, cond{metav1.ConditionTrue, ReasonCrashLoopBackOff}, cond{degraded.Status, degraded.Reason})
+	assert.Equal(t, metav1.ConditionTrue, degraded.Status)
+	assert.Equal(t, plan.ReasonCrashLoopBackOff, degraded.Reason)
 	assert.Equal(t, `Pod web-a: container "app" is in CrashLoopBackOff after 4+ restarts; last exit code 137, reason OOMKilled`,
 		degraded.Message, "the trimmed Pod still tells how its container last ended")
 }
 
 func TestPodsAreIndexedByApp(t *testing.T) {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Labels: map[string]string{LabelInstance: "web"}}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Labels: map[string]string{plan.LabelInstance: "web"}}}
 	keys, err := indexPodByApp(pod)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"shop/web"}, keys)
@@ -136,7 +139,7 @@ func TestOwnedListOptionsSelectsBerthsObjects(t *testing.T) {
 }
 
 func TestTrimAppDropsManagedFieldsAndKubectlsCopy(t *testing.T) {
-	app := newApp()
+	app := plantest.NewApp()
 	app.Annotations = map[string]string{lastAppliedAnnotation: `{"kind":"App",...}`, "team": "shop"}
 	app.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl-client-side-apply"}, {Manager: FieldManager}}
 	out, err := trimApp(app)
@@ -152,11 +155,11 @@ func TestTrimAppDropsManagedFieldsAndKubectlsCopy(t *testing.T) {
 func TestInformersCacheOnlyWhatBerthReads(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	others := []metav1.ManagedFieldsEntry{{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate}}
-	berths := metav1.ObjectMeta{Namespace: "shop", Name: "web", Labels: objectLabels(newApp()),
+	berths := metav1.ObjectMeta{Namespace: "shop", Name: "web", Labels: plan.ObjectLabels(plantest.NewApp()),
 		ManagedFields: append([]metav1.ManagedFieldsEntry{{Manager: FieldManager,
 			Operation: metav1.ManagedFieldsOperationApply}}, others...)}
 	theirs := metav1.ObjectMeta{Namespace: "shop", Name: "theirs", Labels: map[string]string{"team": "shop"}}
-	app := newApp()
+	app := plantest.NewApp()
 	app.ManagedFields = others
 	app.Annotations = map[string]string{lastAppliedAnnotation: `{"kind":"App"}`}
 	kubeClient := kubefake.NewClientset(

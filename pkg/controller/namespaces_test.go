@@ -23,6 +23,8 @@ import (
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	berthfake "github.com/berthdev/berth/pkg/generated/clientset/versioned/fake"
+	"github.com/berthdev/berth/pkg/plan"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
 // inNamespace puts the App in namespace.
@@ -126,12 +128,12 @@ func TestInformersThatWouldAnswerANamespaceTwiceAreRefused(t *testing.T) {
 func TestListersOfAListReadTheInformersOfTheNamespaceTheyName(t *testing.T) {
 	f := newNamespacesFixture(t, []string{"a", "b"})
 	for _, namespace := range []string{"a", "b"} {
-		app, d, s := converged(t, newApp(inNamespace(namespace), withPort(8080)))
+		app, d, s := converged(t, plantest.NewApp(inNamespace(namespace), plantest.WithPort(8080)))
 		f.fill(t, namespace, app)
 		f.fill(t, namespace, d)
 		f.fill(t, namespace, s)
 		f.fill(t, namespace, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: namespace,
-			Labels: map[string]string{LabelInstance: "web", LabelManagedBy: ManagedByBerth}}})
+			Labels: map[string]string{plan.LabelInstance: "web", plan.LabelManagedBy: plan.ManagedByBerth}}})
 	}
 	c := f.controller
 
@@ -200,7 +202,7 @@ func TestOneNamespaceOrAllIsReadThroughTheInformersOwnListers(t *testing.T) {
 // both, and asks the API server nothing of namespace c, nor of all namespaces.
 func TestAListOfNamespacesIsWatchedAndNoOther(t *testing.T) {
 	f := newNamespacesFixture(t, []string{"a", "b"},
-		newApp(inNamespace("a")), newApp(inNamespace("b")), newApp(inNamespace("c")))
+		plantest.NewApp(inNamespace("a")), plantest.NewApp(inNamespace("b")), plantest.NewApp(inNamespace("c")))
 	f.start(t)
 	stop := make(chan struct{})
 	done := make(chan error)
@@ -213,7 +215,7 @@ func TestAListOfNamespacesIsWatchedAndNoOther(t *testing.T) {
 		}, 10*time.Second, 10*time.Millisecond, "the Deployment of the App of namespace %s", namespace)
 	}
 	// An App created while berth runs reaches it through the watch of its namespace.
-	_, err := f.berthClient.BerthV1alpha1().Apps("b").Create(f.ctx, newApp(inNamespace("b"), func(a *berthv1alpha1.App) {
+	_, err := f.berthClient.BerthV1alpha1().Apps("b").Create(f.ctx, plantest.NewApp(inNamespace("b"), func(a *berthv1alpha1.App) {
 		a.Name, a.UID = "api", "uid-api"
 	}), metav1.CreateOptions{})
 	require.NoError(t, err)
@@ -247,7 +249,7 @@ func TestAListOfNamespacesIsWatchedAndNoOther(t *testing.T) {
 // is why, with the API server's refusal. When the Pods of b can be listed again, its App converges too, without
 // a restart.
 func TestANamespaceThatCannotBeListedHoldsUpOnlyItself(t *testing.T) {
-	f := newNamespacesFixture(t, []string{"a", "b"}, newApp(inNamespace("a")), newApp(inNamespace("b")))
+	f := newNamespacesFixture(t, []string{"a", "b"}, plantest.NewApp(inNamespace("a")), plantest.NewApp(inNamespace("b")))
 	var forbidden, refused atomic.Bool
 	forbidden.Store(true)
 	f.kubeClient.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {

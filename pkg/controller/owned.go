@@ -147,9 +147,9 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 		switch {
 		case !want:
 		case isLeftByDeletedApp(existing, app):
-			obs.waitingFor = fmt.Sprintf("%s %q", k.kind, app.Name)
+			obs.WaitingFor = fmt.Sprintf("%s %q", k.kind, app.Name)
 		default:
-			obs.conflict = fmt.Sprintf("%s %q", k.kind, app.Name)
+			obs.Conflict = fmt.Sprintf("%s %q", k.kind, app.Name)
 		}
 		return none, nil
 	case !want:
@@ -187,7 +187,7 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 		verdict := c.corrections.verdict(key, k.kind, hash)
 		switch {
 		case verdict.held != nil:
-			obs.contested = verdict.held
+			obs.Contested = verdict.held.message()
 			obs.retryAfter(verdict.wait)
 			return existing, nil
 		case verdict.wait > 0:
@@ -196,7 +196,7 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 		}
 		// The cache keeps no other manager's managedFields: who changed the fields is read from the API server.
 		if !fresh {
-			if existing, err = k.readAgain(ctx, client, app, existing, obs); err != nil || obs.conflict != "" {
+			if existing, err = k.readAgain(ctx, client, app, existing, obs); err != nil || obs.Conflict != "" {
 				return none, err
 			}
 			fresh = true
@@ -206,7 +206,7 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 			contest, hold := c.corrections.hold(key, k.kind, app.Name, hash, drifted, changedByWhom)
 			klog.FromContext(ctx).Info("Stopped correcting "+k.kind+": someone else keeps changing it",
 				"object", klog.KObj(existing), "fields", contest.fields, "changedBy", changedByWhom, "for", hold)
-			obs.contested = contest
+			obs.Contested = contest.message()
 			obs.retryAfter(hold)
 			return existing, nil
 		}
@@ -216,7 +216,7 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 		// first, so that the apply drops those the App no longer asks for. The patch replaces managedFields
 		// whole, and the cache lacks those of other managers: it is made on a fresh read, of the same object.
 		if !fresh {
-			if existing, err = k.readAgain(ctx, client, app, existing, obs); err != nil || obs.conflict != "" {
+			if existing, err = k.readAgain(ctx, client, app, existing, obs); err != nil || obs.Conflict != "" {
 				return none, err
 			}
 		}
@@ -264,7 +264,7 @@ func (k ownedKind[T, A]) readAgain(ctx context.Context, client ownedClient[T, A]
 		return none, err
 	case !isControlledBy(live, app):
 		// Replaced, or its controller reference removed, since the cache saw it: someone else's now.
-		obs.conflict = fmt.Sprintf("%s %q", k.kind, app.Name)
+		obs.Conflict = fmt.Sprintf("%s %q", k.kind, app.Name)
 		return none, nil
 	case live.GetUID() != existing.GetUID():
 		return none, fmt.Errorf("%w: %s %q was replaced", errStaleCache, k.kind, app.Name)

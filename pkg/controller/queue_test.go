@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
 func newTestQueue(t *testing.T) (*Controller, func() []cache.ObjectName) {
@@ -161,7 +162,7 @@ func TestARetryOfAKeyUnderWayComesBackAsAChange(t *testing.T) {
 // App there is; an App a user creates then is news, and is synced first, not behind all of them.
 func TestAnAppCreatedAtTheStartIsSyncedBeforeTheInitialList(t *testing.T) {
 	named := func(name string) *berthv1alpha1.App {
-		return newApp(func(a *berthv1alpha1.App) { a.Name, a.UID = name, types.UID("uid-"+name) })
+		return plantest.NewApp(func(a *berthv1alpha1.App) { a.Name, a.UID = name, types.UID("uid-"+name) })
 	}
 	f := newNamespacesFixture(t, []string{"shop"}, named("listed-1"), named("listed-2"), named("listed-3"))
 	f.start(t)

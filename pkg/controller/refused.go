@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // Writes of an App's objects that the API server refuses for a reason the App's user must see.
@@ -14,12 +16,6 @@ import (
 // errRefused marks a sync whose write of an owned object the API server refused: the App's status says why, and
 // the key is retried with backoff, since what refused it (a quota, a policy) may change without the App.
 var errRefused = errors.New("the API server refused a write")
-
-// refusal is a write of an owned object that the API server refused.
-type refusal struct {
-	reason  string // ReasonQuotaExceeded, ReasonForbidden or ReasonRejected
-	message string
-}
 
 // refusedOr records in obs a write (what, e.g. `create Deployment "web"`) that the API server refused for a
 // reason the App's user must see: a quota, an admission policy or webhook, a permission, or validation. Any other
@@ -29,8 +25,8 @@ func (obs *observation) refusedOr(what string, err error) error {
 	if reason == "" {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	if obs.refused == nil {
-		obs.refused = &refusal{reason: reason, message: fmt.Sprintf("the API server refused to %s: %s", what, apiMessage(err))}
+	if obs.Refused == nil {
+		obs.Refused = &plan.Refusal{Reason: reason, Message: fmt.Sprintf("the API server refused to %s: %s", what, apiMessage(err))}
 	}
 	return nil
 }
@@ -42,11 +38,11 @@ func refusalReason(err error) string {
 		// Not a refusal of what berth wrote: the namespace, and the App with it, is going away.
 		return ""
 	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
-		return ReasonQuotaExceeded
+		return plan.ReasonQuotaExceeded
 	case apierrors.IsForbidden(err):
-		return ReasonForbidden
+		return plan.ReasonForbidden
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsRequestEntityTooLargeError(err):
-		return ReasonRejected
+		return plan.ReasonRejected
 	}
 	return ""
 }

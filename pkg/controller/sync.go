@@ -18,6 +18,7 @@ import (
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	berthv1alpha1ac "github.com/berthdev/berth/pkg/generated/applyconfiguration/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // FieldManager is the name under which berth owns fields, in server-side apply and in managedFields.
@@ -33,6 +34,24 @@ var errCacheBehind = errors.New("the cache has not seen berth's last write yet")
 
 // syncApp makes the world match one App: it reads the App and what it owns from the informers' caches, writes
 // only what differs, and then records what it saw in the App's status.
+// observation is what one sync saw of the objects an App depends on, which its status is made of (plan.Observed),
+// and what the sync did that decides what comes next.
+type observation struct {
+	plan.Observed
+	// wrote tells that the sync wrote an object the App owns.
+	wrote bool
+	// retry, when not zero, is when the App must be synced again although nothing it reads changes: a
+	// correction that waits, or the end of a hold.
+	retry time.Duration
+}
+
+// retryAfter asks for the App to be synced again after d, or sooner if another part of the sync asked so.
+func (obs *observation) retryAfter(d time.Duration) {
+	if d > 0 && (obs.retry == 0 || d < obs.retry) {
+		obs.retry = d
+	}
+}
+
 func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	app, err := c.appLister.Apps(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
@@ -72,18 +91,18 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	// Remembered again below only if this sync, too, finds the App converged.
 	c.converged.forget(key)
 
-	obs := observation{pods: pods}
+	obs := observation{Observed: plan.Observed{Pods: pods}}
 	// A crash loop can end with no change in the cluster: the App recovers when the window of its last exit
 	// passes.
-	obs.retryAfter(crashLoopRecheck(pods, time.Now()))
-	obs.deployment, err = syncOwned(ctx, c, app, c.deploymentKind, DesiredDeployment(app), true, &obs)
+	obs.retryAfter(plan.CrashLoopRecheck(pods, time.Now()))
+	obs.Deployment, err = syncOwned(ctx, c, app, c.deploymentKind, plan.Deployment(app), true, &obs)
 	if err != nil {
 		return err
 	}
-	if obs.deployment != nil {
+	if obs.Deployment != nil {
 		// Not before the App has its Deployment: a Service with nothing behind it is of no use, and one of the
 		// App's name that is someone else's is in the way only of an App that runs.
-		desired := DesiredService(app)
+		desired := plan.Service(app)
 		if _, err := syncOwned(ctx, c, app, c.serviceKind, desired, desired != nil, &obs); err != nil {
 			return err
 		}
@@ -97,11 +116,11 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		c.queue.AddAfter(key, obs.retry)
 	}
 	switch {
-	case obs.conflict != "":
-		return fmt.Errorf("%w: %s is not controlled by it", errUnsatisfiable, obs.conflict)
-	case obs.refused != nil:
-		return fmt.Errorf("%w: %s", errRefused, obs.refused.message)
-	case !obs.wrote && !wroteStatus && obs.waitingFor == "" && obs.retry == 0:
+	case obs.Conflict != "":
+		return fmt.Errorf("%w: %s is not controlled by it", errUnsatisfiable, obs.Conflict)
+	case obs.Refused != nil:
+		return fmt.Errorf("%w: %s", errRefused, obs.Refused.Message)
+	case !obs.wrote && !wroteStatus && obs.WaitingFor == "" && obs.retry == 0:
 		// After a write, what was read is out of date: the events of berth's writes bring the App back.
 		c.converged.set(key, read)
 	}
@@ -153,7 +172,7 @@ func versionOf[T any, PT interface {
 // updateStatus writes the App's status when it differs from what the App already says, and emits an Event when
 // the App becomes degraded or recovers.
 func (c *Controller) updateStatus(ctx context.Context, app *berthv1alpha1.App, obs observation) (wrote bool, err error) {
-	status := computeStatus(app, obs, c.clusterDomain, metav1.Now())
+	status := plan.Status(app, obs.Observed, c.clusterDomain, metav1.Now())
 	if equality.Semantic.DeepEqual(app.Status, status) {
 		return false, nil
 	}
@@ -167,7 +186,7 @@ func (c *Controller) updateStatus(ctx context.Context, app *berthv1alpha1.App, o
 	}
 	c.expectations.wrote("apps", cache.MetaObjectToName(app), updated.ResourceVersion)
 	klog.FromContext(ctx).V(2).Info("Updated status", "ready", status.Ready)
-	c.recordDegradedTransition(app, status, obs.refused != nil)
+	c.recordDegradedTransition(app, status, obs.Refused != nil)
 	return true, nil
 }
 
@@ -209,7 +228,7 @@ func statusApplyConfiguration(app *berthv1alpha1.App, status berthv1alpha1.AppSt
 		s.WithURL(status.URL)
 	}
 	for _, c := range status.Conditions {
-		if !isBerthCondition(c.Type) {
+		if !plan.IsBerthCondition(c.Type) {
 			continue
 		}
 		s.WithConditions(metav1ac.Condition().

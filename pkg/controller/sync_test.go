@@ -22,6 +22,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
 var (
@@ -33,7 +35,7 @@ var (
 )
 
 func TestSyncCreatesDeploymentAndService(t *testing.T) {
-	f := newFixture(t, newApp(withPort(8080)))
+	f := newFixture(t, plantest.NewApp(plantest.WithPort(8080)))
 
 	require.NoError(t, f.sync())
 
@@ -45,9 +47,9 @@ func TestSyncCreatesDeploymentAndService(t *testing.T) {
 	d, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, "nginx:1.27", d.Spec.Template.Spec.Containers[0].Image)
-	assert.True(t, isControlledBy(d, newApp()), "the Deployment is controlled by the App")
+	assert.True(t, isControlledBy(d, plantest.NewApp()), "the Deployment is controlled by the App")
 	assert.True(t, ownsByCreate(d), "berth owns the Deployment's fields as their creator")
-	hash, err := desiredHash(DesiredDeployment(newApp(withPort(8080))))
+	hash, err := desiredHash(plan.Deployment(plantest.NewApp(plantest.WithPort(8080))))
 	require.NoError(t, err)
 	assert.Equal(t, hash, d.Annotations[AnnotationCreatedFrom], "the Deployment tells what it was created from")
 	s, err := f.kubeClient.CoreV1().Services("shop").Get(f.ctx, "web", metav1.GetOptions{})
@@ -64,7 +66,7 @@ func TestSyncCreatesDeploymentAndService(t *testing.T) {
 }
 
 func TestSyncWithoutPortCreatesNoService(t *testing.T) {
-	f := newFixture(t, newApp())
+	f := newFixture(t, plantest.NewApp())
 
 	require.NoError(t, f.sync())
 
@@ -80,7 +82,7 @@ func operations(obj metav1.Object) []metav1.ManagedFieldsOperationType {
 }
 
 func TestSyncIsANoOpWhenConverged(t *testing.T) {
-	app, d, s := converged(t, newApp(withPort(8080)))
+	app, d, s := converged(t, plantest.NewApp(plantest.WithPort(8080)))
 	f := newFixture(t, app, d, s)
 
 	require.NoError(t, f.sync())
@@ -92,14 +94,14 @@ func TestSyncIsANoOpWhenConverged(t *testing.T) {
 func TestSyncTakesOwnershipBeforeChangingWhatItCreated(t *testing.T) {
 	// berth created the Deployment for the App's first image; the App has changed since. Before its apply,
 	// berth reads the live object and moves its fields from its Update entry to its Apply entry.
-	before := newApp()
+	before := plantest.NewApp()
 	f := newFixture(t, before)
 	require.NoError(t, f.sync())
 	created, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
 	require.True(t, ownsByCreate(created))
 	require.NoError(t, f.indexerFor(created).Add(created))
-	changed := newApp(func(a *berthv1alpha1.App) { a.Spec.Image = "nginx:1.28" })
+	changed := plantest.NewApp(func(a *berthv1alpha1.App) { a.Spec.Image = "nginx:1.28" })
 	changed.Generation = 2
 	require.NoError(t, f.indexerFor(changed).Update(changed))
 	f.kubeClient.ClearActions()
@@ -120,26 +122,26 @@ func TestSyncTakesOwnershipBeforeChangingWhatItCreated(t *testing.T) {
 }
 
 func TestObjectsAsCreatedAreComparedByHashAndOwnership(t *testing.T) {
-	app := newApp(withPort(8080))
+	app := plantest.NewApp(plantest.WithPort(8080))
 	f := newFixture(t, app)
 	require.NoError(t, f.sync())
 	created, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
 	k := f.controller.deploymentKind
 
-	same, _, err := k.compare(created, DesiredDeployment(app), hashOf(t, DesiredDeployment(app)))
+	same, _, err := k.compare(created, plan.Deployment(app), hashOf(t, plan.Deployment(app)))
 	require.NoError(t, err)
 	assert.True(t, same, "as created")
 
-	withoutPort := newApp()
-	same, _, err = k.compare(created, DesiredDeployment(withoutPort), hashOf(t, DesiredDeployment(withoutPort)))
+	withoutPort := plantest.NewApp()
+	same, _, err = k.compare(created, plan.Deployment(withoutPort), hashOf(t, plan.Deployment(withoutPort)))
 	require.NoError(t, err)
 	assert.False(t, same, "the App no longer asks for a port that berth created: only the hash tells")
 
 	taken := created.DeepCopy()
 	taken.Spec.Template.Spec.Containers[0].Image = "evil:1"
 	taken.ManagedFields = nil // whoever changed the image took it from berth's entry; here, everything
-	same, _, err = k.compare(taken, DesiredDeployment(app), hashOf(t, DesiredDeployment(app)))
+	same, _, err = k.compare(taken, plan.Deployment(app), hashOf(t, plan.Deployment(app)))
 	require.NoError(t, err)
 	assert.False(t, same, "changed by someone else")
 }
@@ -155,12 +157,12 @@ func TestSyncCorrectsDrift(t *testing.T) {
 		{"replicas changed by hand", func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To[int32](7) },
 			`"kubectl-edit" (Update): spec.replicas`},
 		// A removal gives the remover no field, so managedFields do not say who it was.
-		{"label removed by hand", func(d *appsv1.Deployment) { delete(d.Labels, LabelName) },
+		{"label removed by hand", func(d *appsv1.Deployment) { delete(d.Labels, plan.LabelName) },
 			"an unnamed writer (a removal leaves no field manager): metadata.labels.app.kubernetes.io/name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			app, d, _ := converged(t, newApp())
+			app, d, _ := converged(t, plantest.NewApp())
 			drifted := updatedByAnotherManager(t, d, tt.drift)
 			f := newFixture(t, app, drifted)
 
@@ -192,7 +194,7 @@ func updatedByAnotherManager(t *testing.T, d *appsv1.Deployment, change func(*ap
 }
 
 func TestSyncLeavesFieldsOfOtherManagersAlone(t *testing.T) {
-	app, d, _ := converged(t, newApp())
+	app, d, _ := converged(t, plantest.NewApp())
 	edited := updatedByAnotherManager(t, d, func(d *appsv1.Deployment) {
 		d.Annotations = map[string]string{"example.com/owner": "team-a"}
 		d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "DEBUG", Value: "1"}}
@@ -205,7 +207,7 @@ func TestSyncLeavesFieldsOfOtherManagersAlone(t *testing.T) {
 }
 
 func TestSyncAppliesAChangedApp(t *testing.T) {
-	app, d, _ := converged(t, newApp())
+	app, d, _ := converged(t, plantest.NewApp())
 	app.Spec.Image = "nginx:1.28"
 	app.Generation = 2
 	f := newFixture(t, app, d)
@@ -219,7 +221,7 @@ func TestSyncAppliesAChangedApp(t *testing.T) {
 }
 
 func TestSyncDeletesServiceWhenPortIsRemoved(t *testing.T) {
-	app, d, s := converged(t, newApp(withPort(8080)))
+	app, d, s := converged(t, plantest.NewApp(plantest.WithPort(8080)))
 	s.UID = "uid-service"
 	app.Spec.Port = nil
 	app.Generation = 2
@@ -245,7 +247,7 @@ func TestSyncLeavesForeignObjectsAlone(t *testing.T) {
 	otherApps := func() *appsv1.Deployment {
 		// Controlled by another App, whose name is not this App's.
 		d := foreignDeployment.DeepCopy()
-		d.Labels = map[string]string{LabelManagedBy: ManagedByBerth}
+		d.Labels = map[string]string{plan.LabelManagedBy: plan.ManagedByBerth}
 		d.OwnerReferences = []metav1.OwnerReference{{APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "other",
 			UID: "uid-other", Controller: ptr.To(true)}}
 		return d
@@ -274,7 +276,7 @@ func TestSyncLeavesForeignObjectsAlone(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, append(tt.cached, newApp(withPort(8080)))...)
+			f := newFixture(t, append(tt.cached, plantest.NewApp(plantest.WithPort(8080)))...)
 			for _, obj := range tt.notCached {
 				require.NoError(t, f.kubeClient.Tracker().Add(obj))
 			}
@@ -290,7 +292,7 @@ func TestSyncLeavesForeignObjectsAlone(t *testing.T) {
 			degraded := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
 			require.NotNil(t, degraded)
 			assert.Equal(t, metav1.ConditionTrue, degraded.Status)
-			assert.Equal(t, ReasonResourceConflict, degraded.Reason)
+			assert.Equal(t, plan.ReasonResourceConflict, degraded.Reason)
 			assert.Contains(t, degraded.Message, tt.wantMessage)
 		})
 	}
@@ -298,8 +300,8 @@ func TestSyncLeavesForeignObjectsAlone(t *testing.T) {
 
 func TestSyncConflictEventOnlyOnce(t *testing.T) {
 	foreign := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
-	app := newApp()
-	app.Status = computeStatus(app, observation{conflict: `Deployment "web"`}, "cluster.local", metav1.Now())
+	app := plantest.NewApp()
+	app.Status = plan.Status(app, plan.Observed{Conflict: `Deployment "web"`}, "cluster.local", metav1.Now())
 	f := newFixture(t, app, foreign)
 
 	assert.ErrorIs(t, f.sync(), errUnsatisfiable)
@@ -319,16 +321,16 @@ func TestSyncRecordsRefusedWrites(t *testing.T) {
 		wantReason string
 	}{
 		{"quota", apierrors.NewForbidden(deployments, "web", errors.New("exceeded quota: q, requested: count/deployments.apps=1")),
-			ReasonQuotaExceeded},
+			plan.ReasonQuotaExceeded},
 		{"admission policy", apierrors.NewForbidden(deployments, "web", errors.New("images from denied.example are not allowed")),
-			ReasonForbidden},
+			plan.ReasonForbidden},
 		{"validation", apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web",
-			field.ErrorList{field.Invalid(field.NewPath("spec", "template"), "x", "bad template")}), ReasonRejected},
-		{"bad request", apierrors.NewBadRequest("bad template"), ReasonRejected},
+			field.ErrorList{field.Invalid(field.NewPath("spec", "template"), "x", "bad template")}), plan.ReasonRejected},
+		{"bad request", apierrors.NewBadRequest("bad template"), plan.ReasonRejected},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, newApp(withPort(8080)))
+			f := newFixture(t, plantest.NewApp(plantest.WithPort(8080)))
 			f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
 				return true, nil, tt.err
 			})
@@ -350,9 +352,8 @@ func TestSyncRecordsRefusedWrites(t *testing.T) {
 // refused for another, with the same reason (422, Rejected). The new refusal gets its own Warning; a retry that is
 // refused in the same words gets none.
 func TestSyncWarnsOfEachNewRefusal(t *testing.T) {
-	app := newApp()
-	app.Status = computeStatus(app, observation{refused: &refusal{reason: ReasonRejected,
-		message: `the API server refused to create Deployment "web": the first reason`}}, "cluster.local", metav1.Now())
+	app := plantest.NewApp()
+	app.Status = plan.Status(app, plan.Observed{Refused: &plan.Refusal{Reason: plan.ReasonRejected, Message: `the API server refused to create Deployment "web": the first reason`}}, "cluster.local", metav1.Now())
 	f := newFixture(t, app)
 	refusal := apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web",
 		field.ErrorList{field.Invalid(field.NewPath("spec", "template"), "x", "the second reason")})
@@ -365,7 +366,7 @@ func TestSyncWarnsOfEachNewRefusal(t *testing.T) {
 	status := f.appliedStatus()
 	degraded := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
 	require.NotNil(t, degraded)
-	require.Equal(t, ReasonRejected, degraded.Reason, "the same reason as before")
+	require.Equal(t, plan.ReasonRejected, degraded.Reason, "the same reason as before")
 	require.Contains(t, degraded.Message, "the second reason", "the status tells of the new refusal")
 	assert.Equal(t, []string{"Warning Rejected " + degraded.Message}, f.events(), "one Warning for the new refusal")
 
@@ -380,7 +381,7 @@ func TestSyncWarnsOfEachNewRefusal(t *testing.T) {
 }
 
 func TestSyncDoesNotCallATerminatingNamespaceARefusal(t *testing.T) {
-	f := newFixture(t, newApp())
+	f := newFixture(t, plantest.NewApp())
 	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
 		err := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web",
 			errors.New("unable to create new content in namespace shop because it is being terminated"))
@@ -397,7 +398,7 @@ func TestSyncDoesNotCallATerminatingNamespaceARefusal(t *testing.T) {
 // TestSyncKeepsTheDeploymentWhoseChangeWasRefused: the Deployment that runs stays in the observation, so that
 // the status goes on describing it.
 func TestSyncKeepsTheDeploymentWhoseChangeWasRefused(t *testing.T) {
-	app, d, _ := converged(t, newApp())
+	app, d, _ := converged(t, plantest.NewApp())
 	app.Spec.Image = "denied.example/web:2"
 	app.Generation = 2
 	f := newFixture(t, app, d)
@@ -413,7 +414,7 @@ func TestSyncKeepsTheDeploymentWhoseChangeWasRefused(t *testing.T) {
 	assert.True(t, meta.IsStatusConditionTrue(status.Conditions, berthv1alpha1.ConditionAvailable))
 	degraded := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
 	require.NotNil(t, degraded)
-	assert.Equal(t, ReasonForbidden, degraded.Reason)
+	assert.Equal(t, plan.ReasonForbidden, degraded.Reason)
 	assert.Contains(t, degraded.Message, `the API server refused to change Deployment "web"`)
 }
 
@@ -421,17 +422,17 @@ func TestSyncKeepsTheDeploymentWhoseChangeWasRefused(t *testing.T) {
 // starts with the patch that hands its fields to berth's Apply entry (ownership.go). When that patch is refused,
 // the Deployment that runs stays in the observation, as for a refused apply.
 func TestSyncKeepsTheDeploymentWhoseOwnershipPatchWasRefused(t *testing.T) {
-	f := newFixture(t, newApp())
+	f := newFixture(t, plantest.NewApp())
 	require.NoError(t, f.sync())
 	created, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
-	created.Status = deploymentStatus().Status
+	created.Status = plantest.DeploymentStatus().Status
 	created.Status.ObservedGeneration = created.Generation
 	created, err = f.kubeClient.AppsV1().Deployments("shop").UpdateStatus(f.ctx, created, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	require.True(t, ownsByCreate(created), "as berth created it")
 	require.NoError(t, f.indexerFor(created).Add(created))
-	changed := newApp(func(a *berthv1alpha1.App) { a.Spec.Image = "nginx:1.28" })
+	changed := plantest.NewApp(func(a *berthv1alpha1.App) { a.Spec.Image = "nginx:1.28" })
 	changed.Generation = 2
 	require.NoError(t, f.indexerFor(changed).Update(changed))
 	var ownershipPatches int
@@ -454,7 +455,7 @@ func TestSyncKeepsTheDeploymentWhoseOwnershipPatchWasRefused(t *testing.T) {
 	assert.True(t, meta.IsStatusConditionTrue(status.Conditions, berthv1alpha1.ConditionAvailable))
 	degraded := meta.FindStatusCondition(status.Conditions, berthv1alpha1.ConditionDegraded)
 	require.NotNil(t, degraded)
-	assert.Equal(t, ReasonForbidden, degraded.Reason)
+	assert.Equal(t, plan.ReasonForbidden, degraded.Reason)
 	assert.Contains(t, degraded.Message, `the API server refused to update Deployment "web"`)
 }
 
@@ -464,7 +465,7 @@ func TestSyncWaitsForTheGarbageCollector(t *testing.T) {
 	left := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop",
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "web",
 			UID: "uid-deleted", Controller: ptr.To(true)}}}}
-	f := newFixture(t, newApp(withPort(8080)), left)
+	f := newFixture(t, plantest.NewApp(plantest.WithPort(8080)), left)
 
 	require.NoError(t, f.sync(), "the left object's deletion brings the App back")
 
@@ -472,15 +473,15 @@ func TestSyncWaitsForTheGarbageCollector(t *testing.T) {
 	assert.Empty(t, f.events(), "no Warning")
 	progressing := meta.FindStatusCondition(f.appliedStatus().Conditions, berthv1alpha1.ConditionProgressing)
 	require.NotNil(t, progressing)
-	assert.Equal(t, ReasonWaitingForGarbageCollection, progressing.Reason)
+	assert.Equal(t, plan.ReasonWaitingForGarbageCollection, progressing.Reason)
 }
 
 // TestSyncRepairsOnlyTheObjectItCreated: when berth reads afresh an object it created, to finish taking over
 // its fields, the fresh object must still be the App's.
 func TestSyncRepairsOnlyTheObjectItCreated(t *testing.T) {
-	app := newApp()
+	app := plantest.NewApp()
 	var created appsv1.Deployment
-	require.NoError(t, convertApplyConfiguration(DesiredDeployment(app), &created))
+	require.NoError(t, convertApplyConfiguration(plan.Deployment(app), &created))
 	created.UID = "uid-berths"
 	created.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationUpdate}}
 	tests := []struct {
@@ -512,7 +513,7 @@ func TestSyncRepairsOnlyTheObjectItCreated(t *testing.T) {
 }
 
 func TestSyncReturnsTransientErrors(t *testing.T) {
-	f := newFixture(t, newApp())
+	f := newFixture(t, plantest.NewApp())
 	f.kubeClient.PrependReactor("create", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewInternalError(errors.New("etcd is down"))
 	})
@@ -531,7 +532,7 @@ func TestSyncOfAGoneAppDoesNothing(t *testing.T) {
 }
 
 func TestSyncOfADeletingAppDoesNothing(t *testing.T) {
-	app := newApp()
+	app := plantest.NewApp()
 	app.DeletionTimestamp = ptr.To(metav1.Now())
 	app.Finalizers = []string{"example.com/hold"}
 	f := newFixture(t, app)
@@ -540,8 +541,8 @@ func TestSyncOfADeletingAppDoesNothing(t *testing.T) {
 }
 
 func TestSyncReportsFailingPods(t *testing.T) {
-	app, d, _ := converged(t, newApp())
-	f := newFixture(t, app, d, waitingPod("web-1", "CrashLoopBackOff"))
+	app, d, _ := converged(t, plantest.NewApp())
+	f := newFixture(t, app, d, plantest.WaitingPod("web-1", "CrashLoopBackOff"))
 
 	require.NoError(t, f.sync())
 
@@ -550,8 +551,8 @@ func TestSyncReportsFailingPods(t *testing.T) {
 }
 
 func TestSyncAnnouncesRecovery(t *testing.T) {
-	app, d, _ := converged(t, newApp())
-	app.Status = computeStatus(app, observation{deployment: d, pods: []*corev1.Pod{waitingPod("web-1", "CrashLoopBackOff")}},
+	app, d, _ := converged(t, plantest.NewApp())
+	app.Status = plan.Status(app, plan.Observed{Deployment: d, Pods: []*corev1.Pod{plantest.WaitingPod("web-1", "CrashLoopBackOff")}},
 		"cluster.local", metav1.Now())
 	f := newFixture(t, app, d)
 

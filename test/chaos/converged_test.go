@@ -17,6 +17,7 @@ import (
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/controller"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // check reads the namespace from the API server and lists what keeps it from being converged, one line per
@@ -81,7 +82,7 @@ func check(ctx context.Context, namespace string, available bool) ([]string, err
 		liveDeployments[d.UID] = true
 	}
 	for _, rs := range replicaSets.Items {
-		if rs.Labels[controller.LabelManagedBy] != controller.ManagedByBerth {
+		if rs.Labels[plan.LabelManagedBy] != plan.ManagedByBerth {
 			continue
 		}
 		if ref := metav1.GetControllerOf(&rs); ref == nil || ref.Kind != "Deployment" || !liveDeployments[ref.UID] {
@@ -121,7 +122,7 @@ func checkObject(obj metav1.Object, kind string, liveApps map[types.UID]bool, ad
 	switch {
 	case controlledByApp && liveApps[ref.UID]:
 		return ref.UID
-	case controlledByApp || obj.GetLabels()[controller.LabelManagedBy] == controller.ManagedByBerth:
+	case controlledByApp || obj.GetLabels()[plan.LabelManagedBy] == plan.ManagedByBerth:
 		add("%s %s is berth's but no live App controls it: an orphan", kind, obj.GetName())
 	case berthFields:
 		add("%s %s is not berth's, yet berth's field manager holds fields of it", kind, obj.GetName())

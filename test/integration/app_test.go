@@ -19,6 +19,7 @@ import (
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/controller"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 func app(name string, mutate ...func(*berthv1alpha1.App)) *berthv1alpha1.App {
@@ -203,7 +204,7 @@ func TestForeignObjectsAreNeverModified(t *testing.T) {
 	e.eventually("the App to report the conflict", func(ctx context.Context) (bool, error) {
 		a := e.getApp("web")
 		c := meta.FindStatusCondition(a.Status.Conditions, berthv1alpha1.ConditionDegraded)
-		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == controller.ReasonResourceConflict, nil
+		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == plan.ReasonResourceConflict, nil
 	})
 	a := e.getApp("web")
 	assert.Contains(t, meta.FindStatusCondition(a.Status.Conditions, berthv1alpha1.ConditionDegraded).Message,
@@ -215,7 +216,7 @@ func TestForeignObjectsAreNeverModified(t *testing.T) {
 		}
 		for _, ev := range events.Items {
 			if ev.Regarding.UID == created.UID && ev.Type == corev1.EventTypeWarning &&
-				ev.Reason == controller.ReasonResourceConflict && ev.ReportingController == "berth" {
+				ev.Reason == plan.ReasonResourceConflict && ev.ReportingController == "berth" {
 				return true, nil
 			}
 		}
@@ -258,7 +259,7 @@ func TestForeignServiceIsNeverModified(t *testing.T) {
 
 	e.eventually("the App to report the conflict", func(ctx context.Context) (bool, error) {
 		c := meta.FindStatusCondition(e.getApp("web").Status.Conditions, berthv1alpha1.ConditionDegraded)
-		return c != nil && c.Reason == controller.ReasonResourceConflict, nil
+		return c != nil && c.Reason == plan.ReasonResourceConflict, nil
 	})
 	s, err := e.kube.CoreV1().Services(e.namespace).Get(e.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)

@@ -21,6 +21,7 @@ import (
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/controller"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // Fights: someone else keeps changing a field berth sets. berth puts it back a bounded number of times, with
@@ -115,7 +116,7 @@ func TestAnotherWritersChangesAreUndoneThenLeftAlone(t *testing.T) {
 	err := pollUntil(e.ctx, func(context.Context) (bool, error) {
 		a = e.getApp("web")
 		c := findCondition(a, berthv1alpha1.ConditionDegraded)
-		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == controller.ReasonFieldContested, nil
+		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == plan.ReasonFieldContested, nil
 	})
 	require.NoError(t, err, "the App is not FieldContested; meanwhile the bot changed the image %d times and "+
 		"berth wrote the Deployment %d times", botWrites.Load(), e.deploymentWrites(r, "web"))
@@ -155,7 +156,7 @@ func TestAnotherWritersChangesAreUndoneThenLeftAlone(t *testing.T) {
 		[]byte(`{"spec":{"image":"nginx:1.28"}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 	e.waitConverged("web")
-	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, controller.ReasonAsExpected)
+	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, plan.ReasonAsExpected)
 }
 
 // TestAdmissionThatRewritesAFieldIsNotFought: a MutatingAdmissionPolicy rewrites the image of every Deployment
@@ -172,7 +173,7 @@ func TestAdmissionThatRewritesAFieldIsNotFought(t *testing.T) {
 	for i := 0; ; i++ {
 		a = e.getApp("web")
 		if cond := findCondition(a, berthv1alpha1.ConditionDegraded); cond != nil &&
-			cond.Reason == controller.ReasonFieldContested {
+			cond.Reason == plan.ReasonFieldContested {
 			break
 		}
 		require.Less(t, i, 4*controller.DefaultCorrectionLimit, "the App is not FieldContested after %d syncs, "+
@@ -225,7 +226,7 @@ func TestAdmissionThatAddsAContainerIsNotFought(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, d.Spec.Template.Spec.Containers, 2, "the sidecar stays")
 	}
-	assert.Equal(t, controller.ReasonAsExpected,
+	assert.Equal(t, plan.ReasonAsExpected,
 		condition(t, e.getApp("web"), berthv1alpha1.ConditionDegraded).Reason)
 }
 
@@ -260,7 +261,7 @@ func TestScalingThroughTheScaleSubresourceIsNotAFight(t *testing.T) {
 	// One apply per change, and one patch that hands berth's created fields to its Apply entry.
 	assert.LessOrEqual(t, e.deploymentWrites(r, "web")-before, 5+1)
 	degraded := condition(t, a, berthv1alpha1.ConditionDegraded)
-	assert.NotEqual(t, controller.ReasonFieldContested, degraded.Reason)
+	assert.NotEqual(t, plan.ReasonFieldContested, degraded.Reason)
 	assert.Zero(t, e.eventsAbout(a, corev1.EventTypeWarning, "Reverted"), "a change of the App is no one's drift")
 }
 

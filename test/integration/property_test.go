@@ -22,6 +22,7 @@ import (
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/controller"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // generatedApps is how many Apps TestWhatBerthAppliesIsWhatTheAPIServerStores tries.
@@ -48,7 +49,7 @@ func TestWhatBerthAppliesIsWhatTheAPIServerStores(t *testing.T) {
 	for i := range generatedApps {
 		a := randomApp(r, e.namespace, i)
 
-		desired := controller.DesiredDeployment(a)
+		desired := plan.Deployment(a)
 		stored, err := e.kube.AppsV1().Deployments(e.namespace).Apply(e.ctx, desired, dryRun)
 		require.NoError(t, err, "applying the Deployment of %s", describe(a))
 		extracted, err := appsv1ac.ExtractDeployment(stored, controller.FieldManager)
@@ -57,7 +58,7 @@ func TestWhatBerthAppliesIsWhatTheAPIServerStores(t *testing.T) {
 			failures = append(failures, fmt.Sprintf("%s\n  Deployment: %s", describe(a.Spec), jsonDiff(t, desired, extracted)))
 		}
 
-		desiredService := controller.DesiredService(a)
+		desiredService := plan.Service(a)
 		if desiredService == nil {
 			continue
 		}

@@ -36,6 +36,7 @@ import (
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/controller"
 	berthv1alpha1ac "github.com/berthdev/berth/pkg/generated/applyconfiguration/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // waitCondition waits until the App's status describes its current generation with the condition in that status
@@ -163,15 +164,15 @@ func TestQuotaExceededDegradesTheApp(t *testing.T) {
 	r := e.startController()
 	e.createApp(app("web"))
 
-	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonQuotaExceeded)
+	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, plan.ReasonQuotaExceeded)
 	assert.Contains(t, condition(t, a, berthv1alpha1.ConditionDegraded).Message, "exceeded quota: no-deployments")
 	// The refused create is retried with backoff: more syncs come, but no second Warning while nothing changed.
 	e.retried(r, 3)
 
 	e.setQuota("no-deployments", corev1.ResourceList{"count/deployments.apps": resource.MustParse("1")})
 	e.waitConverged("web")
-	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, controller.ReasonAsExpected)
-	e.warnedOnce(a, controller.ReasonQuotaExceeded)
+	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, plan.ReasonAsExpected)
+	e.warnedOnce(a, plan.ReasonQuotaExceeded)
 }
 
 // denyImages makes a ValidatingAdmissionPolicy, bound to the test's namespace, refuse Deployments with an image
@@ -233,15 +234,15 @@ func TestAdmissionPolicyDenialDegradesTheApp(t *testing.T) {
 	r := e.startController()
 	e.createApp(app("web", func(a *berthv1alpha1.App) { a.Spec.Image = "denied.example/web:1" }))
 
-	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonForbidden)
+	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, plan.ReasonForbidden)
 	assert.Contains(t, condition(t, a, berthv1alpha1.ConditionDegraded).Message, "images from denied.example/ are not allowed here")
 	e.retried(r, 3)
 
 	require.NoError(t, e.kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(e.ctx,
 		"deny-images-"+e.namespace, metav1.DeleteOptions{}))
 	e.waitConverged("web")
-	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, controller.ReasonAsExpected)
-	e.warnedOnce(a, controller.ReasonForbidden)
+	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, plan.ReasonAsExpected)
+	e.warnedOnce(a, plan.ReasonForbidden)
 }
 
 // runDeployment writes the status kube-controller-manager would give the App's Deployment once all its Pods
@@ -272,19 +273,19 @@ func TestRefusedUpdateKeepsDescribingTheRunningDeployment(t *testing.T) {
 	e.createApp(app("web"))
 	e.waitConverged("web")
 	e.runDeployment("web")
-	e.waitCondition("web", berthv1alpha1.ConditionAvailable, metav1.ConditionTrue, controller.ReasonMinimumReplicasAvailable)
+	e.waitCondition("web", berthv1alpha1.ConditionAvailable, metav1.ConditionTrue, plan.ReasonMinimumReplicasAvailable)
 
 	_, err := e.berth.BerthV1alpha1().Apps(e.namespace).Patch(e.ctx, "web", types.MergePatchType,
 		[]byte(`{"spec":{"resources":{"requests":{"example.com/gpu":"1"}}}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 
-	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonRejected)
+	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, plan.ReasonRejected)
 	degraded := condition(t, a, berthv1alpha1.ConditionDegraded).Message
 	assert.Contains(t, degraded, `Deployment "web"`)
 	assert.Contains(t, degraded, "Limit must be set", "the API server's reason is in the message")
 	available := condition(t, a, berthv1alpha1.ConditionAvailable)
 	assert.Equal(t, metav1.ConditionTrue, available.Status, "the Deployment that runs is still available: %+v", available)
-	assert.NotEqual(t, controller.ReasonCreating, condition(t, a, berthv1alpha1.ConditionProgressing).Reason)
+	assert.NotEqual(t, plan.ReasonCreating, condition(t, a, berthv1alpha1.ConditionProgressing).Reason)
 	assert.Equal(t, int32(1), a.Status.Replicas)
 	assert.Equal(t, int32(1), a.Status.ReadyReplicas)
 	assert.Equal(t, "1/1", a.Status.Ready)
@@ -317,14 +318,14 @@ func TestRejectedDeploymentDegradesANewApp(t *testing.T) {
 		a.Spec.Resources = &berthv1alpha1.Resources{Requests: corev1.ResourceList{"example.com/gpu": resource.MustParse("1")}}
 	}))
 
-	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonRejected)
+	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, plan.ReasonRejected)
 	degraded := condition(t, a, berthv1alpha1.ConditionDegraded).Message
 	assert.Contains(t, degraded, `create Deployment "web"`)
 	assert.Contains(t, degraded, "Limit must be set", "the API server's reason is in the message")
 	for _, conditionType := range []string{berthv1alpha1.ConditionAvailable, berthv1alpha1.ConditionProgressing} {
 		c := condition(t, a, conditionType)
 		assert.Equal(t, metav1.ConditionFalse, c.Status, "%s: %+v", conditionType, c)
-		assert.Equal(t, controller.ReasonRejected, c.Reason, "%s: %+v", conditionType, c)
+		assert.Equal(t, plan.ReasonRejected, c.Reason, "%s: %+v", conditionType, c)
 	}
 	_, err := e.getDeployment("web")
 	assert.True(t, apierrors.IsNotFound(err), "no Deployment: %v", err)
@@ -352,8 +353,8 @@ func TestRejectedDeploymentDegradesANewApp(t *testing.T) {
 		[]byte(`{"spec":{"resources":{"limits":{"example.com/gpu":"1"}}}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 	e.waitConverged("web")
-	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, controller.ReasonAsExpected)
-	e.warnedOnce(a, controller.ReasonRejected)
+	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionFalse, plan.ReasonAsExpected)
+	e.warnedOnce(a, plan.ReasonRejected)
 }
 
 // TestAppsWithEmptyValuesAreNotAppliedAgain: an env var without a value and a probe with initialDelaySeconds 0
@@ -423,15 +424,15 @@ func TestRepairDoesNotTakeOverARecreatedService(t *testing.T) {
 	_, err := e.kube.CoreV1().Services(e.namespace).Create(e.ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "web",
-			Labels: map[string]string{controller.LabelName: "web", controller.LabelInstance: "web",
-				controller.LabelManagedBy: controller.ManagedByBerth},
+			Labels: map[string]string{plan.LabelName: "web", plan.LabelInstance: "web",
+				plan.LabelManagedBy: plan.ManagedByBerth},
 			Annotations: map[string]string{controller.AnnotationCreatedFrom: "an-earlier-state-of-the-app"},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: "berth.dev/v1alpha1", Kind: "App", Name: "web", UID: a.UID, Controller: ptr.To(true),
 			}},
 		},
 		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{controller.LabelInstance: "web", controller.LabelManagedBy: "berth"},
+			Selector: map[string]string{plan.LabelInstance: "web", plan.LabelManagedBy: "berth"},
 			Ports:    []corev1.ServicePort{{Name: "http", Port: 8081, TargetPort: intstr.FromString("http")}},
 		},
 	}, metav1.CreateOptions{FieldManager: controller.FieldManager})
@@ -465,7 +466,7 @@ func TestRepairDoesNotTakeOverARecreatedService(t *testing.T) {
 		return next.RoundTrip(req)
 	})
 
-	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonResourceConflict)
+	e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, plan.ReasonResourceConflict)
 	mu.Lock()
 	theirs, fromCache := users, readFromTheCache
 	mu.Unlock()
@@ -758,7 +759,7 @@ func TestRecreatedAppWaitsForTheGarbageCollector(t *testing.T) {
 
 	recreated := e.createApp(app("web"))
 	require.NotEqual(t, old.UID, recreated.UID)
-	a := e.waitCondition("web", berthv1alpha1.ConditionProgressing, metav1.ConditionTrue, controller.ReasonWaitingForGarbageCollection)
+	a := e.waitCondition("web", berthv1alpha1.ConditionProgressing, metav1.ConditionTrue, plan.ReasonWaitingForGarbageCollection)
 	assert.Equal(t, metav1.ConditionFalse, condition(t, a, berthv1alpha1.ConditionDegraded).Status,
 		"the old App's objects are not a conflict: %+v", a.Status.Conditions)
 	d, err := e.getDeployment("web")
@@ -776,9 +777,9 @@ func TestRecreatedAppWaitsForTheGarbageCollector(t *testing.T) {
 	e.eventually("the Event of the new App's Deployment", func(context.Context) (bool, error) {
 		return e.eventsAbout(recreated, corev1.EventTypeNormal, "Created") > 0, nil
 	})
-	assert.Zero(t, e.eventsAbout(recreated, corev1.EventTypeWarning, controller.ReasonResourceConflict), "no Warning")
+	assert.Zero(t, e.eventsAbout(recreated, corev1.EventTypeWarning, plan.ReasonResourceConflict), "no Warning")
 	// No kube-controller-manager here to roll the Deployment out.
-	a = e.waitCondition("web", berthv1alpha1.ConditionProgressing, metav1.ConditionTrue, controller.ReasonRollingOut)
+	a = e.waitCondition("web", berthv1alpha1.ConditionProgressing, metav1.ConditionTrue, plan.ReasonRollingOut)
 	assert.Equal(t, metav1.ConditionFalse, condition(t, a, berthv1alpha1.ConditionDegraded).Status)
 }
 

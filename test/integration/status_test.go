@@ -26,6 +26,7 @@ import (
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/controller"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // refuseDeployments makes a ValidatingAdmissionPolicy, bound to the test's namespace, refuse every write of a
@@ -77,7 +78,7 @@ func TestRefusedOwnershipKeepsDescribingTheRunningDeployment(t *testing.T) {
 	_, d := e.waitConverged("web")
 	require.Contains(t, d.Annotations, controller.AnnotationCreatedFrom, "the Deployment is as berth created it")
 	e.runDeployment("web")
-	e.waitCondition("web", berthv1alpha1.ConditionAvailable, metav1.ConditionTrue, controller.ReasonMinimumReplicasAvailable)
+	e.waitCondition("web", berthv1alpha1.ConditionAvailable, metav1.ConditionTrue, plan.ReasonMinimumReplicasAvailable)
 
 	// A Deployment of the policy's own, to probe it with: it refuses every update of a Deployment here.
 	probe, err := e.kube.AppsV1().Deployments(e.namespace).Create(e.ctx, probeDeployment("example.com/probe:1"),
@@ -93,15 +94,15 @@ func TestRefusedOwnershipKeepsDescribingTheRunningDeployment(t *testing.T) {
 		[]byte(`{"spec":{"image":"nginx:1.28"}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 
-	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, controller.ReasonForbidden)
+	a := e.waitCondition("web", berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, plan.ReasonForbidden)
 	require.Positive(t, ownershipRefused.Load(), "the refusal was of berth's ownership patch")
 	degraded := condition(t, a, berthv1alpha1.ConditionDegraded).Message
 	assert.Contains(t, degraded, `update Deployment "web"`)
 	assert.Contains(t, degraded, "Deployments are frozen here", "the policy's message")
 	available := condition(t, a, berthv1alpha1.ConditionAvailable)
 	assert.Equal(t, metav1.ConditionTrue, available.Status, "the Deployment that runs is still available: %+v", available)
-	assert.Equal(t, controller.ReasonMinimumReplicasAvailable, available.Reason)
-	assert.NotEqual(t, controller.ReasonForbidden, condition(t, a, berthv1alpha1.ConditionProgressing).Reason,
+	assert.Equal(t, plan.ReasonMinimumReplicasAvailable, available.Reason)
+	assert.NotEqual(t, plan.ReasonForbidden, condition(t, a, berthv1alpha1.ConditionProgressing).Reason,
 		"Progressing describes the running Deployment")
 	assert.Equal(t, int32(1), a.Status.ReadyReplicas)
 	assert.Equal(t, "1/1", a.Status.Ready)

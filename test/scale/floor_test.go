@@ -16,9 +16,9 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
-	"github.com/berthdev/berth/pkg/controller"
 	berthv1alpha1ac "github.com/berthdev/berth/pkg/generated/applyconfiguration/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // floorManager is the floor's field manager.
@@ -85,7 +85,7 @@ func (f *floor) run(ctx context.Context, apps <-chan *berthv1alpha1.App) error {
 // write creates the App's Deployment and Service as berth builds them, and then writes its status.
 func (f *floor) write(ctx context.Context, app *berthv1alpha1.App) error {
 	var d appsv1.Deployment
-	if err := convert(controller.DesiredDeployment(app), &d); err != nil {
+	if err := convert(plan.Deployment(app), &d); err != nil {
 		return err
 	}
 	if _, err := f.kube.AppsV1().Deployments(app.Namespace).Create(ctx, &d,
@@ -93,7 +93,7 @@ func (f *floor) write(ctx context.Context, app *berthv1alpha1.App) error {
 		return fmt.Errorf("creating the Deployment: %w", err)
 	}
 	var s corev1.Service
-	if err := convert(controller.DesiredService(app), &s); err != nil {
+	if err := convert(plan.Service(app), &s); err != nil {
 		return err
 	}
 	if _, err := f.kube.CoreV1().Services(app.Namespace).Create(ctx, &s,

@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +21,9 @@ const (
 	ManagedByBerth = "berth"
 )
 
+// AppKind is the kind of berth's App, in the owner references of what it owns.
+const AppKind = "App"
+
 // containerName is the name of the App's one container in its Pods.
 const containerName = "app"
 
@@ -30,24 +33,24 @@ const portName = "http"
 // defaultReplicas is used when an App reaches berth without spec.replicas (the CRD defaults it to 1 too).
 const defaultReplicas int32 = 1
 
-// selectorLabels select the App's Pods.
-func selectorLabels(app *berthv1alpha1.App) map[string]string {
+// SelectorLabels select the App's Pods.
+func SelectorLabels(app *berthv1alpha1.App) map[string]string {
 	return map[string]string{
 		LabelInstance:  app.Name,
 		LabelManagedBy: ManagedByBerth,
 	}
 }
 
-// objectLabels label the App's Deployment, Service and Pods.
-func objectLabels(app *berthv1alpha1.App) map[string]string {
-	l := selectorLabels(app)
+// ObjectLabels label the App's Deployment, Service and Pods.
+func ObjectLabels(app *berthv1alpha1.App) map[string]string {
+	l := SelectorLabels(app)
 	l[LabelName] = app.Name
 	return l
 }
 
 // selectorString is the App's Pod selector as `kubectl get -l` and the scale subresource read it.
 func selectorString(app *berthv1alpha1.App) string {
-	return labels.SelectorFromSet(selectorLabels(app)).String()
+	return labels.SelectorFromSet(SelectorLabels(app)).String()
 }
 
 func desiredReplicas(app *berthv1alpha1.App) int32 {
@@ -62,25 +65,24 @@ func desiredReplicas(app *berthv1alpha1.App) int32 {
 func ownerReference(app *berthv1alpha1.App) *metav1ac.OwnerReferenceApplyConfiguration {
 	return metav1ac.OwnerReference().
 		WithAPIVersion(berthv1alpha1.GroupVersion.String()).
-		WithKind(appKind).
+		WithKind(AppKind).
 		WithName(app.Name).
 		WithUID(app.UID).
 		WithController(true).
 		WithBlockOwnerDeletion(true)
 }
 
-// DesiredDeployment is the Deployment the App asks for: every field berth sets on it, and nothing else, so that
-// server-side apply leaves the fields of other managers alone. It is exported for the tests that compare it with
-// what the API server stores.
-func DesiredDeployment(app *berthv1alpha1.App) *appsv1ac.DeploymentApplyConfiguration {
+// Deployment is the Deployment the App asks for: every field berth sets on it, and nothing else, so that
+// server-side apply leaves the fields of other managers alone.
+func Deployment(app *berthv1alpha1.App) *appsv1ac.DeploymentApplyConfiguration {
 	return appsv1ac.Deployment(app.Name, app.Namespace).
-		WithLabels(objectLabels(app)).
+		WithLabels(ObjectLabels(app)).
 		WithOwnerReferences(ownerReference(app)).
 		WithSpec(appsv1ac.DeploymentSpec().
 			WithReplicas(desiredReplicas(app)).
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(selectorLabels(app))).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(app))).
 			WithTemplate(corev1ac.PodTemplateSpec().
-				WithLabels(objectLabels(app)).
+				WithLabels(ObjectLabels(app)).
 				WithSpec(corev1ac.PodSpec().
 					// The App's service has no business with the Kubernetes API.
 					WithAutomountServiceAccountToken(false).
@@ -162,16 +164,16 @@ func httpProbe(hc *berthv1alpha1.HealthCheck) *corev1ac.ProbeApplyConfiguration 
 	return p
 }
 
-// DesiredService is the Service the App asks for, or nil when the App has no port and so no Service.
-func DesiredService(app *berthv1alpha1.App) *corev1ac.ServiceApplyConfiguration {
+// Service is the Service the App asks for, or nil when the App has no port and so no Service.
+func Service(app *berthv1alpha1.App) *corev1ac.ServiceApplyConfiguration {
 	if app.Spec.Port == nil {
 		return nil
 	}
 	return corev1ac.Service(app.Name, app.Namespace).
-		WithLabels(objectLabels(app)).
+		WithLabels(ObjectLabels(app)).
 		WithOwnerReferences(ownerReference(app)).
 		WithSpec(corev1ac.ServiceSpec().
-			WithSelector(selectorLabels(app)).
+			WithSelector(SelectorLabels(app)).
 			WithPorts(corev1ac.ServicePort().
 				WithName(portName).
 				WithProtocol("TCP").

@@ -2,7 +2,7 @@
 // message that changes only when the failure does, so that a crash loop writes the status a few times, not at every
 // restart.
 
-package controller
+package plan
 
 import (
 	"fmt"
@@ -14,11 +14,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// podFailure finds the App's Pods whose containers are stuck or crash-looping at now, and describes the first of
+// PodFailure finds the App's Pods whose containers are stuck or crash-looping at now, and describes the first of
 // them by name. The message holds nothing that changes at every restart (no back-off times, no exact restart
 // count, no times of exits), so that a failing App's status is written a few times in a crash loop, not at
 // every restart: see restartBucket.
-func podFailure(pods []*corev1.Pod, now time.Time) (reason, message string, failing bool) {
+func PodFailure(pods []*corev1.Pod, now time.Time) (reason, message string, failing bool) {
 	sorted := slices.Clone(pods)
 	slices.SortFunc(sorted, func(a, b *corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	var failingPods int
@@ -88,7 +88,7 @@ func containersOf(pod *corev1.Pod) []podContainer {
 }
 
 // failureOf tells whether the container is stuck (it waits for a reason of podFailureReasons) or crash-looping
-// (it exited within crashLoopWindow of now and the kubelet restarts it, or already has).
+// (it exited within CrashLoopWindow of now and the kubelet restarts it, or already has).
 func failureOf(pod *corev1.Pod, cs corev1.ContainerStatus, init bool, now time.Time) (containerFailure, bool) {
 	f := containerFailure{container: cs.Name, restarts: cs.RestartCount, lastExit: lastExit(cs)}
 	if w := cs.State.Waiting; w != nil {
@@ -113,7 +113,7 @@ func failureOf(pod *corev1.Pod, cs corev1.ContainerStatus, init bool, now time.T
 		// restart count says so.
 		return containerFailure{}, false
 	}
-	f.until = f.lastExit.FinishedAt.Add(crashLoopWindow)
+	f.until = f.lastExit.FinishedAt.Add(CrashLoopWindow)
 	if !now.Before(f.until) {
 		return containerFailure{}, false
 	}
@@ -162,10 +162,10 @@ func restartBucket(restarts int32) int32 {
 	return 1 << (bits.Len32(uint32(restarts)) - 1)
 }
 
-// crashLoopRecheck is how long until the first of the Pods' crash loops ends by time alone (a container that
-// runs again, or has just exited, and whose last exit leaves crashLoopWindow then); 0 when none will. Nothing in
+// CrashLoopRecheck is how long until the first of the Pods' crash loops ends by time alone (a container that
+// runs again, or has just exited, and whose last exit leaves CrashLoopWindow then); 0 when none will. Nothing in
 // the cluster changes at that moment, so the App must be synced again then to recover.
-func crashLoopRecheck(pods []*corev1.Pod, now time.Time) time.Duration {
+func CrashLoopRecheck(pods []*corev1.Pod, now time.Time) time.Duration {
 	var next time.Duration
 	for _, pod := range pods {
 		if pod.DeletionTimestamp != nil {

@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	"maps"
@@ -16,40 +16,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
-// deploymentStatus is a Deployment of the App's name with the given status; spec.replicas is 3, as in newApp.
-func deploymentStatus(mutate ...func(*appsv1.Deployment)) *appsv1.Deployment {
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Generation: 2},
-		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](3)},
-		Status: appsv1.DeploymentStatus{
-			ObservedGeneration: 2, Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 3, UpdatedReplicas: 3,
-			Conditions: []appsv1.DeploymentCondition{
-				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
-				{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
-			},
-		},
-	}
-	for _, m := range mutate {
-		m(d)
-	}
-	return d
-}
-
-func waitingPod(name, reason string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Labels: objectLabels(newApp())},
-		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
-			Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}},
-		}}},
-	}
-}
-
-// cond is the part of a condition that computeStatus decides.
+// cond is the part of a condition that Status decides.
 type cond struct {
 	status metav1.ConditionStatus
 	reason string
@@ -60,23 +32,23 @@ func TestComputeStatus(t *testing.T) {
 	tests := []struct {
 		name                             string
 		app                              *berthv1alpha1.App
-		obs                              observation
+		obs                              Observed
 		wantAvailable, wantProgressing   cond
 		wantDegraded                     cond
 		wantReady, wantURL               string
 		wantDegradedMessage, wantMessage string
 	}{{
 		name:            "no Deployment yet",
-		app:             newApp(),
-		obs:             observation{},
+		app:             plantest.NewApp(),
+		obs:             Observed{},
 		wantAvailable:   cond{metav1.ConditionFalse, ReasonDeploymentPending},
 		wantProgressing: cond{metav1.ConditionTrue, ReasonCreating},
 		wantDegraded:    cond{metav1.ConditionFalse, ReasonAsExpected},
 		wantReady:       "0/3",
 	}, {
 		name:            "rolled out and available, with a URL",
-		app:             newApp(withPort(8080)),
-		obs:             observation{deployment: deploymentStatus()},
+		app:             plantest.NewApp(plantest.WithPort(8080)),
+		obs:             Observed{Deployment: plantest.DeploymentStatus()},
 		wantAvailable:   cond{metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
 		wantProgressing: cond{metav1.ConditionFalse, ReasonRolloutComplete},
 		wantDegraded:    cond{metav1.ConditionFalse, ReasonAsExpected},
@@ -84,8 +56,8 @@ func TestComputeStatus(t *testing.T) {
 		wantURL:         "http://web.shop.svc.cluster.local:8080",
 	}, {
 		name: "Deployment has not reported availability yet",
-		app:  newApp(),
-		obs: observation{deployment: deploymentStatus(func(d *appsv1.Deployment) {
+		app:  plantest.NewApp(),
+		obs: Observed{Deployment: plantest.DeploymentStatus(func(d *appsv1.Deployment) {
 			d.Status = appsv1.DeploymentStatus{}
 		})},
 		wantAvailable:   cond{metav1.ConditionUnknown, ReasonDeploymentPending},
@@ -94,8 +66,8 @@ func TestComputeStatus(t *testing.T) {
 		wantReady:       "0/3",
 	}, {
 		name: "rolling out: the Deployment controller has not seen the new spec",
-		app:  newApp(),
-		obs: observation{deployment: deploymentStatus(func(d *appsv1.Deployment) {
+		app:  plantest.NewApp(),
+		obs: Observed{Deployment: plantest.DeploymentStatus(func(d *appsv1.Deployment) {
 			d.Generation = 3
 		})},
 		wantAvailable:   cond{metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
@@ -104,8 +76,8 @@ func TestComputeStatus(t *testing.T) {
 		wantReady:       "3/3",
 	}, {
 		name: "rolling out: old Pods still there",
-		app:  newApp(),
-		obs: observation{deployment: deploymentStatus(func(d *appsv1.Deployment) {
+		app:  plantest.NewApp(),
+		obs: Observed{Deployment: plantest.DeploymentStatus(func(d *appsv1.Deployment) {
 			d.Status.Replicas, d.Status.UpdatedReplicas = 4, 1
 		})},
 		wantAvailable:   cond{metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
@@ -114,8 +86,8 @@ func TestComputeStatus(t *testing.T) {
 		wantReady:       "3/3",
 	}, {
 		name: "unavailable",
-		app:  newApp(),
-		obs: observation{deployment: deploymentStatus(func(d *appsv1.Deployment) {
+		app:  plantest.NewApp(),
+		obs: Observed{Deployment: plantest.DeploymentStatus(func(d *appsv1.Deployment) {
 			d.Status.ReadyReplicas, d.Status.AvailableReplicas = 0, 0
 			d.Status.Conditions[0].Status = corev1.ConditionFalse
 		})},
@@ -125,8 +97,8 @@ func TestComputeStatus(t *testing.T) {
 		wantReady:       "0/3",
 	}, {
 		name: "progress deadline exceeded",
-		app:  newApp(),
-		obs: observation{deployment: deploymentStatus(func(d *appsv1.Deployment) {
+		app:  plantest.NewApp(),
+		obs: Observed{Deployment: plantest.DeploymentStatus(func(d *appsv1.Deployment) {
 			d.Status.Conditions[1] = appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing,
 				Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded"}
 		})},
@@ -137,9 +109,9 @@ func TestComputeStatus(t *testing.T) {
 		wantDegradedMessage: "the rollout made no progress within 600s",
 	}, {
 		name: "a crash-looping Pod is named",
-		app:  newApp(),
-		obs: observation{deployment: deploymentStatus(), pods: []*corev1.Pod{
-			waitingPod("web-b", "CrashLoopBackOff"), waitingPod("web-a", "ContainerCreating"),
+		app:  plantest.NewApp(),
+		obs: Observed{Deployment: plantest.DeploymentStatus(), Pods: []*corev1.Pod{
+			plantest.WaitingPod("web-b", "CrashLoopBackOff"), plantest.WaitingPod("web-a", "ContainerCreating"),
 		}},
 		wantAvailable:       cond{metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
 		wantProgressing:     cond{metav1.ConditionFalse, ReasonRolloutComplete},
@@ -148,9 +120,9 @@ func TestComputeStatus(t *testing.T) {
 		wantDegradedMessage: `Pod web-b: container "app" is in CrashLoopBackOff`,
 	}, {
 		name: "ErrImagePull and ImagePullBackOff are one reason; the first Pod by name is named",
-		app:  newApp(),
-		obs: observation{deployment: deploymentStatus(), pods: []*corev1.Pod{
-			waitingPod("web-c", "ImagePullBackOff"), waitingPod("web-b", "ErrImagePull"),
+		app:  plantest.NewApp(),
+		obs: Observed{Deployment: plantest.DeploymentStatus(), Pods: []*corev1.Pod{
+			plantest.WaitingPod("web-c", "ImagePullBackOff"), plantest.WaitingPod("web-b", "ErrImagePull"),
 		}},
 		wantAvailable:       cond{metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
 		wantProgressing:     cond{metav1.ConditionFalse, ReasonRolloutComplete},
@@ -159,9 +131,9 @@ func TestComputeStatus(t *testing.T) {
 		wantDegradedMessage: `Pod web-b: container "app" is in ImagePullBackOff (2 Pods failing)`,
 	}, {
 		name: "a terminating failing Pod does not count",
-		app:  newApp(),
-		obs: observation{deployment: deploymentStatus(), pods: []*corev1.Pod{func() *corev1.Pod {
-			p := waitingPod("web-a", "CrashLoopBackOff")
+		app:  plantest.NewApp(),
+		obs: Observed{Deployment: plantest.DeploymentStatus(), Pods: []*corev1.Pod{func() *corev1.Pod {
+			p := plantest.WaitingPod("web-a", "CrashLoopBackOff")
 			p.DeletionTimestamp = &now
 			return p
 		}()}},
@@ -171,8 +143,8 @@ func TestComputeStatus(t *testing.T) {
 		wantReady:       "3/3",
 	}, {
 		name:                "a foreign object in the way",
-		app:                 newApp(),
-		obs:                 observation{conflict: `Deployment "web"`},
+		app:                 plantest.NewApp(),
+		obs:                 Observed{Conflict: `Deployment "web"`},
 		wantAvailable:       cond{metav1.ConditionFalse, ReasonResourceConflict},
 		wantProgressing:     cond{metav1.ConditionFalse, ReasonResourceConflict},
 		wantDegraded:        cond{metav1.ConditionTrue, ReasonResourceConflict},
@@ -180,8 +152,8 @@ func TestComputeStatus(t *testing.T) {
 		wantDegradedMessage: `Deployment "web" exists and is not controlled by this App; berth will not modify it. Delete or rename it, or rename the App.`,
 	}, {
 		name:                "the API server refused to create the Deployment",
-		app:                 newApp(),
-		obs:                 observation{refused: &refusal{reason: ReasonQuotaExceeded, message: "exceeded quota"}},
+		app:                 plantest.NewApp(),
+		obs:                 Observed{Refused: &Refusal{Reason: ReasonQuotaExceeded, Message: "exceeded quota"}},
 		wantAvailable:       cond{metav1.ConditionFalse, ReasonQuotaExceeded},
 		wantProgressing:     cond{metav1.ConditionFalse, ReasonQuotaExceeded},
 		wantDegraded:        cond{metav1.ConditionTrue, ReasonQuotaExceeded},
@@ -189,9 +161,9 @@ func TestComputeStatus(t *testing.T) {
 		wantDegradedMessage: "exceeded quota",
 	}, {
 		name: "the API server refused a change: the running Deployment is still described",
-		app:  newApp(),
-		obs: observation{deployment: deploymentStatus(),
-			refused: &refusal{reason: ReasonRejected, message: `the API server refused to change Deployment "web": bad env`}},
+		app:  plantest.NewApp(),
+		obs: Observed{Deployment: plantest.DeploymentStatus(),
+			Refused: &Refusal{Reason: ReasonRejected, Message: `the API server refused to change Deployment "web": bad env`}},
 		wantAvailable:       cond{metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
 		wantProgressing:     cond{metav1.ConditionFalse, ReasonRolloutComplete},
 		wantDegraded:        cond{metav1.ConditionTrue, ReasonRejected},
@@ -199,8 +171,8 @@ func TestComputeStatus(t *testing.T) {
 		wantDegradedMessage: `the API server refused to change Deployment "web": bad env`,
 	}, {
 		name: "Pods cannot be created",
-		app:  newApp(),
-		obs: observation{deployment: deploymentStatus(func(d *appsv1.Deployment) {
+		app:  plantest.NewApp(),
+		obs: Observed{Deployment: plantest.DeploymentStatus(func(d *appsv1.Deployment) {
 			d.Status.ReadyReplicas, d.Status.AvailableReplicas = 0, 0
 			d.Status.Conditions = append(d.Status.Conditions, appsv1.DeploymentCondition{
 				Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate",
@@ -214,8 +186,8 @@ func TestComputeStatus(t *testing.T) {
 		wantDegradedMessage: `pods "web-1" is forbidden: exceeded quota: q`,
 	}, {
 		name:                "an object of a deleted App of the same name",
-		app:                 newApp(),
-		obs:                 observation{waitingFor: `Deployment "web"`},
+		app:                 plantest.NewApp(),
+		obs:                 Observed{WaitingFor: `Deployment "web"`},
 		wantAvailable:       cond{metav1.ConditionFalse, ReasonWaitingForGarbageCollection},
 		wantProgressing:     cond{metav1.ConditionTrue, ReasonWaitingForGarbageCollection},
 		wantDegraded:        cond{metav1.ConditionFalse, ReasonAsExpected},
@@ -224,7 +196,7 @@ func TestComputeStatus(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := computeStatus(tt.app, tt.obs, "cluster.local", now)
+			s := Status(tt.app, tt.obs, "cluster.local", now)
 			assert.Equal(t, int64(1), s.ObservedGeneration)
 			assert.Equal(t, tt.wantReady, s.Ready)
 			assert.Equal(t, tt.wantURL, s.URL)
@@ -250,10 +222,10 @@ func TestComputeStatus(t *testing.T) {
 }
 
 func TestComputeStatusCopiesDeploymentCounts(t *testing.T) {
-	d := deploymentStatus(func(d *appsv1.Deployment) {
+	d := plantest.DeploymentStatus(func(d *appsv1.Deployment) {
 		d.Status.Replicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas, d.Status.UpdatedReplicas = 4, 3, 2, 1
 	})
-	s := computeStatus(newApp(), observation{deployment: d}, "cluster.local", metav1.Now())
+	s := Status(plantest.NewApp(), Observed{Deployment: d}, "cluster.local", metav1.Now())
 	assert.Equal(t, []int32{4, 3, 2, 1}, []int32{s.Replicas, s.ReadyReplicas, s.AvailableReplicas, s.UpdatedReplicas})
 	assert.Equal(t, "3/3", s.Ready)
 }
@@ -261,34 +233,34 @@ func TestComputeStatusCopiesDeploymentCounts(t *testing.T) {
 func TestComputeStatusKeepsTransitionTimeUntilStatusChanges(t *testing.T) {
 	first := metav1.NewTime(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
 	later := metav1.NewTime(first.Add(time.Hour))
-	app := newApp()
-	app.Status = computeStatus(app, observation{deployment: deploymentStatus()}, "cluster.local", first)
+	app := plantest.NewApp()
+	app.Status = Status(app, Observed{Deployment: plantest.DeploymentStatus()}, "cluster.local", first)
 
-	// Same observation an hour later: nothing changes, so the status is identical and no write is needed.
-	again := computeStatus(app, observation{deployment: deploymentStatus()}, "cluster.local", later)
+	// Same Observed an hour later: nothing changes, so the status is identical and no write is needed.
+	again := Status(app, Observed{Deployment: plantest.DeploymentStatus()}, "cluster.local", later)
 	assert.Equal(t, app.Status, again)
 
 	// A crash loop flips Degraded: only that condition gets the new time.
 	app.Status = again
-	degraded := computeStatus(app, observation{
-		deployment: deploymentStatus(),
-		pods:       []*corev1.Pod{waitingPod("web-a", "CrashLoopBackOff")},
+	degraded := Status(app, Observed{
+		Deployment: plantest.DeploymentStatus(),
+		Pods:       []*corev1.Pod{plantest.WaitingPod("web-a", "CrashLoopBackOff")},
 	}, "cluster.local", later)
 	assert.Equal(t, later, meta.FindStatusCondition(degraded.Conditions, berthv1alpha1.ConditionDegraded).LastTransitionTime)
 	assert.Equal(t, first, meta.FindStatusCondition(degraded.Conditions, berthv1alpha1.ConditionAvailable).LastTransitionTime)
 }
 
 func TestComputeStatusClusterDomain(t *testing.T) {
-	s := computeStatus(newApp(withPort(80)), observation{}, "example.internal", metav1.Now())
+	s := Status(plantest.NewApp(plantest.WithPort(80)), Observed{}, "example.internal", metav1.Now())
 	assert.Equal(t, "http://web.shop.svc.example.internal:80", s.URL)
 }
 
 func TestComputeStatusDoesNotModifyTheApp(t *testing.T) {
-	app := newApp()
+	app := plantest.NewApp()
 	app.Status.Conditions = []metav1.Condition{{Type: berthv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue,
 		Reason: ReasonCrashLoopBackOff}}
 	before := app.DeepCopy()
-	computeStatus(app, observation{deployment: deploymentStatus()}, "cluster.local", metav1.Now())
+	Status(app, Observed{Deployment: plantest.DeploymentStatus()}, "cluster.local", metav1.Now())
 	assert.Equal(t, before, app)
 }
 
@@ -319,31 +291,6 @@ func TestConditionMessage(t *testing.T) {
 	}
 }
 
-// crashingPod is a Pod of the App whose container "app" the kubelet reports in state, with restarts restarts and
-// its last exit in lastState (nil before the first exit): how a kubelet shows a crash loop at one moment.
-func crashingPod(name string, restarts int32, state corev1.ContainerState, last *corev1.ContainerStateTerminated) *corev1.Pod {
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Labels: objectLabels(newApp())},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-			Name: "app", RestartCount: restarts, State: state,
-		}}},
-	}
-	if last != nil {
-		pod.Status.ContainerStatuses[0].LastTerminationState.Terminated = last
-	}
-	return pod
-}
-
-// exitedAt is a container's end as the kubelet reports it.
-func exitedAt(code int32, reason string, at time.Time) *corev1.ContainerStateTerminated {
-	return &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, StartedAt: metav1.NewTime(at.Add(-time.Second)),
-		FinishedAt: metav1.NewTime(at)}
-}
-
-func runningSince(since time.Time) corev1.ContainerState {
-	return corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(since)}}
-}
-
 func terminatedWith(t *corev1.ContainerStateTerminated) corev1.ContainerState {
 	return corev1.ContainerState{Terminated: t}
 }
@@ -353,7 +300,7 @@ func backingOff() corev1.ContainerState {
 		Message: "back-off 40s restarting failed container=app pod=web-a_shop(uid)"}}
 }
 
-// TestComputeStatusThroughAKubeletCrashLoop gives computeStatus each state in which a kubelet shows a
+// TestComputeStatusThroughAKubeletCrashLoop gives Status each state in which a kubelet shows a
 // crash-looping container: it waits in CrashLoopBackOff, runs again, exits, and waits again. The App is Degraded
 // all along, not only while the container waits, and the message says how the container last ended.
 func TestComputeStatusThroughAKubeletCrashLoop(t *testing.T) {
@@ -366,64 +313,64 @@ func TestComputeStatusThroughAKubeletCrashLoop(t *testing.T) {
 		wantMessage string // noFailure: Degraded False
 	}{{
 		name:        "started, has not exited yet",
-		pod:         crashingPod("web-a", 0, runningSince(t0), nil),
+		pod:         plantest.CrashingPod("web-a", 0, plantest.RunningSince(t0), nil),
 		now:         t0.Add(time.Second),
 		wantMessage: noFailure,
 	}, {
 		name:        "its first exit",
-		pod:         crashingPod("web-a", 0, terminatedWith(exitedAt(1, "Error", t0.Add(time.Second))), nil),
+		pod:         plantest.CrashingPod("web-a", 0, terminatedWith(plantest.ExitedAt(1, "Error", t0.Add(time.Second))), nil),
 		now:         t0.Add(time.Second),
 		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff; last exit code 1, reason Error`,
 	}, {
 		name:        "restarted at once after its first exit, and running",
-		pod:         crashingPod("web-a", 1, runningSince(t0.Add(time.Second)), exitedAt(1, "Error", t0.Add(time.Second))),
+		pod:         plantest.CrashingPod("web-a", 1, plantest.RunningSince(t0.Add(time.Second)), plantest.ExitedAt(1, "Error", t0.Add(time.Second))),
 		now:         t0.Add(2 * time.Second),
 		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 1 restart; last exit code 1, reason Error`,
 	}, {
 		name: "exited again",
-		pod: crashingPod("web-a", 1, terminatedWith(exitedAt(1, "Error", t0.Add(2*time.Second))),
-			exitedAt(1, "Error", t0.Add(time.Second))),
+		pod: plantest.CrashingPod("web-a", 1, terminatedWith(plantest.ExitedAt(1, "Error", t0.Add(2*time.Second))),
+			plantest.ExitedAt(1, "Error", t0.Add(time.Second))),
 		now:         t0.Add(2 * time.Second),
 		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 1 restart; last exit code 1, reason Error`,
 	}, {
 		name:        "waiting out its back-off",
-		pod:         crashingPod("web-a", 1, backingOff(), exitedAt(1, "Error", t0.Add(2*time.Second))),
+		pod:         plantest.CrashingPod("web-a", 1, backingOff(), plantest.ExitedAt(1, "Error", t0.Add(2*time.Second))),
 		now:         t0.Add(5 * time.Second),
 		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 1 restart; last exit code 1, reason Error`,
 	}, {
 		name:        "running again after its back-off",
-		pod:         crashingPod("web-a", 2, runningSince(t0.Add(12*time.Second)), exitedAt(1, "Error", t0.Add(2*time.Second))),
+		pod:         plantest.CrashingPod("web-a", 2, plantest.RunningSince(t0.Add(12*time.Second)), plantest.ExitedAt(1, "Error", t0.Add(2*time.Second))),
 		now:         t0.Add(13 * time.Second),
 		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 2+ restarts; last exit code 1, reason Error`,
 	}, {
 		name:        "killed for using too much memory",
-		pod:         crashingPod("web-a", 5, backingOff(), exitedAt(137, "OOMKilled", t0)),
+		pod:         plantest.CrashingPod("web-a", 5, backingOff(), plantest.ExitedAt(137, "OOMKilled", t0)),
 		now:         t0.Add(time.Minute),
 		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 4+ restarts; last exit code 137, reason OOMKilled`,
 	}, {
 		name:        "an exit with code 0 is restarted all the same",
-		pod:         crashingPod("web-a", 1, runningSince(t0), exitedAt(0, "Completed", t0)),
+		pod:         plantest.CrashingPod("web-a", 1, plantest.RunningSince(t0), plantest.ExitedAt(0, "Completed", t0)),
 		now:         t0.Add(time.Second),
 		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 1 restart; last exit code 0, reason Completed`,
 	}, {
 		name:        "its first exit, with code 0: not known to fail until it is restarted",
-		pod:         crashingPod("web-a", 0, terminatedWith(exitedAt(0, "Completed", t0)), nil),
+		pod:         plantest.CrashingPod("web-a", 0, terminatedWith(plantest.ExitedAt(0, "Completed", t0)), nil),
 		now:         t0,
 		wantMessage: noFailure,
 	}, {
 		name:        "running just short of the window since its last exit",
-		pod:         crashingPod("web-a", 9, runningSince(t0), exitedAt(1, "Error", t0)),
-		now:         t0.Add(crashLoopWindowForTest - time.Second),
+		pod:         plantest.CrashingPod("web-a", 9, plantest.RunningSince(t0), plantest.ExitedAt(1, "Error", t0)),
+		now:         t0.Add(plantest.CrashLoopWindow - time.Second),
 		wantMessage: `Pod web-a: container "app" is in CrashLoopBackOff after 8+ restarts; last exit code 1, reason Error`,
 	}, {
 		name:        "running for the window since its last exit: the kubelet forgot the crash loop, and so does berth",
-		pod:         crashingPod("web-a", 9, runningSince(t0), exitedAt(1, "Error", t0)),
-		now:         t0.Add(crashLoopWindowForTest),
+		pod:         plantest.CrashingPod("web-a", 9, plantest.RunningSince(t0), plantest.ExitedAt(1, "Error", t0)),
+		now:         t0.Add(plantest.CrashLoopWindow),
 		wantMessage: noFailure,
 	}, {
 		name: "a Pod that has ended (evicted) is replaced, not restarted",
 		pod: func() *corev1.Pod {
-			p := crashingPod("web-a", 0, terminatedWith(exitedAt(137, "Error", t0)), nil)
+			p := plantest.CrashingPod("web-a", 0, terminatedWith(plantest.ExitedAt(137, "Error", t0)), nil)
 			p.Status.Phase = corev1.PodFailed
 			return p
 		}(),
@@ -432,10 +379,10 @@ func TestComputeStatusThroughAKubeletCrashLoop(t *testing.T) {
 	}, {
 		name: "an init container that succeeded after a failed attempt is done",
 		pod: func() *corev1.Pod {
-			p := crashingPod("web-a", 0, runningSince(t0), nil)
+			p := plantest.CrashingPod("web-a", 0, plantest.RunningSince(t0), nil)
 			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "init", RestartCount: 1,
-				State:                corev1.ContainerState{Terminated: exitedAt(0, "Completed", t0)},
-				LastTerminationState: corev1.ContainerState{Terminated: exitedAt(1, "Error", t0.Add(-time.Second))}}}
+				State:                corev1.ContainerState{Terminated: plantest.ExitedAt(0, "Completed", t0)},
+				LastTerminationState: corev1.ContainerState{Terminated: plantest.ExitedAt(1, "Error", t0.Add(-time.Second))}}}
 			return p
 		}(),
 		now:         t0.Add(time.Second),
@@ -443,10 +390,10 @@ func TestComputeStatusThroughAKubeletCrashLoop(t *testing.T) {
 	}, {
 		name: "an init container that keeps failing",
 		pod: func() *corev1.Pod {
-			p := crashingPod("web-a", 0, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}, nil)
+			p := plantest.CrashingPod("web-a", 0, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}, nil)
 			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "init", RestartCount: 3,
-				State:                runningSince(t0),
-				LastTerminationState: corev1.ContainerState{Terminated: exitedAt(2, "Error", t0)}}}
+				State:                plantest.RunningSince(t0),
+				LastTerminationState: corev1.ContainerState{Terminated: plantest.ExitedAt(2, "Error", t0)}}}
 			return p
 		}(),
 		now:         t0.Add(time.Second),
@@ -454,7 +401,7 @@ func TestComputeStatusThroughAKubeletCrashLoop(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := computeStatus(newApp(), observation{deployment: deploymentStatus(), pods: []*corev1.Pod{tt.pod}},
+			s := Status(plantest.NewApp(), Observed{Deployment: plantest.DeploymentStatus(), Pods: []*corev1.Pod{tt.pod}},
 				"cluster.local", metav1.NewTime(tt.now))
 			degraded := meta.FindStatusCondition(s.Conditions, berthv1alpha1.ConditionDegraded)
 			require.NotNil(t, degraded)
@@ -469,10 +416,6 @@ func TestComputeStatusThroughAKubeletCrashLoop(t *testing.T) {
 		})
 	}
 }
-
-// crashLoopWindowForTest is how long after a container's last exit the kubelet still backs off its restarts
-// (see crashLoopWindow); the tests say it in their own words, so that a change of the constant is seen.
-const crashLoopWindowForTest = 10 * time.Minute
 
 // podUpdate is a Pod as one status update of its kubelet left it, and when.
 type podUpdate struct {
@@ -491,16 +434,16 @@ func kubeletCrashLoop(name string, start time.Time, restarts int, code int32, re
 	backOff := 10 * time.Second
 	var last *corev1.ContainerStateTerminated
 	for restart := int32(0); ; restart++ {
-		updates = append(updates, podUpdate{now, crashingPod(name, restart, runningSince(now), last)})
+		updates = append(updates, podUpdate{now, plantest.CrashingPod(name, restart, plantest.RunningSince(now), last)})
 		now = now.Add(time.Second)
-		ended := exitedAt(code, reason, now)
-		updates = append(updates, podUpdate{now, crashingPod(name, restart, terminatedWith(ended), last)})
+		ended := plantest.ExitedAt(code, reason, now)
+		updates = append(updates, podUpdate{now, plantest.CrashingPod(name, restart, terminatedWith(ended), last)})
 		last = ended
 		if int(restart) == restarts {
 			return updates
 		}
 		if restart > 0 {
-			updates = append(updates, podUpdate{now, crashingPod(name, restart, backingOff(), last)})
+			updates = append(updates, podUpdate{now, plantest.CrashingPod(name, restart, backingOff(), last)})
 			now = now.Add(backOff)
 			backOff = min(2*backOff, 5*time.Minute)
 		}
@@ -508,7 +451,7 @@ func kubeletCrashLoop(name string, start time.Time, restarts int, code int32, re
 }
 
 // TestCrashLoopWritesStatusOncePerRestartBucket replays Pods crash-looping as a kubelet reports them, 40 restarts
-// each (about three hours), and counts what berth would do: a status write whenever computeStatus gives a status
+// each (about three hours), and counts what berth would do: a status write whenever Status gives a status
 // other than the App's, an Event whenever Degraded changes. The App must stay Degraded with reason
 // CrashLoopBackOff from the first exit on, and its status may change at most once per restart-count bucket of the
 // Pod the message names.
@@ -543,13 +486,13 @@ func TestCrashLoopWritesStatusOncePerRestartBucket(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			updates := slices.Concat(tt.pods...)
 			slices.SortStableFunc(updates, func(x, y podUpdate) int { return x.at.Compare(y.at) })
-			app := newApp()
-			d := deploymentStatus(func(d *appsv1.Deployment) {
+			app := plantest.NewApp()
+			d := plantest.DeploymentStatus(func(d *appsv1.Deployment) {
 				d.Status.ReadyReplicas, d.Status.AvailableReplicas = 0, 0
 				d.Status.Conditions[0].Status = corev1.ConditionFalse
 			})
 			// The App's status from before its Pods started.
-			app.Status = computeStatus(app, observation{deployment: d}, "cluster.local", metav1.NewTime(t0.Add(-time.Minute)))
+			app.Status = Status(app, Observed{Deployment: d}, "cluster.local", metav1.NewTime(t0.Add(-time.Minute)))
 			pods := map[string]*corev1.Pod{}
 			var writes, warnings, recoveries, restartsSeen int
 			var sawOOMKilled bool
@@ -564,7 +507,7 @@ func TestCrashLoopWritesStatusOncePerRestartBucket(t *testing.T) {
 				for _, name := range slices.Sorted(maps.Keys(pods)) {
 					observed = append(observed, pods[name])
 				}
-				status := computeStatus(app, observation{deployment: d, pods: observed}, "cluster.local", metav1.NewTime(u.at))
+				status := Status(app, Observed{Deployment: d, Pods: observed}, "cluster.local", metav1.NewTime(u.at))
 				if equality.Semantic.DeepEqual(app.Status, status) {
 					continue
 				}

@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	"fmt"
@@ -34,12 +34,12 @@ const (
 	// ReasonReplicaFailure is the Degraded reason when the Deployment reports that Pods cannot be created and
 	// gives no reason of its own (it usually gives FailedCreate, which is then used).
 	ReasonReplicaFailure = "ReplicaFailure"
-	// The reasons of a write of an owned object that the API server refused (see refusalReason).
+	// The reasons of a write of an owned object that the API server refused (the controller's refusalReason).
 	ReasonQuotaExceeded = "QuotaExceeded"
 	ReasonForbidden     = "Forbidden"
 	ReasonRejected      = "Rejected"
 	// ReasonFieldContested: someone else keeps changing fields berth sets in an owned object, and berth has
-	// stopped correcting them for a while (contest.go).
+	// stopped correcting them for a while (the controller's contest.go).
 	ReasonFieldContested = "FieldContested"
 )
 
@@ -55,38 +55,33 @@ var podFailureReasons = map[string]string{
 	"CreateContainerError":       "CreateContainerError",
 }
 
-// observation is what one sync saw of the objects an App depends on.
-type observation struct {
-	// deployment is the App's own Deployment, nil when it does not exist (yet).
-	deployment *appsv1.Deployment
-	// pods are the App's Pods.
-	pods []*corev1.Pod
-	// conflict names an object that has the App's name but belongs to someone else, e.g. `Deployment "web"`.
-	conflict string
-	// waitingFor names an object of the App's name left by a deleted App of that name, which the garbage
+// Observed is what one sync saw of the objects an App depends on: with the App, all that its status is made of.
+type Observed struct {
+	// Deployment is the App's own Deployment, nil when it does not exist (yet).
+	Deployment *appsv1.Deployment
+	// Pods are the App's Pods.
+	Pods []*corev1.Pod
+	// Conflict names an object that has the App's name but belongs to someone else, e.g. `Deployment "web"`.
+	Conflict string
+	// WaitingFor names an object of the App's name left by a deleted App of that name, which the garbage
 	// collector is about to delete.
-	waitingFor string
-	// refused is the first write of an owned object that the API server refused in this sync, if any.
-	refused *refusal
-	// wrote tells that the sync wrote an object the App owns.
-	wrote bool
-	// contested is a fight over fields of an owned object that berth has given up for now (contest.go).
-	contested *contest
-	// retry, when not zero, is when the App must be synced again although nothing it reads changes: a
-	// correction that waits, or the end of a hold.
-	retry time.Duration
+	WaitingFor string
+	// Refused is the first write of an owned object that the API server refused in this sync, if any.
+	Refused *Refusal
+	// Contested tells of a fight over fields of an owned object that berth has given up for now, when there is
+	// one: the message of the Degraded condition.
+	Contested string
 }
 
-// retryAfter asks for the App to be synced again after d, or sooner if another part of the sync asked so.
-func (obs *observation) retryAfter(d time.Duration) {
-	if d > 0 && (obs.retry == 0 || d < obs.retry) {
-		obs.retry = d
-	}
+// Refusal is a write of an owned object that the API server refused, for a reason the App's user must see.
+type Refusal struct {
+	Reason  string // ReasonQuotaExceeded, ReasonForbidden or ReasonRejected
+	Message string
 }
 
-// isBerthCondition tells whether berth sets conditions of this type: it writes only these, and leaves the others
+// IsBerthCondition tells whether berth sets conditions of this type: it writes only these, and leaves the others
 // in the status to the controllers that set them.
-func isBerthCondition(conditionType string) bool {
+func IsBerthCondition(conditionType string) bool {
 	switch conditionType {
 	case berthv1alpha1.ConditionAvailable, berthv1alpha1.ConditionProgressing, berthv1alpha1.ConditionDegraded:
 		return true
@@ -94,17 +89,17 @@ func isBerthCondition(conditionType string) bool {
 	return false
 }
 
-// computeStatus is the status the App should have given what was observed. It starts from the App's current
+// Status is the status the App should have given what was observed. It starts from the App's current
 // conditions so that a condition's lastTransitionTime changes only when its status does; now is the time given
 // to the conditions that do change.
-func computeStatus(app *berthv1alpha1.App, obs observation, clusterDomain string, now metav1.Time) berthv1alpha1.AppStatus {
+func Status(app *berthv1alpha1.App, obs Observed, clusterDomain string, now metav1.Time) berthv1alpha1.AppStatus {
 	status := berthv1alpha1.AppStatus{
 		ObservedGeneration: app.Generation,
 		Selector:           selectorString(app),
 		Conditions:         slices.Clone(app.Status.Conditions),
 	}
 	desired := desiredReplicas(app)
-	if d := obs.deployment; d != nil {
+	if d := obs.Deployment; d != nil {
 		status.Replicas = d.Status.Replicas
 		status.ReadyReplicas = d.Status.ReadyReplicas
 		status.AvailableReplicas = d.Status.AvailableReplicas
@@ -128,47 +123,47 @@ func computeStatus(app *berthv1alpha1.App, obs observation, clusterDomain string
 	return status
 }
 
-func availableCondition(obs observation) metav1.Condition {
+func availableCondition(obs Observed) metav1.Condition {
 	c := metav1.Condition{Type: berthv1alpha1.ConditionAvailable, Status: metav1.ConditionFalse}
 	switch {
-	case obs.conflict != "":
-		c.Reason, c.Message = ReasonResourceConflict, obs.conflict+" belongs to someone else"
-	case obs.waitingFor != "":
-		c.Reason, c.Message = ReasonWaitingForGarbageCollection, waitingMessage(obs.waitingFor)
-	case obs.deployment == nil && obs.refused != nil:
-		c.Reason, c.Message = obs.refused.reason, obs.refused.message
-	case obs.deployment == nil:
+	case obs.Conflict != "":
+		c.Reason, c.Message = ReasonResourceConflict, obs.Conflict+" belongs to someone else"
+	case obs.WaitingFor != "":
+		c.Reason, c.Message = ReasonWaitingForGarbageCollection, waitingMessage(obs.WaitingFor)
+	case obs.Deployment == nil && obs.Refused != nil:
+		c.Reason, c.Message = obs.Refused.Reason, obs.Refused.Message
+	case obs.Deployment == nil:
 		c.Reason, c.Message = ReasonDeploymentPending, "the Deployment does not exist yet"
 	default:
-		dc := deploymentCondition(obs.deployment, appsv1.DeploymentAvailable)
+		dc := deploymentCondition(obs.Deployment, appsv1.DeploymentAvailable)
 		switch {
 		case dc == nil:
 			c.Status, c.Reason, c.Message = metav1.ConditionUnknown, ReasonDeploymentPending,
 				"the Deployment has not reported availability yet"
 		case dc.Status == corev1.ConditionTrue:
 			c.Status, c.Reason = metav1.ConditionTrue, ReasonMinimumReplicasAvailable
-			c.Message = fmt.Sprintf("%d of %d Pods available", obs.deployment.Status.AvailableReplicas,
-				replicasOf(obs.deployment))
+			c.Message = fmt.Sprintf("%d of %d Pods available", obs.Deployment.Status.AvailableReplicas,
+				replicasOf(obs.Deployment))
 		default:
 			c.Reason = ReasonMinimumReplicasUnavailable
-			c.Message = fmt.Sprintf("%d of %d Pods available", obs.deployment.Status.AvailableReplicas,
-				replicasOf(obs.deployment))
+			c.Message = fmt.Sprintf("%d of %d Pods available", obs.Deployment.Status.AvailableReplicas,
+				replicasOf(obs.Deployment))
 		}
 	}
 	return c
 }
 
-func progressingCondition(obs observation, desired int32) metav1.Condition {
+func progressingCondition(obs Observed, desired int32) metav1.Condition {
 	c := metav1.Condition{Type: berthv1alpha1.ConditionProgressing, Status: metav1.ConditionFalse}
-	d := obs.deployment
+	d := obs.Deployment
 	switch {
-	case obs.conflict != "":
-		c.Reason, c.Message = ReasonResourceConflict, obs.conflict+" belongs to someone else"
-	case obs.waitingFor != "":
+	case obs.Conflict != "":
+		c.Reason, c.Message = ReasonResourceConflict, obs.Conflict+" belongs to someone else"
+	case obs.WaitingFor != "":
 		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonWaitingForGarbageCollection,
-			waitingMessage(obs.waitingFor)
-	case d == nil && obs.refused != nil:
-		c.Reason, c.Message = obs.refused.reason, obs.refused.message
+			waitingMessage(obs.WaitingFor)
+	case d == nil && obs.Refused != nil:
+		c.Reason, c.Message = obs.Refused.Reason, obs.Refused.Message
 	case d == nil:
 		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonCreating, "creating the Deployment"
 	case isProgressDeadlineExceeded(d):
@@ -187,23 +182,23 @@ func progressingCondition(obs observation, desired int32) metav1.Condition {
 	return c
 }
 
-func degradedCondition(obs observation, now time.Time) metav1.Condition {
+func degradedCondition(obs Observed, now time.Time) metav1.Condition {
 	c := metav1.Condition{Type: berthv1alpha1.ConditionDegraded, Status: metav1.ConditionTrue}
-	if obs.conflict != "" {
+	if obs.Conflict != "" {
 		c.Reason = ReasonResourceConflict
-		c.Message = obs.conflict + " exists and is not controlled by this App; berth will not modify it. " +
+		c.Message = obs.Conflict + " exists and is not controlled by this App; berth will not modify it. " +
 			"Delete or rename it, or rename the App."
 		return c
 	}
-	if obs.refused != nil {
-		c.Reason, c.Message = obs.refused.reason, obs.refused.message
+	if obs.Refused != nil {
+		c.Reason, c.Message = obs.Refused.Reason, obs.Refused.Message
 		return c
 	}
-	if obs.contested != nil {
-		c.Reason, c.Message = ReasonFieldContested, obs.contested.message()
+	if obs.Contested != "" {
+		c.Reason, c.Message = ReasonFieldContested, obs.Contested
 		return c
 	}
-	if rf := replicaFailure(obs.deployment); rf != nil {
+	if rf := replicaFailure(obs.Deployment); rf != nil {
 		// Pods cannot be created (a quota, a LimitRange, Pod Security): the ReplicaSet's message says why.
 		c.Reason, c.Message = rf.Reason, rf.Message
 		if !isConditionReason(c.Reason) {
@@ -212,26 +207,26 @@ func degradedCondition(obs observation, now time.Time) metav1.Condition {
 		}
 		return c
 	}
-	if reason, message, ok := podFailure(obs.pods, now); ok {
+	if reason, message, ok := PodFailure(obs.Pods, now); ok {
 		c.Reason, c.Message = reason, message
 		return c
 	}
-	if obs.deployment != nil && isProgressDeadlineExceeded(obs.deployment) {
+	if obs.Deployment != nil && isProgressDeadlineExceeded(obs.Deployment) {
 		c.Reason = ReasonProgressDeadlineExceeded
-		c.Message = fmt.Sprintf("the rollout made no progress within %ds", progressDeadline(obs.deployment))
+		c.Message = fmt.Sprintf("the rollout made no progress within %ds", progressDeadline(obs.Deployment))
 		return c
 	}
 	c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonAsExpected, "no failing Pods"
 	return c
 }
 
-// crashLoopWindow is how long after a container's last exit the kubelet still counts it as crash-looping: it
+// CrashLoopWindow is how long after a container's last exit the kubelet still counts it as crash-looping: it
 // forgets a container's restart back-off only when the container exits more than 10 minutes after its previous
 // exit (k8s.io/kubernetes pkg/kubelet/kubelet.go, the HasExpiredFunc of crashLoopBackOff). Until then a container
 // that runs again, or has just exited, is between two back-offs of one crash loop: reading only the waiting reason
 // would have the App recover at every restart and fail again at the next exit, two status writes and two Events
 // a restart.
-const crashLoopWindow = 10 * time.Minute
+const CrashLoopWindow = 10 * time.Minute
 
 // waitingMessage describes an object left by a deleted App of the App's name.
 func waitingMessage(object string) string {

@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	"bytes"
@@ -63,14 +63,14 @@ func FuzzDesiredState(f *testing.F) {
 			t.Skipf("the CRD refuses this App: %v", errs)
 		}
 
-		deployment := DesiredDeployment(app)
+		deployment := Deployment(app)
 		var d appsv1.Deployment
 		checkJSONRoundTrip(t, deployment, &d, &appsv1.Deployment{}, &appsv1ac.DeploymentApplyConfiguration{})
 		if errs := validateDeployment(&d); len(errs) > 0 {
 			t.Errorf("the Deployment of %s is invalid: %v", describeApp(app), errs)
 		}
 
-		service := DesiredService(app)
+		service := Service(app)
 		if (service == nil) != (app.Spec.Port == nil) {
 			t.Fatalf("a Service must exist exactly when spec.port is set: %s", describeApp(app))
 		}

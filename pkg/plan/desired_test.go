@@ -1,6 +1,7 @@
-package controller
+package plan
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,28 +14,22 @@ import (
 	"k8s.io/utils/ptr"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
-// newApp is an App as the API server would hand it over: named web in namespace shop, with a UID and generation.
-func newApp(mutate ...func(*berthv1alpha1.App)) *berthv1alpha1.App {
-	app := &berthv1alpha1.App{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: "uid-web", Generation: 1},
-		Spec:       berthv1alpha1.AppSpec{Image: "nginx:1.27", Replicas: ptr.To[int32](3)},
+// toTyped fills object, a typed object, from an apply configuration, through JSON as the API server reads it.
+func toTyped(applyConfiguration, object any) error {
+	data, err := json.Marshal(applyConfiguration)
+	if err != nil {
+		return err
 	}
-	for _, m := range mutate {
-		m(app)
-	}
-	return app
-}
-
-func withPort(port int32) func(*berthv1alpha1.App) {
-	return func(a *berthv1alpha1.App) { a.Spec.Port = ptr.To(port) }
+	return json.Unmarshal(data, object)
 }
 
 func typedDeployment(t *testing.T, app *berthv1alpha1.App) *appsv1.Deployment {
 	t.Helper()
 	var d appsv1.Deployment
-	require.NoError(t, convertApplyConfiguration(DesiredDeployment(app), &d))
+	require.NoError(t, toTyped(Deployment(app), &d))
 	return &d
 }
 
@@ -48,7 +43,7 @@ var restricted = &corev1.SecurityContext{
 // its own fields; a value the API server does not store (omitempty) would never be read back, and the App would
 // be applied again at every sync. The integration tests prove this over generated Apps against the API server.
 func TestDesiredDeploymentSendsNoValueTheAPIServerDrops(t *testing.T) {
-	c := DesiredDeployment(newApp(withPort(8080), func(a *berthv1alpha1.App) {
+	c := Deployment(plantest.NewApp(plantest.WithPort(8080), func(a *berthv1alpha1.App) {
 		a.Spec.Env = []berthv1alpha1.EnvVar{{Name: "EMPTY"}, {Name: "SET", Value: "x"}}
 		a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz", InitialDelaySeconds: ptr.To[int32](0)}
 	})).Spec.Template.Spec.Containers[0]
@@ -78,7 +73,7 @@ func TestDesiredDeployment(t *testing.T) {
 		want func(*testing.T, *appsv1.Deployment)
 	}{{
 		name: "minimal App: one container, no port, no probes",
-		app:  newApp(),
+		app:  plantest.NewApp(),
 		want: func(t *testing.T, d *appsv1.Deployment) {
 			assert.Equal(t, int32(3), *d.Spec.Replicas)
 			c := d.Spec.Template.Spec.Containers
@@ -87,7 +82,7 @@ func TestDesiredDeployment(t *testing.T) {
 		},
 	}, {
 		name: "Pods pass the restricted Pod Security Standard by default",
-		app:  newApp(),
+		app:  plantest.NewApp(),
 		want: func(t *testing.T, d *appsv1.Deployment) {
 			pod := d.Spec.Template.Spec
 			assert.Equal(t, &corev1.PodSecurityContext{
@@ -99,7 +94,7 @@ func TestDesiredDeployment(t *testing.T) {
 		},
 	}, {
 		name: "runAsRoot keeps only what the baseline standard allows",
-		app:  newApp(func(a *berthv1alpha1.App) { a.Spec.RunAsRoot = true }),
+		app:  plantest.NewApp(func(a *berthv1alpha1.App) { a.Spec.RunAsRoot = true }),
 		want: func(t *testing.T, d *appsv1.Deployment) {
 			pod := d.Spec.Template.Spec
 			assert.Equal(t, &corev1.PodSecurityContext{
@@ -110,22 +105,22 @@ func TestDesiredDeployment(t *testing.T) {
 		},
 	}, {
 		name: "replicas unset defaults to 1",
-		app:  newApp(func(a *berthv1alpha1.App) { a.Spec.Replicas = nil }),
+		app:  plantest.NewApp(func(a *berthv1alpha1.App) { a.Spec.Replicas = nil }),
 		want: func(t *testing.T, d *appsv1.Deployment) { assert.Equal(t, int32(1), *d.Spec.Replicas) },
 	}, {
 		name: "replicas 0 stays 0",
-		app:  newApp(func(a *berthv1alpha1.App) { a.Spec.Replicas = ptr.To[int32](0) }),
+		app:  plantest.NewApp(func(a *berthv1alpha1.App) { a.Spec.Replicas = ptr.To[int32](0) }),
 		want: func(t *testing.T, d *appsv1.Deployment) { assert.Equal(t, int32(0), *d.Spec.Replicas) },
 	}, {
 		name: "port becomes a named TCP container port",
-		app:  newApp(withPort(8080)),
+		app:  plantest.NewApp(plantest.WithPort(8080)),
 		want: func(t *testing.T, d *appsv1.Deployment) {
 			assert.Equal(t, []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}},
 				d.Spec.Template.Spec.Containers[0].Ports)
 		},
 	}, {
 		name: "health check becomes readiness and liveness probes with the App's timing",
-		app: newApp(withPort(8080), func(a *berthv1alpha1.App) {
+		app: plantest.NewApp(plantest.WithPort(8080), func(a *berthv1alpha1.App) {
 			a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz"}
 		}),
 		want: func(t *testing.T, d *appsv1.Deployment) {
@@ -134,7 +129,7 @@ func TestDesiredDeployment(t *testing.T) {
 		},
 	}, {
 		name: "health check timing is passed on",
-		app: newApp(withPort(8080), func(a *berthv1alpha1.App) {
+		app: plantest.NewApp(plantest.WithPort(8080), func(a *berthv1alpha1.App) {
 			a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/ready", InitialDelaySeconds: ptr.To[int32](5),
 				PeriodSeconds: ptr.To[int32](20)}
 		}),
@@ -146,7 +141,7 @@ func TestDesiredDeployment(t *testing.T) {
 		},
 	}, {
 		name: "env keeps the App's order",
-		app: newApp(func(a *berthv1alpha1.App) {
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
 			a.Spec.Env = []berthv1alpha1.EnvVar{{Name: "MODE", Value: "prod"}, {Name: "EMPTY"}}
 		}),
 		want: func(t *testing.T, d *appsv1.Deployment) {
@@ -155,7 +150,7 @@ func TestDesiredDeployment(t *testing.T) {
 		},
 	}, {
 		name: "resources are copied",
-		app: newApp(func(a *berthv1alpha1.App) {
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
 			a.Spec.Resources = &berthv1alpha1.Resources{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")},
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
@@ -168,13 +163,13 @@ func TestDesiredDeployment(t *testing.T) {
 		},
 	}, {
 		name: "empty resources set nothing",
-		app:  newApp(func(a *berthv1alpha1.App) { a.Spec.Resources = &berthv1alpha1.Resources{} }),
+		app:  plantest.NewApp(func(a *berthv1alpha1.App) { a.Spec.Resources = &berthv1alpha1.Resources{} }),
 		want: func(t *testing.T, d *appsv1.Deployment) {
 			assert.Equal(t, corev1.ResourceRequirements{}, d.Spec.Template.Spec.Containers[0].Resources)
 		},
 	}, {
 		name: "health check without port is ignored (admission rejects it anyway)",
-		app: newApp(func(a *berthv1alpha1.App) {
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
 			a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz"}
 		}),
 		want: func(t *testing.T, d *appsv1.Deployment) {
@@ -205,11 +200,11 @@ func TestDesiredService(t *testing.T) {
 		want *corev1.ServiceSpec
 	}{{
 		name: "no port, no Service",
-		app:  newApp(),
+		app:  plantest.NewApp(),
 		want: nil,
 	}, {
 		name: "port is exposed on the same number and targets the named container port",
-		app:  newApp(withPort(8080)),
+		app:  plantest.NewApp(plantest.WithPort(8080)),
 		want: &corev1.ServiceSpec{
 			Selector: map[string]string{"app.kubernetes.io/instance": "web", "app.kubernetes.io/managed-by": "berth"},
 			Ports: []corev1.ServicePort{{
@@ -219,13 +214,13 @@ func TestDesiredService(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			desired := DesiredService(tt.app)
+			desired := Service(tt.app)
 			if tt.want == nil {
 				assert.Nil(t, desired)
 				return
 			}
 			var s corev1.Service
-			require.NoError(t, convertApplyConfiguration(desired, &s))
+			require.NoError(t, toTyped(desired, &s))
 			assert.Equal(t, *tt.want, s.Spec)
 			assert.Equal(t, "web", s.Name)
 			assert.Equal(t, "berth", s.Labels["app.kubernetes.io/managed-by"])
@@ -236,5 +231,5 @@ func TestDesiredService(t *testing.T) {
 }
 
 func TestSelectorString(t *testing.T) {
-	assert.Equal(t, "app.kubernetes.io/instance=web,app.kubernetes.io/managed-by=berth", selectorString(newApp()))
+	assert.Equal(t, "app.kubernetes.io/instance=web,app.kubernetes.io/managed-by=berth", selectorString(plantest.NewApp()))
 }

@@ -1,4 +1,4 @@
-package controller
+package plan
 
 import (
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan/plantest"
 )
 
 // Flags of FuzzComputeStatus's flags argument.
@@ -35,9 +36,9 @@ var conditionStatuses = []corev1.ConditionStatus{"", corev1.ConditionTrue, corev
 // refusalReasons are what a fuzzed uint8 picks a refusal's reason from; "" is no refusal.
 var refusalReasons = []string{"", ReasonQuotaExceeded, ReasonForbidden, ReasonRejected}
 
-// FuzzComputeStatus gives computeStatus random observations: a Deployment (counts, generations and conditions with
+// FuzzComputeStatus gives Status random observations: a Deployment (counts, generations and conditions with
 // any reason and message), a Pod waiting for any reason (and restarted, with any last exit), a conflict, an object left by a deleted App, a refused
-// write, a field contested by another writer, and conditions the App had before. Whatever it sees, computeStatus must not panic, must report exactly
+// write, a field contested by another writer, and conditions the App had before. Whatever it sees, Status must not panic, must report exactly
 // the three conditions berth owns, each once and for the App's generation, as observedGeneration is, leave other
 // conditions as they were, and write conditions that the API server accepts (metav1 validation, which the CRD's
 // schema repeats): a status it refuses would never be written, and the App would go on showing an old one.
@@ -46,7 +47,7 @@ func FuzzComputeStatus(f *testing.F) {
 		uint8(1), uint8(1), uint8(0), "NewReplicaSetAvailable", "", "", "", "", "", "", uint8(0), "")
 	// A contested image, as a mutating admission policy makes it.
 	f.Add(int64(2), int32(1), uint8(fuzzHasDeployment|fuzzContested), int64(3), int64(3), int32(1), int32(1),
-		int32(1), int32(1), uint8(1), uint8(2), uint8(0), "NewReplicaSetAvailable", rewrittenByAdmission,
+		int32(1), int32(1), uint8(1), uint8(2), uint8(0), "NewReplicaSetAvailable", "a mutating admission webhook or policy, on berth's own write",
 		`spec.template.spec.containers[name="app"].image`, "", "", "", "", uint8(0), "")
 	f.Fuzz(func(t *testing.T, generation int64, replicas int32, flags uint8, dGeneration, dObserved int64,
 		dReplicas, dReady, dAvailable, dUpdated int32, available, progressing, replicaFailure uint8,
@@ -55,7 +56,7 @@ func FuzzComputeStatus(f *testing.F) {
 		if generation < 0 {
 			return // the API server's generations start at 1 and only grow
 		}
-		app := newApp(func(a *berthv1alpha1.App) {
+		app := plantest.NewApp(func(a *berthv1alpha1.App) {
 			a.Generation = generation
 			a.Spec.Replicas = ptr.To(replicas)
 			if flags&fuzzStatusHasPort != 0 {
@@ -73,9 +74,9 @@ func FuzzComputeStatus(f *testing.F) {
 		}
 
 		now := metav1.NewTime(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
-		obs := observation{conflict: conflict, waitingFor: waitingFor}
+		obs := Observed{Conflict: conflict, WaitingFor: waitingFor}
 		if flags&fuzzHasDeployment != 0 {
-			obs.deployment = &appsv1.Deployment{
+			obs.Deployment = &appsv1.Deployment{
 				ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Generation: dGeneration},
 				Spec:       appsv1.DeploymentSpec{Replicas: ptr.To(replicas)},
 				Status: appsv1.DeploymentStatus{ObservedGeneration: dObserved, Replicas: dReplicas,
@@ -91,13 +92,13 @@ func FuzzComputeStatus(f *testing.F) {
 				{appsv1.DeploymentReplicaFailure, replicaFailure, failureReason, failureMessage},
 			} {
 				if s := conditionStatuses[int(c.status)%len(conditionStatuses)]; s != "" {
-					obs.deployment.Status.Conditions = append(obs.deployment.Status.Conditions, appsv1.DeploymentCondition{
+					obs.Deployment.Status.Conditions = append(obs.Deployment.Status.Conditions, appsv1.DeploymentCondition{
 						Type: c.conditionType, Status: s, Reason: c.reason, Message: c.message})
 				}
 			}
 		}
 		if flags&fuzzHasPod != 0 {
-			pod := waitingPod(podName, waitingReason)
+			pod := plantest.WaitingPod(podName, waitingReason)
 			if flags&fuzzCrashed != 0 {
 				// The exit's reason is the runtime's words: any text. Its time is within or out of the window.
 				cs := &pod.Status.ContainerStatuses[0]
@@ -111,18 +112,19 @@ func FuzzComputeStatus(f *testing.F) {
 			if flags&fuzzPodDeleted != 0 {
 				pod.DeletionTimestamp = ptr.To(metav1.Now())
 			}
-			obs.pods = append(obs.pods, pod, waitingPod(podName+"-2", "CrashLoopBackOff"))
+			obs.Pods = append(obs.Pods, pod, plantest.WaitingPod(podName+"-2", "CrashLoopBackOff"))
 		}
 		if reason := refusalReasons[int(refusedReason)%len(refusalReasons)]; reason != "" {
-			obs.refused = &refusal{reason: reason, message: refusedMessage}
+			obs.Refused = &Refusal{Reason: reason, Message: refusedMessage}
 		}
 		if flags&fuzzContested != 0 {
-			// Fields and managers are named by others: any text.
-			obs.contested = &contest{kind: "Deployment", name: "web", fields: failureMessage, manager: failureReason,
-				times: int(replicas), window: time.Minute, hold: time.Duration(dGeneration)}
+			// Fields and managers are named by others: any text, in a message as the controller words it.
+			obs.Contested = fmt.Sprintf("berth stopped correcting Deployment %q for %s, or until the App changes: %s "+
+				"changed by %s again after each of berth's last %d corrections", "web", time.Duration(dGeneration),
+				failureMessage, failureReason, replicas)
 		}
 
-		status := computeStatus(app, obs, "cluster.local", now)
+		status := Status(app, obs, "cluster.local", now)
 
 		if status.ObservedGeneration != generation {
 			t.Errorf("observedGeneration %d, want the App's %d", status.ObservedGeneration, generation)
@@ -130,7 +132,7 @@ func FuzzComputeStatus(f *testing.F) {
 		seen := map[string]int{}
 		for _, c := range status.Conditions {
 			seen[c.Type]++
-			if !isBerthCondition(c.Type) {
+			if !IsBerthCondition(c.Type) {
 				if flags&fuzzHasOldConditions == 0 || c != foreign {
 					t.Errorf("a condition berth does not own changed or appeared: %+v", c)
 				}
