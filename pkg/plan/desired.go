@@ -1,6 +1,9 @@
 package plan
 
 import (
+	"fmt"
+	"hash/fnv"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -83,11 +86,71 @@ func Deployment(app *berthv1alpha1.App) *appsv1ac.DeploymentApplyConfiguration {
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(app))).
 			WithTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(ObjectLabels(app)).
-				WithSpec(corev1ac.PodSpec().
-					// The App's service has no business with the Kubernetes API.
-					WithAutomountServiceAccountToken(false).
-					WithSecurityContext(podSecurityContext(app)).
-					WithContainers(desiredContainer(app)))))
+				WithSpec(podSpec(app))))
+}
+
+func podSpec(app *berthv1alpha1.App) *corev1ac.PodSpecApplyConfiguration {
+	spec := corev1ac.PodSpec().
+		// Unless the App asks for it, its service has no business with the Kubernetes API.
+		WithAutomountServiceAccountToken(app.Spec.AutomountServiceAccountToken).
+		WithSecurityContext(podSecurityContext(app)).
+		WithContainers(desiredContainer(app))
+	if app.Spec.ServiceAccountName != "" {
+		spec.WithServiceAccountName(app.Spec.ServiceAccountName)
+	}
+	for _, name := range app.Spec.ImagePullSecrets {
+		spec.WithImagePullSecrets(corev1ac.LocalObjectReference().WithName(name))
+	}
+	for _, f := range app.Spec.Files {
+		spec.WithVolumes(filesVolume(f))
+	}
+	return spec
+}
+
+// filesVolumeName names the volume of the files at path: from the path, so that the volume of a directory keeps
+// its name when other directories are added or removed (a name from the position would roll out every Pod).
+func filesVolumeName(path string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(path))
+	return fmt.Sprintf("files-%08x", h.Sum32())
+}
+
+func filesVolume(f berthv1alpha1.Files) *corev1ac.VolumeApplyConfiguration {
+	v := corev1ac.Volume().WithName(filesVolumeName(f.Path))
+	if src := f.Secret; src != nil {
+		secret := corev1ac.SecretVolumeSource().WithSecretName(src.Name).WithItems(fileItems(src.Items)...)
+		if src.Mode != nil {
+			secret.WithDefaultMode(*src.Mode)
+		}
+		if src.Optional {
+			secret.WithOptional(true)
+		}
+		return v.WithSecret(secret)
+	}
+	src := f.ConfigMap
+	if src == nil { // the CRD admits no such App
+		return v
+	}
+	configMap := corev1ac.ConfigMapVolumeSource().WithName(src.Name).WithItems(fileItems(src.Items)...)
+	if src.Mode != nil {
+		configMap.WithDefaultMode(*src.Mode)
+	}
+	if src.Optional {
+		configMap.WithOptional(true)
+	}
+	return v.WithConfigMap(configMap)
+}
+
+func fileItems(items []berthv1alpha1.FileItem) []*corev1ac.KeyToPathApplyConfiguration {
+	var out []*corev1ac.KeyToPathApplyConfiguration
+	for _, item := range items {
+		path := item.Path
+		if path == "" {
+			path = item.Key
+		}
+		out = append(out, corev1ac.KeyToPath().WithKey(item.Key).WithPath(path))
+	}
+	return out
 }
 
 // podSecurityContext and containerSecurityContext make the Pods pass the restricted Pod Security Standard, which
@@ -98,6 +161,17 @@ func podSecurityContext(app *berthv1alpha1.App) *corev1ac.PodSecurityContextAppl
 		WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))
 	if !app.Spec.RunAsRoot {
 		sc.WithRunAsNonRoot(true)
+	}
+	if r := app.Spec.RunAs; r != nil {
+		if r.User != nil {
+			sc.WithRunAsUser(*r.User)
+		}
+		if r.Group != nil {
+			sc.WithRunAsGroup(*r.Group)
+		}
+		if r.FSGroup != nil {
+			sc.WithFSGroup(*r.FSGroup)
+		}
 	}
 	return sc
 }
@@ -121,12 +195,23 @@ func desiredContainer(app *berthv1alpha1.App) *corev1ac.ContainerApplyConfigurat
 	// Here and below, a field whose value the API server does not store (an empty string, a zero: the API
 	// types omit them) is left out. Sent, it would be missing from what berth reads back of its own fields,
 	// and every sync of the App would apply again.
+	if len(app.Spec.Command) > 0 {
+		c.WithCommand(app.Spec.Command...)
+	}
+	if len(app.Spec.Args) > 0 {
+		c.WithArgs(app.Spec.Args...)
+	}
 	for _, env := range app.Spec.Env {
-		e := corev1ac.EnvVar().WithName(env.Name)
-		if env.Value != "" {
-			e.WithValue(env.Value)
-		}
-		c.WithEnv(e)
+		c.WithEnv(envVar(env))
+	}
+	for _, from := range app.Spec.EnvFrom {
+		c.WithEnvFrom(envFrom(from))
+	}
+	for _, f := range app.Spec.Files {
+		c.WithVolumeMounts(corev1ac.VolumeMount().
+			WithName(filesVolumeName(f.Path)).
+			WithMountPath(f.Path).
+			WithReadOnly(true))
 	}
 	if r := app.Spec.Resources; r != nil && (len(r.Requests) > 0 || len(r.Limits) > 0) {
 		resources := corev1ac.ResourceRequirements()
@@ -149,6 +234,50 @@ func desiredContainer(app *berthv1alpha1.App) *corev1ac.ContainerApplyConfigurat
 		}
 	}
 	return c
+}
+
+// envVar is a variable of the container: its value, or where the kubelet reads it. berth never reads a Secret.
+func envVar(env berthv1alpha1.EnvVar) *corev1ac.EnvVarApplyConfiguration {
+	e := corev1ac.EnvVar().WithName(env.Name)
+	switch {
+	case env.SecretKeyRef != nil:
+		ref := corev1ac.SecretKeySelector().WithName(env.SecretKeyRef.Name).WithKey(env.SecretKeyRef.Key)
+		if env.SecretKeyRef.Optional {
+			ref.WithOptional(true)
+		}
+		e.WithValueFrom(corev1ac.EnvVarSource().WithSecretKeyRef(ref))
+	case env.ConfigMapKeyRef != nil:
+		ref := corev1ac.ConfigMapKeySelector().WithName(env.ConfigMapKeyRef.Name).WithKey(env.ConfigMapKeyRef.Key)
+		if env.ConfigMapKeyRef.Optional {
+			ref.WithOptional(true)
+		}
+		e.WithValueFrom(corev1ac.EnvVarSource().WithConfigMapKeyRef(ref))
+	case env.Value != "":
+		e.WithValue(env.Value)
+	}
+	return e
+}
+
+func envFrom(from berthv1alpha1.EnvFromSource) *corev1ac.EnvFromSourceApplyConfiguration {
+	e := corev1ac.EnvFromSource()
+	if from.Prefix != "" {
+		e.WithPrefix(from.Prefix)
+	}
+	if ref := from.SecretRef; ref != nil {
+		secret := corev1ac.SecretEnvSource().WithName(ref.Name)
+		if ref.Optional {
+			secret.WithOptional(true)
+		}
+		return e.WithSecretRef(secret)
+	}
+	if from.ConfigMapRef == nil { // the CRD admits no such App
+		return e
+	}
+	configMap := corev1ac.ConfigMapEnvSource().WithName(from.ConfigMapRef.Name)
+	if from.ConfigMapRef.Optional {
+		configMap.WithOptional(true)
+	}
+	return e.WithConfigMapRef(configMap)
 }
 
 func httpProbe(hc *berthv1alpha1.HealthCheck) *corev1ac.ProbeApplyConfiguration {

@@ -168,6 +168,107 @@ func TestDesiredDeployment(t *testing.T) {
 			assert.Equal(t, corev1.ResourceRequirements{}, d.Spec.Template.Spec.Containers[0].Resources)
 		},
 	}, {
+		name: "env from keys of Secrets and ConfigMaps: references only, optional only when asked",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.Env = []berthv1alpha1.EnvVar{
+				{Name: "DB_PASSWORD", SecretKeyRef: &berthv1alpha1.KeyRef{Name: "db", Key: "password"}},
+				{Name: "LEVEL", ConfigMapKeyRef: &berthv1alpha1.KeyRef{Name: "settings", Key: "level", Optional: true}},
+			}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Equal(t, []corev1.EnvVar{
+				{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+					LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}},
+				{Name: "LEVEL", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+					LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, Key: "level",
+					Optional: ptr.To(true)}}},
+			}, d.Spec.Template.Spec.Containers[0].Env)
+		},
+	}, {
+		name: "envFrom: every key of a Secret or ConfigMap, with a prefix",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.EnvFrom = []berthv1alpha1.EnvFromSource{
+				{SecretRef: &berthv1alpha1.ObjectRef{Name: "db"}, Prefix: "DB_"},
+				{ConfigMapRef: &berthv1alpha1.ObjectRef{Name: "settings", Optional: true}},
+			}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Equal(t, []corev1.EnvFromSource{
+				{Prefix: "DB_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}},
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"},
+					Optional: ptr.To(true)}},
+			}, d.Spec.Template.Spec.Containers[0].EnvFrom)
+		},
+	}, {
+		name: "files: a read-only volume per directory, named after its path, chosen keys and a mode",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.Files = []berthv1alpha1.Files{
+				{Path: "/etc/web/tls", Secret: &berthv1alpha1.FilesSource{Name: "tls", Mode: ptr.To[int32](0o440),
+					Items: []berthv1alpha1.FileItem{{Key: "tls.crt", Path: "cert.pem"}, {Key: "tls.key"}}}},
+				{Path: "/etc/web/conf", ConfigMap: &berthv1alpha1.FilesSource{Name: "web-conf", Optional: true}},
+			}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			tls, conf := filesVolumeName("/etc/web/tls"), filesVolumeName("/etc/web/conf")
+			assert.Equal(t, "files-", tls[:6])
+			assert.NotEqual(t, tls, conf)
+			assert.Equal(t, []corev1.Volume{
+				{Name: tls, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+					SecretName: "tls", DefaultMode: ptr.To[int32](0o440),
+					Items: []corev1.KeyToPath{{Key: "tls.crt", Path: "cert.pem"}, {Key: "tls.key", Path: "tls.key"}}}}},
+				{Name: conf, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+					LocalObjectReference: corev1.LocalObjectReference{Name: "web-conf"}, Optional: ptr.To(true)}}},
+			}, d.Spec.Template.Spec.Volumes)
+			assert.Equal(t, []corev1.VolumeMount{
+				{Name: tls, MountPath: "/etc/web/tls", ReadOnly: true},
+				{Name: conf, MountPath: "/etc/web/conf", ReadOnly: true},
+			}, d.Spec.Template.Spec.Containers[0].VolumeMounts)
+		},
+	}, {
+		name: "a directory's volume keeps its name when another is added before it",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.Files = []berthv1alpha1.Files{
+				{Path: "/etc/new", ConfigMap: &berthv1alpha1.FilesSource{Name: "new"}},
+				{Path: "/etc/web/conf", ConfigMap: &berthv1alpha1.FilesSource{Name: "web-conf"}},
+			}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Equal(t, filesVolumeName("/etc/web/conf"), d.Spec.Template.Spec.Volumes[1].Name)
+			assert.Equal(t, "files-", filesVolumeName("/etc/web/conf")[:6])
+		},
+	}, {
+		name: "command and args replace the image's",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.Command = []string{"/bin/web"}
+			a.Spec.Args = []string{"--port=$(PORT)", "--verbose"}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			c := d.Spec.Template.Spec.Containers[0]
+			assert.Equal(t, []string{"/bin/web"}, c.Command)
+			assert.Equal(t, []string{"--port=$(PORT)", "--verbose"}, c.Args)
+		},
+	}, {
+		name: "private images and identity: pull secrets, ServiceAccount, its token, user and groups",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.ImagePullSecrets = []string{"registry", "mirror"}
+			a.Spec.ServiceAccountName = "web"
+			a.Spec.AutomountServiceAccountToken = true
+			a.Spec.RunAs = &berthv1alpha1.RunAs{User: ptr.To[int64](1000), Group: ptr.To[int64](1001),
+				FSGroup: ptr.To[int64](2000)}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			pod := d.Spec.Template.Spec
+			assert.Equal(t, []corev1.LocalObjectReference{{Name: "registry"}, {Name: "mirror"}}, pod.ImagePullSecrets)
+			assert.Equal(t, "web", pod.ServiceAccountName)
+			assert.Equal(t, ptr.To(true), pod.AutomountServiceAccountToken)
+			assert.Equal(t, &corev1.PodSecurityContext{
+				RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](1000), RunAsGroup: ptr.To[int64](1001),
+				FSGroup:        ptr.To[int64](2000),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			}, pod.SecurityContext)
+			assert.Equal(t, restricted, pod.Containers[0].SecurityContext, "still the restricted standard")
+		},
+	}, {
 		name: "health check without port is ignored (admission rejects it anyway)",
 		app: plantest.NewApp(func(a *berthv1alpha1.App) {
 			a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz"}

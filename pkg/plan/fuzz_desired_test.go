@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -46,14 +48,19 @@ const (
 // (test/integration/property_test.go), and what it refuses of the resources the schema leaves to it (extended
 // resources and hugepages) by TestRejectedDeploymentDegradesANewApp.
 //
-// env is "NAME=VALUE" lines; resources is "requests|limits NAME=QUANTITY" lines.
+// env is "NAME=VALUE" lines; resources is "requests|limits NAME=QUANTITY" lines; more is lines of the other
+// fields (see fuzzMore).
 func FuzzDesiredState(f *testing.F) {
 	f.Add("web", "nginx:1.27", int32(3), int32(8080), "MODE=prod\nEMPTY=", "requests cpu=100m\nlimits memory=1Gi",
-		"/healthz", int32(5), int32(10), uint8(fuzzHasPort|fuzzHasHealthCheck|fuzzHasPeriod))
+		"/healthz", int32(5), int32(10), uint8(fuzzHasPort|fuzzHasHealthCheck|fuzzHasPeriod),
+		"secretEnv DB_PASSWORD db password\nconfigMapEnv LEVEL settings level optional\n"+
+			"envFrom secret db DB_\nenvFrom configMap settings\n"+
+			"files /etc/web/tls secret tls 288 tls.crt=cert.pem tls.key\nfiles /etc/web/conf configMap web-conf\n"+
+			"command /bin/web\narg --port=$(PORT)\npullSecret registry\nserviceAccount web\ntoken\nrunAs 1000 1000 2000")
 	f.Fuzz(func(t *testing.T, name, image string, replicas, port int32, env, resources, path string,
-		initialDelay, period int32, flags uint8) {
+		initialDelay, period int32, flags uint8, more string) {
 		app, ok := fuzzApp(name, image, replicas, port, env, resources, path, initialDelay, period, flags)
-		if !ok {
+		if !ok || !fuzzMore(app, more) {
 			return
 		}
 		// berth gets its Apps decoded from JSON, where every string is valid UTF-8 (an invalid byte is U+FFFD
@@ -146,6 +153,93 @@ func fuzzApp(name, image string, replicas, port int32, env, resources, path stri
 	return app, true
 }
 
+// fuzzMore sets the App's fields from lines of more, each a field and its words:
+//
+//	secretEnv|configMapEnv NAME OBJECT KEY [optional]
+//	envFrom secret|configMap OBJECT [PREFIX]
+//	files PATH secret|configMap OBJECT [MODE] [KEY[=FILE]]...
+//	command WORD | arg WORD | pullSecret NAME | serviceAccount NAME | token | runAs USER [GROUP [FSGROUP]]
+//
+// ok is false for a line that cannot be read.
+func fuzzMore(app *berthv1alpha1.App, more string) (ok bool) {
+	if more == "" {
+		return true
+	}
+	number := func(word string) (*int64, bool) {
+		n, err := strconv.ParseInt(word, 10, 64)
+		return &n, err == nil
+	}
+	for line := range strings.SplitSeq(more, "\n") {
+		words := strings.Split(line, " ")
+		field, args := words[0], words[1:]
+		switch {
+		case (field == "secretEnv" || field == "configMapEnv") && (len(args) == 3 || len(args) == 4):
+			ref := &berthv1alpha1.KeyRef{Name: args[1], Key: args[2], Optional: len(args) == 4}
+			e := berthv1alpha1.EnvVar{Name: args[0]}
+			if field == "secretEnv" {
+				e.SecretKeyRef = ref
+			} else {
+				e.ConfigMapKeyRef = ref
+			}
+			app.Spec.Env = append(app.Spec.Env, e)
+		case field == "envFrom" && (len(args) == 2 || len(args) == 3):
+			from := berthv1alpha1.EnvFromSource{}
+			ref := &berthv1alpha1.ObjectRef{Name: args[1]}
+			switch args[0] {
+			case "secret":
+				from.SecretRef = ref
+			case "configMap":
+				from.ConfigMapRef = ref
+			}
+			if len(args) == 3 {
+				from.Prefix = args[2]
+			}
+			app.Spec.EnvFrom = append(app.Spec.EnvFrom, from)
+		case field == "files" && len(args) >= 3:
+			files := berthv1alpha1.Files{Path: args[0]}
+			source := &berthv1alpha1.FilesSource{Name: args[2]}
+			switch args[1] {
+			case "secret":
+				files.Secret = source
+			case "configMap":
+				files.ConfigMap = source
+			}
+			items := args[3:]
+			if len(items) > 0 {
+				if mode, err := strconv.ParseInt(items[0], 10, 32); err == nil {
+					source.Mode = ptr.To(int32(mode))
+					items = items[1:]
+				}
+			}
+			for _, item := range items {
+				key, path, _ := strings.Cut(item, "=")
+				source.Items = append(source.Items, berthv1alpha1.FileItem{Key: key, Path: path})
+			}
+			app.Spec.Files = append(app.Spec.Files, files)
+		case field == "command" && len(args) == 1:
+			app.Spec.Command = append(app.Spec.Command, args[0])
+		case field == "arg" && len(args) == 1:
+			app.Spec.Args = append(app.Spec.Args, args[0])
+		case field == "pullSecret" && len(args) == 1:
+			app.Spec.ImagePullSecrets = append(app.Spec.ImagePullSecrets, args[0])
+		case field == "serviceAccount" && len(args) == 1:
+			app.Spec.ServiceAccountName = args[0]
+		case field == "token" && len(args) == 0:
+			app.Spec.AutomountServiceAccountToken = true
+		case field == "runAs" && len(args) >= 1 && len(args) <= 3:
+			app.Spec.RunAs = &berthv1alpha1.RunAs{}
+			for i, target := range []**int64{&app.Spec.RunAs.User, &app.Spec.RunAs.Group, &app.Spec.RunAs.FSGroup}[:len(args)] {
+				if *target, ok = number(args[i]); !ok {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // decodedFromJSON is app as the API server hands it to berth: encoded as JSON and decoded.
 func decodedFromJSON(t *testing.T, app *berthv1alpha1.App) *berthv1alpha1.App {
 	t.Helper()
@@ -167,6 +261,7 @@ var (
 	appNamePattern   = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
 	whitespace       = regexp.MustCompile(`\s`)
 	envNamePattern   = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
+	keyPattern       = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 	hugePagesPattern = regexp.MustCompile(`^[-.a-zA-Z0-9]*[a-zA-Z0-9]$`)
 	extendedPattern  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
 )
@@ -206,6 +301,101 @@ func admissible(app *berthv1alpha1.App) []string {
 			refuse("spec.env value")
 		}
 		total += len(e.Value)
+		sources := 0
+		for _, set := range []bool{e.Value != "", e.SecretKeyRef != nil, e.ConfigMapKeyRef != nil} {
+			if set {
+				sources++
+			}
+		}
+		if sources > 1 {
+			refuse("spec.env %q: more than one source", e.Name)
+		}
+		for _, ref := range []*berthv1alpha1.KeyRef{e.SecretKeyRef, e.ConfigMapKeyRef} {
+			if ref != nil && (!admissibleObjectName(ref.Name) || !admissibleKey(ref.Key)) {
+				refuse("spec.env %q: reference", e.Name)
+			}
+		}
+	}
+	if len(s.EnvFrom) > 32 {
+		refuse("spec.envFrom: too many")
+	}
+	for _, from := range s.EnvFrom {
+		if (from.SecretRef == nil) == (from.ConfigMapRef == nil) {
+			refuse("spec.envFrom: not exactly one source")
+		}
+		for _, ref := range []*berthv1alpha1.ObjectRef{from.SecretRef, from.ConfigMapRef} {
+			if ref != nil && !admissibleObjectName(ref.Name) {
+				refuse("spec.envFrom name %q", ref.Name)
+			}
+		}
+		if from.Prefix != "" && (utf8.RuneCountInString(from.Prefix) > 128 || !envNamePattern.MatchString(from.Prefix)) {
+			refuse("spec.envFrom prefix %q", from.Prefix)
+		}
+	}
+	if len(s.Files) > 32 {
+		refuse("spec.files: too many")
+	}
+	paths := map[string]bool{}
+	for _, f := range s.Files {
+		if n := utf8.RuneCountInString(f.Path); n < 2 || n > 1024 || !strings.HasPrefix(f.Path, "/") ||
+			slices.Contains(strings.Split(f.Path, "/"), "..") || strings.Contains(f.Path, ":") || paths[f.Path] {
+			refuse("spec.files path %q", f.Path)
+		}
+		paths[f.Path] = true
+		if (f.Secret == nil) == (f.ConfigMap == nil) {
+			refuse("spec.files %q: not exactly one source", f.Path)
+			continue
+		}
+		source := f.Secret
+		if source == nil {
+			source = f.ConfigMap
+		}
+		if !admissibleObjectName(source.Name) || len(source.Items) > 64 ||
+			(source.Mode != nil && (*source.Mode < 0 || *source.Mode > 511)) {
+			refuse("spec.files %q: source", f.Path)
+		}
+		keys := map[string]bool{}
+		for _, item := range source.Items {
+			if !admissibleKey(item.Key) || keys[item.Key] || utf8.RuneCountInString(item.Path) > 1024 ||
+				strings.HasPrefix(item.Path, "/") || strings.HasPrefix(item.Path, "..") ||
+				slices.Contains(strings.Split(item.Path, "/"), "..") {
+				refuse("spec.files %q: item %q", f.Path, item.Key)
+			}
+			keys[item.Key] = true
+		}
+	}
+	for list, words := range map[string][]string{"command": s.Command, "args": s.Args} {
+		if (list == "command" && len(words) > 64) || len(words) > 256 {
+			refuse("spec.%s: too many", list)
+		}
+		for _, w := range words {
+			if utf8.RuneCountInString(w) > 4096 {
+				refuse("spec.%s: too long", list)
+			}
+		}
+	}
+	if len(s.ImagePullSecrets) > 16 {
+		refuse("spec.imagePullSecrets: too many")
+	}
+	pullSecrets := map[string]bool{}
+	for _, name := range s.ImagePullSecrets {
+		if !admissibleObjectName(name) || pullSecrets[name] {
+			refuse("spec.imagePullSecrets %q", name)
+		}
+		pullSecrets[name] = true
+	}
+	if s.ServiceAccountName != "" && !admissibleObjectName(s.ServiceAccountName) {
+		refuse("spec.serviceAccountName")
+	}
+	if r := s.RunAs; r != nil {
+		for _, id := range []*int64{r.User, r.Group, r.FSGroup} {
+			if id != nil && (*id < 0 || *id > 2147483647) {
+				refuse("spec.runAs: %d", *id)
+			}
+		}
+		if r.User != nil && *r.User == 0 && !s.RunAsRoot {
+			refuse("spec.runAs.user 0 without runAsRoot")
+		}
 	}
 	if total > 1<<20 {
 		refuse("spec.env: values too large")
@@ -258,6 +448,17 @@ func admissible(app *berthv1alpha1.App) []string {
 		}
 	}
 	return errs
+}
+
+// admissibleObjectName mirrors the CRD's pattern of the names of Secrets, ConfigMaps and ServiceAccounts: a DNS
+// subdomain.
+func admissibleObjectName(name string) bool {
+	return len(validation.IsDNS1123Subdomain(name)) == 0
+}
+
+// admissibleKey mirrors the CRD's rules on a key of a Secret or ConfigMap.
+func admissibleKey(key string) bool {
+	return len(key) >= 1 && len(key) <= 253 && keyPattern.MatchString(key) && key != "." && !strings.HasPrefix(key, "..")
 }
 
 // admissibleResourceName mirrors the CRD's rule on the names of spec.resources.requests and limits.
@@ -343,7 +544,84 @@ func validateDeployment(d *appsv1.Deployment) field.ErrorList {
 	if len(containers) != 1 {
 		return append(errs, field.Invalid(template.Child("spec", "containers"), len(containers), "berth runs one container"))
 	}
+	errs = append(errs, validatePodSpec(&d.Spec.Template.Spec, template.Child("spec"))...)
 	return append(errs, validateContainer(&containers[0], template.Child("spec", "containers").Index(0))...)
+}
+
+// validatePodSpec checks what of the Pod's spec the apimachinery validation functions can: the ServiceAccount, the
+// user and group IDs, the volumes and what the container mounts of them.
+func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	invalid := func(p *field.Path, value any, messages []string) {
+		for _, m := range messages {
+			errs = append(errs, field.Invalid(p, value, m))
+		}
+	}
+	if spec.ServiceAccountName != "" {
+		invalid(path.Child("serviceAccountName"), spec.ServiceAccountName, validation.IsDNS1123Subdomain(spec.ServiceAccountName))
+	}
+	for i, ref := range spec.ImagePullSecrets {
+		if ref.Name == "" {
+			errs = append(errs, field.Required(path.Child("imagePullSecrets").Index(i).Child("name"), ""))
+		}
+	}
+	if sc := spec.SecurityContext; sc != nil {
+		for name, id := range map[string]*int64{"runAsUser": sc.RunAsUser, "runAsGroup": sc.RunAsGroup, "fsGroup": sc.FSGroup} {
+			if id != nil {
+				invalid(path.Child("securityContext", name), *id, validation.IsValidUserID(*id))
+			}
+		}
+		if sc.RunAsNonRoot != nil && *sc.RunAsNonRoot && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+			errs = append(errs, field.Invalid(path.Child("securityContext", "runAsUser"), 0, "runAsNonRoot forbids user 0"))
+		}
+	}
+	volumes := map[string]bool{}
+	for i, v := range spec.Volumes {
+		p := path.Child("volumes").Index(i)
+		invalid(p.Child("name"), v.Name, validation.IsDNS1123Label(v.Name))
+		if volumes[v.Name] {
+			errs = append(errs, field.Duplicate(p.Child("name"), v.Name))
+		}
+		volumes[v.Name] = true
+		var name string
+		var items []corev1.KeyToPath
+		var mode *int32
+		switch {
+		case v.Secret != nil && v.ConfigMap == nil:
+			name, items, mode = v.Secret.SecretName, v.Secret.Items, v.Secret.DefaultMode
+		case v.ConfigMap != nil && v.Secret == nil:
+			name, items, mode = v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.DefaultMode
+		default:
+			errs = append(errs, field.Invalid(p, v.Name, "must have exactly one source"))
+			continue
+		}
+		invalid(p.Child("name"), name, validation.IsDNS1123Subdomain(name))
+		if mode != nil && (*mode < 0 || *mode > 0o777) {
+			errs = append(errs, field.Invalid(p.Child("defaultMode"), *mode, "must be a file mode"))
+		}
+		for j, item := range items {
+			ip := p.Child("items").Index(j)
+			invalid(ip.Child("key"), item.Key, validation.IsConfigMapKey(item.Key))
+			if item.Path == "" || strings.HasPrefix(item.Path, "/") || strings.HasPrefix(item.Path, "..") ||
+				slices.Contains(strings.Split(item.Path, "/"), "..") {
+				errs = append(errs, field.Invalid(ip.Child("path"), item.Path, "must be a relative path without '..'"))
+			}
+		}
+	}
+	mounts := map[string]bool{}
+	for _, c := range spec.Containers {
+		for i, m := range c.VolumeMounts {
+			p := path.Child("containers").Index(0).Child("volumeMounts").Index(i)
+			if !volumes[m.Name] {
+				errs = append(errs, field.NotFound(p.Child("name"), m.Name))
+			}
+			if !strings.HasPrefix(m.MountPath, "/") || mounts[m.MountPath] {
+				errs = append(errs, field.Invalid(p.Child("mountPath"), m.MountPath, "must be absolute and unique"))
+			}
+			mounts[m.MountPath] = true
+		}
+	}
+	return errs
 }
 
 func validateContainer(c *corev1.Container, path *field.Path) field.ErrorList {
@@ -365,6 +643,35 @@ func validateContainer(c *corev1.Container, path *field.Path) field.ErrorList {
 			errs = append(errs, field.Duplicate(path.Child("env").Index(i).Child("name"), e.Name))
 		}
 		names[e.Name] = true
+		if from := e.ValueFrom; from != nil {
+			p := path.Child("env").Index(i).Child("valueFrom")
+			if e.Value != "" || (from.SecretKeyRef == nil) == (from.ConfigMapKeyRef == nil) {
+				errs = append(errs, field.Invalid(p, e.Name, "must have exactly one source and no value"))
+				continue
+			}
+			name, key := "", ""
+			if from.SecretKeyRef != nil {
+				name, key = from.SecretKeyRef.Name, from.SecretKeyRef.Key
+			} else {
+				name, key = from.ConfigMapKeyRef.Name, from.ConfigMapKeyRef.Key
+			}
+			invalid(p.Child("name"), name, validation.IsDNS1123Subdomain(name))
+			invalid(p.Child("key"), key, validation.IsConfigMapKey(key))
+		}
+	}
+	for i, from := range c.EnvFrom {
+		p := path.Child("envFrom").Index(i)
+		if from.Prefix != "" {
+			invalid(p.Child("prefix"), from.Prefix, validation.IsRelaxedEnvVarName(from.Prefix))
+		}
+		switch {
+		case from.SecretRef != nil && from.ConfigMapRef == nil:
+			invalid(p.Child("secretRef", "name"), from.SecretRef.Name, validation.IsDNS1123Subdomain(from.SecretRef.Name))
+		case from.ConfigMapRef != nil && from.SecretRef == nil:
+			invalid(p.Child("configMapRef", "name"), from.ConfigMapRef.Name, validation.IsDNS1123Subdomain(from.ConfigMapRef.Name))
+		default:
+			errs = append(errs, field.Invalid(p, from, "must have exactly one source"))
+		}
 	}
 	portNames := map[string]bool{}
 	for i, p := range c.Ports {

@@ -170,7 +170,77 @@ func randomApp(r *rand.Rand, namespace string, i int) *berthv1alpha1.App {
 		a.Spec.Resources = randomResources(r)
 	}
 	a.Spec.RunAsRoot = r.IntN(4) == 0
+	randomReferences(r, a)
+	randomIdentity(r, a)
 	return a
+}
+
+// randomReferences gives the App variables from keys of Secrets and ConfigMaps, whole Secrets and ConfigMaps as
+// variables, and files; optional or not, with modes and chosen keys or without.
+func randomReferences(r *rand.Rand, a *berthv1alpha1.App) {
+	for i := range r.IntN(3) {
+		ref := &berthv1alpha1.KeyRef{Name: pick(r, "db", "settings.v2"), Key: pick(r, "password", "a.b_c-d", "K"),
+			Optional: r.IntN(2) == 0}
+		e := berthv1alpha1.EnvVar{Name: fmt.Sprintf("REF_%d", i)}
+		if r.IntN(2) == 0 {
+			e.SecretKeyRef = ref
+		} else {
+			e.ConfigMapKeyRef = ref
+		}
+		a.Spec.Env = append(a.Spec.Env, e)
+	}
+	for range r.IntN(3) {
+		from := berthv1alpha1.EnvFromSource{Prefix: pick(r, "", "", "DB_", "x.")}
+		ref := &berthv1alpha1.ObjectRef{Name: pick(r, "db", "settings"), Optional: r.IntN(2) == 0}
+		if r.IntN(2) == 0 {
+			from.SecretRef = ref
+		} else {
+			from.ConfigMapRef = ref
+		}
+		a.Spec.EnvFrom = append(a.Spec.EnvFrom, from)
+	}
+	for i := range r.IntN(3) {
+		source := &berthv1alpha1.FilesSource{Name: pick(r, "tls", "web-conf"), Optional: r.IntN(2) == 0}
+		if r.IntN(2) == 0 {
+			source.Mode = ptr.To(pick(r, int32(0), int32(0o400), int32(0o440), int32(0o644), int32(0o777)))
+		}
+		for _, key := range []string{"tls.crt", "tls.key", "config.yaml"}[:r.IntN(4)] {
+			source.Items = append(source.Items, berthv1alpha1.FileItem{Key: key, Path: pick(r, "", key, "sub/dir/"+key)})
+		}
+		files := berthv1alpha1.Files{Path: fmt.Sprintf("/etc/app/%d", i)}
+		if r.IntN(2) == 0 {
+			files.Secret = source
+		} else {
+			files.ConfigMap = source
+		}
+		a.Spec.Files = append(a.Spec.Files, files)
+	}
+}
+
+// randomIdentity gives the App a command and arguments, pull secrets, a ServiceAccount and its token, and a
+// user and groups.
+func randomIdentity(r *rand.Rand, a *berthv1alpha1.App) {
+	a.Spec.Command = []string{"/bin/web", "sh", ""}[:r.IntN(3)]
+	a.Spec.Args = []string{"--port=$(PORT)", "", "-v"}[:r.IntN(4)]
+	a.Spec.ImagePullSecrets = []string{"registry", "mirror.example"}[:r.IntN(3)]
+	a.Spec.ServiceAccountName = pick(r, "", "", "web", "default")
+	a.Spec.AutomountServiceAccountToken = r.IntN(3) == 0
+	if r.IntN(2) == 0 {
+		a.Spec.RunAs = &berthv1alpha1.RunAs{}
+		if r.IntN(2) == 0 {
+			user := pick(r, int64(1), int64(1000), int64(2147483647))
+			if a.Spec.RunAsRoot {
+				user = pick(r, int64(0), user)
+			}
+			a.Spec.RunAs.User = &user
+		}
+		if r.IntN(2) == 0 {
+			a.Spec.RunAs.Group = ptr.To(pick(r, int64(0), int64(1000)))
+		}
+		if r.IntN(2) == 0 {
+			a.Spec.RunAs.FSGroup = ptr.To(pick(r, int64(0), int64(2000)))
+		}
+	}
 }
 
 // randomResources keeps every limit at or above its request, as the CRD's rule requires.

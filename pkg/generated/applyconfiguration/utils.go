@@ -38,12 +38,26 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &berthv1alpha1.AppSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("AppStatus"):
 		return &berthv1alpha1.AppStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("EnvFromSource"):
+		return &berthv1alpha1.EnvFromSourceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EnvVar"):
 		return &berthv1alpha1.EnvVarApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("FileItem"):
+		return &berthv1alpha1.FileItemApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Files"):
+		return &berthv1alpha1.FilesApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("FilesSource"):
+		return &berthv1alpha1.FilesSourceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HealthCheck"):
 		return &berthv1alpha1.HealthCheckApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("KeyRef"):
+		return &berthv1alpha1.KeyRefApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ObjectRef"):
+		return &berthv1alpha1.ObjectRefApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Resources"):
 		return &berthv1alpha1.ResourcesApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("RunAs"):
+		return &berthv1alpha1.RunAsApplyConfiguration{}
 
 	}
 	return nil

@@ -49,6 +49,7 @@ type App struct {
 
 // AppSpec describes the service to run.
 // +kubebuilder:validation:XValidation:rule="!has(self.healthCheck) || has(self.port)",message="spec.healthCheck requires spec.port: the probes are sent to that port",fieldPath=".healthCheck"
+// +kubebuilder:validation:XValidation:rule="!has(self.runAs) || !has(self.runAs.user) || self.runAs.user != 0 || (has(self.runAsRoot) && self.runAsRoot)",message="spec.runAs.user: 0 is root, which the restricted standard refuses; set spec.runAsRoot to run as root",fieldPath=".runAs.user"
 type AppSpec struct {
 	// Image is the container image to run, for example "nginx:1.27" or "registry.example.com/shop/web@sha256:...".
 	// +required
@@ -90,6 +91,65 @@ type AppSpec struct {
 	// +optional
 	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
 
+	// Command replaces the entrypoint of the image (its ENTRYPOINT); unset, the image's runs. Variables are
+	// expanded as in a Pod: $(NAME) is the value of the environment variable NAME.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=4096
+	Command []string `json:"command,omitempty"`
+
+	// Args are the arguments of the entrypoint, replacing the image's CMD; unset, the image's are used.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=4096
+	Args []string `json:"args,omitempty"`
+
+	// EnvFrom sets an environment variable for every key of a Secret or ConfigMap of the App's namespace, named
+	// after the key (with a prefix, when given). A variable of spec.env wins over one of the same name from here.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	EnvFrom []EnvFromSource `json:"envFrom,omitempty"`
+
+	// Files mounts the keys of a Secret or ConfigMap of the App's namespace as read-only files in a directory of
+	// the container, one file per key (or per chosen key). The files change when the object does (a Secret or
+	// ConfigMap mounted this way is updated in place by the kubelet, within about a minute).
+	// +optional
+	// +listType=map
+	// +listMapKey=path
+	// +kubebuilder:validation:MaxItems=32
+	Files []Files `json:"files,omitempty"`
+
+	// ImagePullSecrets are the names of Secrets of the App's namespace (of type kubernetes.io/dockerconfigjson)
+	// that hold the credentials to pull the image from a private registry.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ImagePullSecrets []string `json:"imagePullSecrets,omitempty"`
+
+	// ServiceAccountName is the ServiceAccount of the App's namespace that the Pods run as. Defaults to the
+	// namespace's "default". Its token is mounted only with automountServiceAccountToken.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// AutomountServiceAccountToken mounts a token of the Pods' ServiceAccount into the container, for a service
+	// that calls the Kubernetes API. Off by default: a service that does not need the API should not hold a
+	// credential for it.
+	// +optional
+	AutomountServiceAccountToken bool `json:"automountServiceAccountToken,omitempty"`
+
+	// RunAs sets the user and groups the container runs as. An image whose USER is a name rather than a number
+	// needs runAs.user to pass the restricted standard's runAsNonRoot check (the kubelet cannot tell that a name
+	// is not root).
+	// +optional
+	RunAs *RunAs `json:"runAs,omitempty"`
+
 	// RunAsRoot lets the container run as the user its image names, root included, for images that need it.
 	// By default the Pods pass the restricted Pod Security Standard: the container must run as a non-root user,
 	// cannot gain privileges, has all capabilities dropped and the runtime's default seccomp profile, and the
@@ -101,7 +161,8 @@ type AppSpec struct {
 	RunAsRoot bool `json:"runAsRoot,omitempty"`
 }
 
-// EnvVar is one environment variable of the container.
+// EnvVar is one environment variable of the container: a value, or a reference to a key of a Secret or ConfigMap.
+// +kubebuilder:validation:XValidation:rule="[has(self.value), has(self.secretKeyRef), has(self.configMapKeyRef)].filter(x, x).size() <= 1",message="at most one of value, secretKeyRef and configMapKeyRef may be set"
 type EnvVar struct {
 	// Name of the variable: letters, digits, '_', '-' and '.', not starting with a digit.
 	// (Since Kubernetes 1.34 the Pod API takes any printable ASCII character but '='; berth keeps to the names
@@ -116,6 +177,163 @@ type EnvVar struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=32768
 	Value string `json:"value,omitempty"`
+
+	// SecretKeyRef sets the variable to the value of a key of a Secret of the App's namespace. The value never
+	// passes through the App or berth: the kubelet reads it when it starts the container.
+	// +optional
+	SecretKeyRef *KeyRef `json:"secretKeyRef,omitempty"`
+
+	// ConfigMapKeyRef sets the variable to the value of a key of a ConfigMap of the App's namespace.
+	// +optional
+	ConfigMapKeyRef *KeyRef `json:"configMapKeyRef,omitempty"`
+}
+
+// KeyRef names a key of a Secret or ConfigMap of the App's namespace.
+type KeyRef struct {
+	// Name of the Secret or ConfigMap.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// Key in its data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="self != '.' && !self.startsWith('..')",message="must not be '.' or start with '..'"
+	Key string `json:"key"`
+
+	// Optional lets the container start when the object or the key does not exist (the variable is then unset).
+	// By default the container waits for it, and the App is Degraded (CreateContainerConfigError) until it exists.
+	// +optional
+	Optional bool `json:"optional,omitempty"`
+}
+
+// ObjectRef names a Secret or ConfigMap of the App's namespace.
+type ObjectRef struct {
+	// Name of the Secret or ConfigMap.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// Optional lets the container start when the object does not exist. By default the container waits for it,
+	// and the App is Degraded (CreateContainerConfigError) until it exists.
+	// +optional
+	Optional bool `json:"optional,omitempty"`
+}
+
+// EnvFromSource is a Secret or ConfigMap whose keys all become environment variables.
+// +kubebuilder:validation:XValidation:rule="has(self.secretRef) != has(self.configMapRef)",message="exactly one of secretRef and configMapRef must be set"
+type EnvFromSource struct {
+	// SecretRef names the Secret.
+	// +optional
+	SecretRef *ObjectRef `json:"secretRef,omitempty"`
+
+	// ConfigMapRef names the ConfigMap.
+	// +optional
+	ConfigMapRef *ObjectRef `json:"configMapRef,omitempty"`
+
+	// Prefix is put before the name of every variable, e.g. "DB_". A key that does not make a valid variable
+	// name is skipped by the kubelet, which reports it in an Event.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z][-._a-zA-Z0-9]*$`
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// Files are the keys of a Secret or ConfigMap, as read-only files in a directory.
+// +kubebuilder:validation:XValidation:rule="has(self.secret) != has(self.configMap)",message="exactly one of secret and configMap must be set"
+type Files struct {
+	// Path is the directory of the container where the files appear, e.g. "/etc/web/tls". Its content is
+	// replaced: what the image has there is hidden.
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="must be an absolute path (start with '/')"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.](/|$)')",message="must not contain '..'"
+	// +kubebuilder:validation:XValidation:rule="!self.contains(':')",message="must not contain ':'"
+	Path string `json:"path"`
+
+	// Secret is the Secret whose keys become the files.
+	// +optional
+	Secret *FilesSource `json:"secret,omitempty"`
+
+	// ConfigMap is the ConfigMap whose keys become the files.
+	// +optional
+	ConfigMap *FilesSource `json:"configMap,omitempty"`
+}
+
+// FilesSource is a Secret or ConfigMap, and which of its keys become files.
+type FilesSource struct {
+	// Name of the Secret or ConfigMap.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// Items chooses keys, and the file each is written to; unset, every key becomes a file of its name.
+	// +optional
+	// +listType=map
+	// +listMapKey=key
+	// +kubebuilder:validation:MaxItems=64
+	Items []FileItem `json:"items,omitempty"`
+
+	// Mode is the permission bits of the files, as an octal number in YAML (0440) or a decimal one in JSON
+	// (288). Defaults to 0644; 0400 or 0440 keeps a Secret from other users of the container.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=511
+	Mode *int32 `json:"mode,omitempty"`
+
+	// Optional lets the container start when the object does not exist (the directory is then empty). By
+	// default the Pod waits for it.
+	// +optional
+	Optional bool `json:"optional,omitempty"`
+}
+
+// FileItem is a key written to a file.
+type FileItem struct {
+	// Key in the object's data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="self != '.' && !self.startsWith('..')",message="must not be '.' or start with '..'"
+	Key string `json:"key"`
+
+	// Path of the file, relative to the directory; defaults to the key.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/')",message="must be a relative path"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('..') && !self.matches('/[.][.](/|$)')",message="must not contain '..' or start with '..'"
+	Path string `json:"path,omitempty"`
+}
+
+// RunAs is the user and groups of the container's processes.
+type RunAs struct {
+	// User is the numeric user ID; the image's USER when unset.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
+	User *int64 `json:"user,omitempty"`
+
+	// Group is the numeric primary group ID; the image's when unset.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
+	Group *int64 `json:"group,omitempty"`
+
+	// FSGroup is a group ID that owns the files mounted into the Pod (spec.files among them) and that the
+	// container's processes are members of, so that a non-root user can read them.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
+	FSGroup *int64 `json:"fsGroup,omitempty"`
 }
 
 // Resources are the compute resources of the container, as in a Pod's resources: quantities by resource name.

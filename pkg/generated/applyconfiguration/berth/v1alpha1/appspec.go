@@ -39,6 +39,32 @@ type AppSpecApplyConfiguration struct {
 	// HealthCheck makes Kubernetes probe the container over HTTP on spec.port: a Pod receives traffic only while
 	// the check passes (readiness), and is restarted when it keeps failing (liveness). Requires spec.port.
 	HealthCheck *HealthCheckApplyConfiguration `json:"healthCheck,omitempty"`
+	// Command replaces the entrypoint of the image (its ENTRYPOINT); unset, the image's runs. Variables are
+	// expanded as in a Pod: $(NAME) is the value of the environment variable NAME.
+	Command []string `json:"command,omitempty"`
+	// Args are the arguments of the entrypoint, replacing the image's CMD; unset, the image's are used.
+	Args []string `json:"args,omitempty"`
+	// EnvFrom sets an environment variable for every key of a Secret or ConfigMap of the App's namespace, named
+	// after the key (with a prefix, when given). A variable of spec.env wins over one of the same name from here.
+	EnvFrom []EnvFromSourceApplyConfiguration `json:"envFrom,omitempty"`
+	// Files mounts the keys of a Secret or ConfigMap of the App's namespace as read-only files in a directory of
+	// the container, one file per key (or per chosen key). The files change when the object does (a Secret or
+	// ConfigMap mounted this way is updated in place by the kubelet, within about a minute).
+	Files []FilesApplyConfiguration `json:"files,omitempty"`
+	// ImagePullSecrets are the names of Secrets of the App's namespace (of type kubernetes.io/dockerconfigjson)
+	// that hold the credentials to pull the image from a private registry.
+	ImagePullSecrets []string `json:"imagePullSecrets,omitempty"`
+	// ServiceAccountName is the ServiceAccount of the App's namespace that the Pods run as. Defaults to the
+	// namespace's "default". Its token is mounted only with automountServiceAccountToken.
+	ServiceAccountName *string `json:"serviceAccountName,omitempty"`
+	// AutomountServiceAccountToken mounts a token of the Pods' ServiceAccount into the container, for a service
+	// that calls the Kubernetes API. Off by default: a service that does not need the API should not hold a
+	// credential for it.
+	AutomountServiceAccountToken *bool `json:"automountServiceAccountToken,omitempty"`
+	// RunAs sets the user and groups the container runs as. An image whose USER is a name rather than a number
+	// needs runAs.user to pass the restricted standard's runAsNonRoot check (the kubelet cannot tell that a name
+	// is not root).
+	RunAs *RunAsApplyConfiguration `json:"runAs,omitempty"`
 	// RunAsRoot lets the container run as the user its image names, root included, for images that need it.
 	// By default the Pods pass the restricted Pod Security Standard: the container must run as a non-root user,
 	// cannot gain privileges, has all capabilities dropped and the runtime's default seccomp profile, and the
@@ -105,6 +131,86 @@ func (b *AppSpecApplyConfiguration) WithResources(value *ResourcesApplyConfigura
 // If called multiple times, the HealthCheck field is set to the value of the last call.
 func (b *AppSpecApplyConfiguration) WithHealthCheck(value *HealthCheckApplyConfiguration) *AppSpecApplyConfiguration {
 	b.HealthCheck = value
+	return b
+}
+
+// WithCommand adds the given value to the Command field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Command field.
+func (b *AppSpecApplyConfiguration) WithCommand(values ...string) *AppSpecApplyConfiguration {
+	for i := range values {
+		b.Command = append(b.Command, values[i])
+	}
+	return b
+}
+
+// WithArgs adds the given value to the Args field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Args field.
+func (b *AppSpecApplyConfiguration) WithArgs(values ...string) *AppSpecApplyConfiguration {
+	for i := range values {
+		b.Args = append(b.Args, values[i])
+	}
+	return b
+}
+
+// WithEnvFrom adds the given value to the EnvFrom field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the EnvFrom field.
+func (b *AppSpecApplyConfiguration) WithEnvFrom(values ...*EnvFromSourceApplyConfiguration) *AppSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithEnvFrom")
+		}
+		b.EnvFrom = append(b.EnvFrom, *values[i])
+	}
+	return b
+}
+
+// WithFiles adds the given value to the Files field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Files field.
+func (b *AppSpecApplyConfiguration) WithFiles(values ...*FilesApplyConfiguration) *AppSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithFiles")
+		}
+		b.Files = append(b.Files, *values[i])
+	}
+	return b
+}
+
+// WithImagePullSecrets adds the given value to the ImagePullSecrets field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the ImagePullSecrets field.
+func (b *AppSpecApplyConfiguration) WithImagePullSecrets(values ...string) *AppSpecApplyConfiguration {
+	for i := range values {
+		b.ImagePullSecrets = append(b.ImagePullSecrets, values[i])
+	}
+	return b
+}
+
+// WithServiceAccountName sets the ServiceAccountName field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ServiceAccountName field is set to the value of the last call.
+func (b *AppSpecApplyConfiguration) WithServiceAccountName(value string) *AppSpecApplyConfiguration {
+	b.ServiceAccountName = &value
+	return b
+}
+
+// WithAutomountServiceAccountToken sets the AutomountServiceAccountToken field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AutomountServiceAccountToken field is set to the value of the last call.
+func (b *AppSpecApplyConfiguration) WithAutomountServiceAccountToken(value bool) *AppSpecApplyConfiguration {
+	b.AutomountServiceAccountToken = &value
+	return b
+}
+
+// WithRunAs sets the RunAs field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RunAs field is set to the value of the last call.
+func (b *AppSpecApplyConfiguration) WithRunAs(value *RunAsApplyConfiguration) *AppSpecApplyConfiguration {
+	b.RunAs = value
 	return b
 }
 

@@ -21,7 +21,7 @@ package v1alpha1
 // EnvVarApplyConfiguration represents a declarative configuration of the EnvVar type for use
 // with apply.
 //
-// EnvVar is one environment variable of the container.
+// EnvVar is one environment variable of the container: a value, or a reference to a key of a Secret or ConfigMap.
 type EnvVarApplyConfiguration struct {
 	// Name of the variable: letters, digits, '_', '-' and '.', not starting with a digit.
 	// (Since Kubernetes 1.34 the Pod API takes any printable ASCII character but '='; berth keeps to the names
@@ -29,6 +29,11 @@ type EnvVarApplyConfiguration struct {
 	Name *string `json:"name,omitempty"`
 	// Value of the variable. Defaults to the empty string.
 	Value *string `json:"value,omitempty"`
+	// SecretKeyRef sets the variable to the value of a key of a Secret of the App's namespace. The value never
+	// passes through the App or berth: the kubelet reads it when it starts the container.
+	SecretKeyRef *KeyRefApplyConfiguration `json:"secretKeyRef,omitempty"`
+	// ConfigMapKeyRef sets the variable to the value of a key of a ConfigMap of the App's namespace.
+	ConfigMapKeyRef *KeyRefApplyConfiguration `json:"configMapKeyRef,omitempty"`
 }
 
 // EnvVarApplyConfiguration constructs a declarative configuration of the EnvVar type for use with
@@ -50,5 +55,21 @@ func (b *EnvVarApplyConfiguration) WithName(value string) *EnvVarApplyConfigurat
 // If called multiple times, the Value field is set to the value of the last call.
 func (b *EnvVarApplyConfiguration) WithValue(value string) *EnvVarApplyConfiguration {
 	b.Value = &value
+	return b
+}
+
+// WithSecretKeyRef sets the SecretKeyRef field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the SecretKeyRef field is set to the value of the last call.
+func (b *EnvVarApplyConfiguration) WithSecretKeyRef(value *KeyRefApplyConfiguration) *EnvVarApplyConfiguration {
+	b.SecretKeyRef = value
+	return b
+}
+
+// WithConfigMapKeyRef sets the ConfigMapKeyRef field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ConfigMapKeyRef field is set to the value of the last call.
+func (b *EnvVarApplyConfiguration) WithConfigMapKeyRef(value *KeyRefApplyConfiguration) *EnvVarApplyConfiguration {
+	b.ConfigMapKeyRef = value
 	return b
 }
