@@ -168,6 +168,11 @@ func trimContainerStatuses(statuses []corev1.ContainerStatus) []corev1.Container
 		trimmed[i] = corev1.ContainerStatus{Name: s.Name, Ready: s.Ready, RestartCount: s.RestartCount}
 		if w := s.State.Waiting; w != nil {
 			trimmed[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
+			// Of the waiting messages, only a config error's is kept: it names the missing Secret or ConfigMap,
+			// and it does not change while the container waits (a back-off's does, at every retry).
+			if w.Reason == plan.ReasonCreateContainerConfigError {
+				trimmed[i].State.Waiting.Message = w.Message
+			}
 		}
 		trimmed[i].State.Terminated = trimExit(s.State.Terminated)
 		trimmed[i].LastTerminationState.Terminated = trimExit(s.LastTerminationState.Terminated)

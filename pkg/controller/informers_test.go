@@ -87,6 +87,23 @@ func TestTrimPodKeepsWhatStatusReads(t *testing.T) {
 	assert.Equal(t, plan.ReasonCrashLoopBackOff, reason, "the trimmed Pod still tells why it fails")
 }
 
+// TestTrimPodKeepsTheMessageOfAConfigErrorOnly: a config error's message names the Secret or ConfigMap the App
+// waits for, and the App's status repeats it; other waiting messages change at every retry and are dropped.
+func TestTrimPodKeepsTheMessageOfAConfigErrorOnly(t *testing.T) {
+	pod := plantest.WaitingPod("web-a", "CreateContainerConfigError")
+	pod.Status.ContainerStatuses[0].State.Waiting.Message = `couldn't find key password in Secret shop/db`
+	backingOff := plantest.WaitingPod("web-b", "ImagePullBackOff")
+	backingOff.Status.ContainerStatuses[0].State.Waiting.Message = `Back-off pulling image "nginx:1.27"`
+
+	out, err := trimOwned(pod)
+	require.NoError(t, err)
+	assert.Equal(t, `couldn't find key password in Secret shop/db`,
+		out.(*corev1.Pod).Status.ContainerStatuses[0].State.Waiting.Message)
+	out, err = trimOwned(backingOff)
+	require.NoError(t, err)
+	assert.Empty(t, out.(*corev1.Pod).Status.ContainerStatuses[0].State.Waiting.Message)
+}
+
 // TestTrimPodKeepsTheLastExit: a crash-looping container spends most of its restarts running or just exited, not
 // waiting; what tells that it still fails (its restart count and last exit) must survive the trim, and what
 // changes at every restart without telling anything (the kubelet's back-off message, start times) need not.

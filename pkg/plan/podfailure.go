@@ -37,6 +37,9 @@ func PodFailure(pods []*corev1.Pod, now time.Time) (reason, message string, fail
 			if f.reason == ReasonCrashLoopBackOff {
 				message += crashLoopDetails(f.restarts, f.lastExit)
 			}
+			if f.detail != "" {
+				message += ": " + f.detail
+			}
 		}
 	}
 	if failingPods == 0 {
@@ -51,7 +54,9 @@ func PodFailure(pods []*corev1.Pod, now time.Time) (reason, message string, fail
 // containerFailure is a container that is stuck or crash-looping.
 type containerFailure struct {
 	reason, container string
-	restarts          int32
+	// detail is the kubelet's message of a config error, which names what is missing.
+	detail   string
+	restarts int32
 	// lastExit is the container's latest exit, nil if it has none.
 	lastExit *corev1.ContainerStateTerminated
 	// until is when the kubelet forgets the crash loop of a container that fails only by its recent exit (it
@@ -94,6 +99,9 @@ func failureOf(pod *corev1.Pod, cs corev1.ContainerStatus, init bool, now time.T
 	if w := cs.State.Waiting; w != nil {
 		if r, stuck := podFailureReasons[w.Reason]; stuck {
 			f.reason = r
+			if r == ReasonCreateContainerConfigError {
+				f.detail = w.Message
+			}
 			return f, true
 		}
 	}

@@ -29,6 +29,10 @@ const (
 	ReasonResourceConflict           = "ResourceConflict"
 	ReasonCrashLoopBackOff           = "CrashLoopBackOff"
 	ReasonImagePullBackOff           = "ImagePullBackOff"
+	// ReasonCreateContainerConfigError: the kubelet cannot make the container's configuration, most often a
+	// Secret or ConfigMap (or a key of one) that the App requires and that does not exist. The message gives the
+	// kubelet's words, which name it, e.g. `secret "db" not found`.
+	ReasonCreateContainerConfigError = "CreateContainerConfigError"
 	// ReasonWaitingForGarbageCollection: an object of the App's name is left by a deleted App of that name.
 	ReasonWaitingForGarbageCollection = "WaitingForGarbageCollection"
 	// ReasonReplicaFailure is the Degraded reason when the Deployment reports that Pods cannot be created and
@@ -51,7 +55,7 @@ var podFailureReasons = map[string]string{
 	"ImagePullBackOff":           ReasonImagePullBackOff,
 	"ErrImagePull":               ReasonImagePullBackOff,
 	"InvalidImageName":           "InvalidImageName",
-	"CreateContainerConfigError": "CreateContainerConfigError",
+	"CreateContainerConfigError": ReasonCreateContainerConfigError,
 	"CreateContainerError":       "CreateContainerError",
 }
 

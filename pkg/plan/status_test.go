@@ -130,6 +130,23 @@ func TestComputeStatus(t *testing.T) {
 		wantReady:           "3/3",
 		wantDegradedMessage: `Pod web-b: container "app" is in ImagePullBackOff (2 Pods failing)`,
 	}, {
+		name: "a missing Secret is named in the kubelet's words; a back-off's message is not kept",
+		app:  plantest.NewApp(),
+		obs: Observed{Deployment: plantest.DeploymentStatus(), Pods: []*corev1.Pod{func() *corev1.Pod {
+			p := plantest.WaitingPod("web-a", "CreateContainerConfigError")
+			p.Status.ContainerStatuses[0].State.Waiting.Message = `secret "db" not found`
+			return p
+		}(), func() *corev1.Pod {
+			p := plantest.WaitingPod("web-b", "ImagePullBackOff")
+			p.Status.ContainerStatuses[0].State.Waiting.Message = `Back-off pulling image "nginx:1.27"`
+			return p
+		}()}},
+		wantAvailable:       cond{metav1.ConditionTrue, ReasonMinimumReplicasAvailable},
+		wantProgressing:     cond{metav1.ConditionFalse, ReasonRolloutComplete},
+		wantDegraded:        cond{metav1.ConditionTrue, ReasonCreateContainerConfigError},
+		wantReady:           "3/3",
+		wantDegradedMessage: `Pod web-a: container "app" is in CreateContainerConfigError: secret "db" not found (2 Pods failing)`,
+	}, {
 		name: "a terminating failing Pod does not count",
 		app:  plantest.NewApp(),
 		obs: Observed{Deployment: plantest.DeploymentStatus(), Pods: []*corev1.Pod{func() *corev1.Pod {
