@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -78,15 +79,36 @@ func ownerReference(app *berthv1alpha1.App) *metav1ac.OwnerReferenceApplyConfigu
 // Deployment is the Deployment the App asks for: every field berth sets on it, and nothing else, so that
 // server-side apply leaves the fields of other managers alone.
 func Deployment(app *berthv1alpha1.App) *appsv1ac.DeploymentApplyConfiguration {
+	spec := appsv1ac.DeploymentSpec().
+		WithReplicas(desiredReplicas(app)).
+		WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(app))).
+		WithTemplate(corev1ac.PodTemplateSpec().
+			WithLabels(ObjectLabels(app)).
+			WithSpec(podSpec(app)))
+	if r := app.Spec.Rollout; r != nil {
+		if r.MaxSurge != nil || r.MaxUnavailable != nil {
+			rolling := appsv1ac.RollingUpdateDeployment()
+			if r.MaxSurge != nil {
+				rolling.WithMaxSurge(*r.MaxSurge)
+			}
+			if r.MaxUnavailable != nil {
+				rolling.WithMaxUnavailable(*r.MaxUnavailable)
+			}
+			spec.WithStrategy(appsv1ac.DeploymentStrategy().
+				WithType(appsv1.RollingUpdateDeploymentStrategyType).
+				WithRollingUpdate(rolling))
+		}
+		if r.MinReadySeconds != nil && *r.MinReadySeconds != 0 {
+			spec.WithMinReadySeconds(*r.MinReadySeconds)
+		}
+		if r.ProgressDeadlineSeconds != nil {
+			spec.WithProgressDeadlineSeconds(*r.ProgressDeadlineSeconds)
+		}
+	}
 	return appsv1ac.Deployment(app.Name, app.Namespace).
 		WithLabels(ObjectLabels(app)).
 		WithOwnerReferences(ownerReference(app)).
-		WithSpec(appsv1ac.DeploymentSpec().
-			WithReplicas(desiredReplicas(app)).
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(app))).
-			WithTemplate(corev1ac.PodTemplateSpec().
-				WithLabels(ObjectLabels(app)).
-				WithSpec(podSpec(app))))
+		WithSpec(spec)
 }
 
 func podSpec(app *berthv1alpha1.App) *corev1ac.PodSpecApplyConfiguration {
@@ -104,7 +126,77 @@ func podSpec(app *berthv1alpha1.App) *corev1ac.PodSpecApplyConfiguration {
 	for _, f := range app.Spec.Files {
 		spec.WithVolumes(filesVolume(f))
 	}
+	if sd := app.Spec.Shutdown; sd != nil && sd.GracePeriodSeconds != nil {
+		spec.WithTerminationGracePeriodSeconds(*sd.GracePeriodSeconds)
+	}
+	if len(app.Spec.NodeSelector) > 0 {
+		selector := make(map[string]string, len(app.Spec.NodeSelector))
+		for k, v := range app.Spec.NodeSelector {
+			selector[k] = string(v)
+		}
+		spec.WithNodeSelector(selector)
+	}
+	for _, t := range app.Spec.Tolerations {
+		spec.WithTolerations(toleration(t))
+	}
+	spec.WithTopologySpreadConstraints(spreadConstraints(app)...)
 	return spec
+}
+
+func toleration(t berthv1alpha1.Toleration) *corev1ac.TolerationApplyConfiguration {
+	out := corev1ac.Toleration()
+	if t.Key != "" {
+		out.WithKey(t.Key)
+	}
+	if t.Operator != "" {
+		out.WithOperator(t.Operator)
+	}
+	if t.Value != "" {
+		out.WithValue(t.Value)
+	}
+	if t.Effect != "" {
+		out.WithEffect(t.Effect)
+	}
+	if t.TolerationSeconds != nil {
+		out.WithTolerationSeconds(*t.TolerationSeconds)
+	}
+	return out
+}
+
+// defaultSpreadKeys are the domains an App's Pods are spread over unless it says otherwise: nodes, then zones.
+var defaultSpreadKeys = []string{"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+
+// spreadConstraints spread the App's Pods over nodes and zones, whatever its replicas: constraints that came
+// and went with the number of replicas would roll every Pod out at each scaling across 1 and 2, and an
+// autoscaler's. Only the Pods of one revision are counted (pod-template-hash), so that a rollout spreads the new
+// Pods rather than fitting them around the old ones.
+func spreadConstraints(app *berthv1alpha1.App) []*corev1ac.TopologySpreadConstraintApplyConfiguration {
+	spread := app.Spec.Spread
+	if spread != nil && spread.Disabled {
+		return nil
+	}
+	keys, skew, when := defaultSpreadKeys, int32(1), corev1.ScheduleAnyway
+	if spread != nil {
+		if len(spread.TopologyKeys) > 0 {
+			keys = spread.TopologyKeys
+		}
+		if spread.MaxSkew != nil {
+			skew = *spread.MaxSkew
+		}
+		if spread.WhenUnsatisfiable != "" {
+			when = spread.WhenUnsatisfiable
+		}
+	}
+	var constraints []*corev1ac.TopologySpreadConstraintApplyConfiguration
+	for _, key := range keys {
+		constraints = append(constraints, corev1ac.TopologySpreadConstraint().
+			WithMaxSkew(skew).
+			WithTopologyKey(key).
+			WithWhenUnsatisfiable(when).
+			WithLabelSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(app))).
+			WithMatchLabelKeys(appsv1.DefaultDeploymentUniqueLabelKey))
+	}
+	return constraints
 }
 
 // filesVolumeName names the volume of the files at path: from the path, so that the volume of a directory keeps
@@ -191,6 +283,10 @@ func desiredContainer(app *berthv1alpha1.App) *corev1ac.ContainerApplyConfigurat
 		WithImage(app.Spec.Image)
 	if sc := containerSecurityContext(app); sc != nil {
 		c.WithSecurityContext(sc)
+	}
+	if sd := app.Spec.Shutdown; sd != nil && sd.PreStopSleepSeconds != nil {
+		c.WithLifecycle(corev1ac.Lifecycle().WithPreStop(corev1ac.LifecycleHandler().
+			WithSleep(corev1ac.SleepAction().WithSeconds(*sd.PreStopSleepSeconds))))
 	}
 	// Here and below, a field whose value the API server does not store (an empty string, a zero: the API
 	// types omit them) is left out. Sent, it would be missing from what berth reads back of its own fields,

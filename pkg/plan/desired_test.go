@@ -269,6 +269,88 @@ func TestDesiredDeployment(t *testing.T) {
 			assert.Equal(t, restricted, pod.Containers[0].SecurityContext, "still the restricted standard")
 		},
 	}, {
+		name: "by default the Pods are spread over nodes and zones, one revision at a time, as a preference",
+		app:  plantest.NewApp(func(a *berthv1alpha1.App) { a.Spec.Replicas = ptr.To[int32](1) }),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			constraint := func(key string) corev1.TopologySpreadConstraint {
+				return corev1.TopologySpreadConstraint{MaxSkew: 1, TopologyKey: key,
+					WhenUnsatisfiable: corev1.ScheduleAnyway,
+					LabelSelector:     &metav1.LabelSelector{MatchLabels: wantSelector},
+					MatchLabelKeys:    []string{"pod-template-hash"}}
+			}
+			assert.Equal(t, []corev1.TopologySpreadConstraint{
+				constraint("kubernetes.io/hostname"), constraint("topology.kubernetes.io/zone"),
+			}, d.Spec.Template.Spec.TopologySpreadConstraints,
+				"whatever the replicas: scaling across 1 and 2 must not change the template")
+		},
+	}, {
+		name: "spread: the App's keys, skew and rule, or none",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.Spread = &berthv1alpha1.Spread{TopologyKeys: []string{"example.com/rack"}, MaxSkew: ptr.To[int32](2),
+				WhenUnsatisfiable: corev1.DoNotSchedule}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Equal(t, []corev1.TopologySpreadConstraint{{MaxSkew: 2, TopologyKey: "example.com/rack",
+				WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: wantSelector},
+				MatchLabelKeys: []string{"pod-template-hash"}}}, d.Spec.Template.Spec.TopologySpreadConstraints)
+			off := typedDeployment(t, plantest.NewApp(func(a *berthv1alpha1.App) {
+				a.Spec.Spread = &berthv1alpha1.Spread{Disabled: true}
+			}))
+			assert.Empty(t, off.Spec.Template.Spec.TopologySpreadConstraints)
+		},
+	}, {
+		name: "placement: node selector and tolerations",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.NodeSelector = map[string]berthv1alpha1.LabelValue{"kubernetes.io/arch": "arm64"}
+			a.Spec.Tolerations = []berthv1alpha1.Toleration{
+				{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "web", Effect: corev1.TaintEffectNoSchedule},
+				{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](60)},
+			}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			pod := d.Spec.Template.Spec
+			assert.Equal(t, map[string]string{"kubernetes.io/arch": "arm64"}, pod.NodeSelector)
+			assert.Equal(t, []corev1.Toleration{
+				{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "web", Effect: corev1.TaintEffectNoSchedule},
+				{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](60)},
+			}, pod.Tolerations)
+		},
+	}, {
+		name: "graceful shutdown: a pre-stop sleep and the grace period",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.Shutdown = &berthv1alpha1.Shutdown{PreStopSleepSeconds: ptr.To[int64](10), GracePeriodSeconds: ptr.To[int64](45)}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			pod := d.Spec.Template.Spec
+			assert.Equal(t, ptr.To[int64](45), pod.TerminationGracePeriodSeconds)
+			assert.Equal(t, &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 10}}},
+				pod.Containers[0].Lifecycle)
+		},
+	}, {
+		name: "no rollout settings: the Deployment's defaults (no strategy sent)",
+		app:  plantest.NewApp(),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Equal(t, appsv1.DeploymentStrategy{}, d.Spec.Strategy)
+			assert.Nil(t, d.Spec.ProgressDeadlineSeconds)
+			assert.Zero(t, d.Spec.MinReadySeconds)
+			assert.Nil(t, d.Spec.Template.Spec.TerminationGracePeriodSeconds)
+			assert.Nil(t, d.Spec.Template.Spec.Containers[0].Lifecycle)
+		},
+	}, {
+		name: "rollout settings",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.Rollout = &berthv1alpha1.Rollout{MaxSurge: ptr.To(intstr.FromString("50%")),
+				MaxUnavailable: ptr.To(intstr.FromInt32(0)), MinReadySeconds: ptr.To[int32](10),
+				ProgressDeadlineSeconds: ptr.To[int32](300)}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			assert.Equal(t, appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: ptr.To(intstr.FromString("50%")),
+					MaxUnavailable: ptr.To(intstr.FromInt32(0))}}, d.Spec.Strategy)
+			assert.Equal(t, int32(10), d.Spec.MinReadySeconds)
+			assert.Equal(t, ptr.To[int32](300), d.Spec.ProgressDeadlineSeconds)
+		},
+	}, {
 		name: "health check without port is ignored (admission rejects it anyway)",
 		app: plantest.NewApp(func(a *berthv1alpha1.App) {
 			a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz"}

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
@@ -56,7 +57,10 @@ func FuzzDesiredState(f *testing.F) {
 		"secretEnv DB_PASSWORD db password\nconfigMapEnv LEVEL settings level optional\n"+
 			"envFrom secret db DB_\nenvFrom configMap settings\n"+
 			"files /etc/web/tls secret tls 288 tls.crt=cert.pem tls.key\nfiles /etc/web/conf configMap web-conf\n"+
-			"command /bin/web\narg --port=$(PORT)\npullSecret registry\nserviceAccount web\ntoken\nrunAs 1000 1000 2000")
+			"command /bin/web\narg --port=$(PORT)\npullSecret registry\nserviceAccount web\ntoken\nrunAs 1000 1000 2000\n"+
+			"shutdown 10 45\nrollout 25% 0 5 120\nnodeSelector kubernetes.io/arch arm64\n"+
+			"toleration dedicated Equal web NoSchedule -\ntoleration - Exists - NoExecute 60\n"+
+			"spread 2 DoNotSchedule example.com/rack")
 	f.Fuzz(func(t *testing.T, name, image string, replicas, port int32, env, resources, path string,
 		initialDelay, period int32, flags uint8, more string) {
 		app, ok := fuzzApp(name, image, replicas, port, env, resources, path, initialDelay, period, flags)
@@ -159,6 +163,8 @@ func fuzzApp(name, image string, replicas, port int32, env, resources, path stri
 //	envFrom secret|configMap OBJECT [PREFIX]
 //	files PATH secret|configMap OBJECT [MODE] [KEY[=FILE]]...
 //	command WORD | arg WORD | pullSecret NAME | serviceAccount NAME | token | runAs USER [GROUP [FSGROUP]]
+//	shutdown SLEEP|- GRACE|- | rollout SURGE|- UNAVAILABLE|- MINREADY|- DEADLINE|- | nodeSelector KEY VALUE
+//	toleration KEY|- OPERATOR VALUE|- EFFECT|- SECONDS|- | spread off | spread SKEW WHEN [KEY]...
 //
 // ok is false for a line that cannot be read.
 func fuzzMore(app *berthv1alpha1.App, more string) (ok bool) {
@@ -233,6 +239,56 @@ func fuzzMore(app *berthv1alpha1.App, more string) (ok bool) {
 					return false
 				}
 			}
+		case field == "shutdown" && len(args) == 2:
+			app.Spec.Shutdown = &berthv1alpha1.Shutdown{}
+			for i, target := range []**int64{&app.Spec.Shutdown.PreStopSleepSeconds, &app.Spec.Shutdown.GracePeriodSeconds} {
+				if args[i] != "-" {
+					if *target, ok = number(args[i]); !ok {
+						return false
+					}
+				}
+			}
+		case field == "rollout" && len(args) == 4:
+			r := &berthv1alpha1.Rollout{}
+			for i, target := range []**intstr.IntOrString{&r.MaxSurge, &r.MaxUnavailable} {
+				if args[i] != "-" {
+					*target = ptr.To(intstr.Parse(args[i]))
+				}
+			}
+			for i, target := range []**int32{&r.MinReadySeconds, &r.ProgressDeadlineSeconds} {
+				if args[2+i] != "-" {
+					n, err := strconv.ParseInt(args[2+i], 10, 32)
+					if err != nil {
+						return false
+					}
+					*target = ptr.To(int32(n))
+				}
+			}
+			app.Spec.Rollout = r
+		case field == "nodeSelector" && len(args) == 2:
+			if app.Spec.NodeSelector == nil {
+				app.Spec.NodeSelector = map[string]berthv1alpha1.LabelValue{}
+			}
+			app.Spec.NodeSelector[args[0]] = berthv1alpha1.LabelValue(args[1])
+		case field == "toleration" && len(args) == 5:
+			dash := func(w string) string { return strings.TrimPrefix(w, "-") }
+			t := berthv1alpha1.Toleration{Key: dash(args[0]), Operator: corev1.TolerationOperator(args[1]),
+				Value: dash(args[2]), Effect: corev1.TaintEffect(dash(args[3]))}
+			if args[4] != "-" {
+				if t.TolerationSeconds, ok = number(args[4]); !ok {
+					return false
+				}
+			}
+			app.Spec.Tolerations = append(app.Spec.Tolerations, t)
+		case field == "spread" && len(args) == 1 && args[0] == "off":
+			app.Spec.Spread = &berthv1alpha1.Spread{Disabled: true}
+		case field == "spread" && len(args) >= 2:
+			skew, err := strconv.ParseInt(args[0], 10, 32)
+			if err != nil {
+				return false
+			}
+			app.Spec.Spread = &berthv1alpha1.Spread{MaxSkew: ptr.To(int32(skew)),
+				WhenUnsatisfiable: corev1.UnsatisfiableConstraintAction(args[1]), TopologyKeys: args[2:]}
 		default:
 			return false
 		}
@@ -257,13 +313,15 @@ func decodedFromJSON(t *testing.T, app *berthv1alpha1.App) *berthv1alpha1.App {
 // The CRD's patterns and limits, as in pkg/apis/berth/v1alpha1/types.go and artifacts/crds.
 var (
 	// quantityPattern is the pattern of the quantities of spec.resources in berth's CRD (hack/update-codegen.sh).
-	quantityPattern  = regexp.MustCompile(`^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][-+]?[0-9]{1,2}))?$`)
-	appNamePattern   = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
-	whitespace       = regexp.MustCompile(`\s`)
-	envNamePattern   = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
-	keyPattern       = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
-	hugePagesPattern = regexp.MustCompile(`^[-.a-zA-Z0-9]*[a-zA-Z0-9]$`)
-	extendedPattern  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	quantityPattern   = regexp.MustCompile(`^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][-+]?[0-9]{1,2}))?$`)
+	appNamePattern    = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+	whitespace        = regexp.MustCompile(`\s`)
+	envNamePattern    = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
+	keyPattern        = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	labelKeyPattern   = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+	labelValuePattern = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
+	hugePagesPattern  = regexp.MustCompile(`^[-.a-zA-Z0-9]*[a-zA-Z0-9]$`)
+	extendedPattern   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
 )
 
 // admissible mirrors the CRD's rules: the reasons the API server would refuse the App, none when it would store
@@ -387,6 +445,75 @@ func admissible(app *berthv1alpha1.App) []string {
 	if s.ServiceAccountName != "" && !admissibleObjectName(s.ServiceAccountName) {
 		refuse("spec.serviceAccountName")
 	}
+	if sd := s.Shutdown; sd != nil {
+		grace := int64(30)
+		if g := sd.GracePeriodSeconds; g != nil {
+			if *g < 1 || *g > 86400 {
+				refuse("spec.shutdown.gracePeriodSeconds")
+			}
+			grace = *g
+		}
+		if p := sd.PreStopSleepSeconds; p != nil && (*p < 1 || *p > 3600 || *p >= grace) {
+			refuse("spec.shutdown.preStopSleepSeconds")
+		}
+	}
+	if r := s.Rollout; r != nil {
+		zero := func(v *intstr.IntOrString) bool { return v != nil && (v.String() == "0" || v.String() == "0%") }
+		if zero(r.MaxSurge) && zero(r.MaxUnavailable) {
+			refuse("spec.rollout: both zero")
+		}
+		if !admissibleIntOrPercent(r.MaxSurge, `^[0-9]{1,3}%$`) || !admissibleIntOrPercent(r.MaxUnavailable, `^(100|[1-9]?[0-9])%$`) {
+			refuse("spec.rollout: maxSurge or maxUnavailable")
+		}
+		minReady := int32(0)
+		if m := r.MinReadySeconds; m != nil {
+			if *m < 0 || *m > 3600 {
+				refuse("spec.rollout.minReadySeconds")
+			}
+			minReady = *m
+		}
+		if d := r.ProgressDeadlineSeconds; d != nil && (*d < 1 || *d > 86400 || *d <= minReady) {
+			refuse("spec.rollout.progressDeadlineSeconds")
+		}
+	}
+	if len(s.NodeSelector) > 32 {
+		refuse("spec.nodeSelector: too many")
+	}
+	for k, v := range s.NodeSelector {
+		if !admissibleLabelKey(k) || len(v) > 63 || !labelValuePattern.MatchString(string(v)) {
+			refuse("spec.nodeSelector %q", k)
+		}
+	}
+	if len(s.Tolerations) > 32 {
+		refuse("spec.tolerations: too many")
+	}
+	for _, t := range s.Tolerations {
+		if (t.Key != "" && !admissibleLabelKey(t.Key)) ||
+			(t.Operator != corev1.TolerationOpEqual && t.Operator != corev1.TolerationOpExists) ||
+			len(t.Value) > 63 || !labelValuePattern.MatchString(t.Value) ||
+			(t.Effect != "" && t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectPreferNoSchedule &&
+				t.Effect != corev1.TaintEffectNoExecute) ||
+			(t.Operator == corev1.TolerationOpExists && t.Value != "") ||
+			(t.Key == "" && t.Operator != corev1.TolerationOpExists) ||
+			(t.TolerationSeconds != nil && (t.Effect != corev1.TaintEffectNoExecute || *t.TolerationSeconds < 0 ||
+				*t.TolerationSeconds > 31536000)) {
+			refuse("spec.tolerations %+v", t)
+		}
+	}
+	if sp := s.Spread; sp != nil {
+		keys := map[string]bool{}
+		for _, k := range sp.TopologyKeys {
+			if !admissibleLabelKey(k) || keys[k] {
+				refuse("spec.spread.topologyKeys %q", k)
+			}
+			keys[k] = true
+		}
+		if len(sp.TopologyKeys) > 8 || (sp.MaxSkew != nil && (*sp.MaxSkew < 1 || *sp.MaxSkew > 1000)) ||
+			(sp.WhenUnsatisfiable != "" && sp.WhenUnsatisfiable != corev1.ScheduleAnyway &&
+				sp.WhenUnsatisfiable != corev1.DoNotSchedule) {
+			refuse("spec.spread")
+		}
+	}
 	if r := s.RunAs; r != nil {
 		for _, id := range []*int64{r.User, r.Group, r.FSGroup} {
 			if id != nil && (*id < 0 || *id > 2147483647) {
@@ -454,6 +581,23 @@ func admissible(app *berthv1alpha1.App) []string {
 // subdomain.
 func admissibleObjectName(name string) bool {
 	return len(validation.IsDNS1123Subdomain(name)) == 0
+}
+
+// admissibleLabelKey mirrors the CRD's rules on a label key (node selectors, tolerations, topology keys).
+func admissibleLabelKey(k string) bool {
+	return len(k) <= 317 && strings.Index(k, "/") <= 253 && labelKeyPattern.MatchString(k)
+}
+
+// admissibleIntOrPercent mirrors the CRD's rule on maxSurge and maxUnavailable: a number not below 0, or a
+// percentage matching percent.
+func admissibleIntOrPercent(v *intstr.IntOrString, percent string) bool {
+	if v == nil {
+		return true
+	}
+	if v.Type == intstr.Int {
+		return v.IntVal >= 0
+	}
+	return regexp.MustCompile(percent).MatchString(v.StrVal)
 }
 
 // admissibleKey mirrors the CRD's rules on a key of a Secret or ConfigMap.
@@ -544,8 +688,44 @@ func validateDeployment(d *appsv1.Deployment) field.ErrorList {
 	if len(containers) != 1 {
 		return append(errs, field.Invalid(template.Child("spec", "containers"), len(containers), "berth runs one container"))
 	}
+	errs = append(errs, validateStrategy(d, spec)...)
 	errs = append(errs, validatePodSpec(&d.Spec.Template.Spec, template.Child("spec"))...)
 	return append(errs, validateContainer(&containers[0], template.Child("spec", "containers").Index(0))...)
+}
+
+// validateStrategy checks the rollout settings as the Deployment API does.
+func validateStrategy(d *appsv1.Deployment, spec *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if r := d.Spec.Strategy.RollingUpdate; r != nil {
+		isZero := true
+		for name, v := range map[string]*intstr.IntOrString{"maxSurge": r.MaxSurge, "maxUnavailable": r.MaxUnavailable} {
+			p := spec.Child("strategy", "rollingUpdate", name)
+			if v == nil {
+				isZero = false // the Deployment's default, 25%
+				continue
+			}
+			if v.Type == intstr.String {
+				for _, m := range validation.IsValidPercent(v.StrVal) {
+					errs = append(errs, field.Invalid(p, v.StrVal, m))
+				}
+			}
+			n, err := intstr.GetScaledValueFromIntOrPercent(v, 100, false)
+			if err != nil || n < 0 || (name == "maxUnavailable" && v.Type == intstr.String && n > 100) {
+				errs = append(errs, field.Invalid(p, v.String(), "must be a number or a percentage, not above 100% here"))
+			}
+			isZero = isZero && n == 0
+		}
+		if isZero {
+			errs = append(errs, field.Invalid(spec.Child("strategy", "rollingUpdate"), r, "both zero"))
+		}
+	}
+	if d.Spec.MinReadySeconds < 0 {
+		errs = append(errs, field.Invalid(spec.Child("minReadySeconds"), d.Spec.MinReadySeconds, "negative"))
+	}
+	if p := d.Spec.ProgressDeadlineSeconds; p != nil && *p <= d.Spec.MinReadySeconds {
+		errs = append(errs, field.Invalid(spec.Child("progressDeadlineSeconds"), *p, "must be greater than minReadySeconds"))
+	}
+	return errs
 }
 
 // validatePodSpec checks what of the Pod's spec the apimachinery validation functions can: the ServiceAccount, the
@@ -573,6 +753,47 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 		}
 		if sc.RunAsNonRoot != nil && *sc.RunAsNonRoot && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
 			errs = append(errs, field.Invalid(path.Child("securityContext", "runAsUser"), 0, "runAsNonRoot forbids user 0"))
+		}
+	}
+	errs = append(errs, metav1validation.ValidateLabels(spec.NodeSelector, path.Child("nodeSelector"))...)
+	for i, t := range spec.Tolerations {
+		p := path.Child("tolerations").Index(i)
+		if t.Key != "" {
+			invalid(p.Child("key"), t.Key, validation.IsQualifiedName(t.Key))
+		} else if t.Operator != corev1.TolerationOpExists {
+			errs = append(errs, field.Invalid(p.Child("operator"), t.Operator, "an empty key needs Exists"))
+		}
+		if t.Operator == corev1.TolerationOpExists && t.Value != "" {
+			errs = append(errs, field.Invalid(p.Child("value"), t.Value, "must be empty with Exists"))
+		}
+		if t.Operator == corev1.TolerationOpEqual || t.Operator == "" {
+			invalid(p.Child("value"), t.Value, validation.IsValidLabelValue(t.Value))
+		}
+		if t.TolerationSeconds != nil && t.Effect != corev1.TaintEffectNoExecute {
+			errs = append(errs, field.Invalid(p.Child("effect"), t.Effect, "tolerationSeconds needs NoExecute"))
+		}
+	}
+	for i, c := range spec.TopologySpreadConstraints {
+		p := path.Child("topologySpreadConstraints").Index(i)
+		invalid(p.Child("topologyKey"), c.TopologyKey, validation.IsQualifiedName(c.TopologyKey))
+		if c.MaxSkew < 1 {
+			errs = append(errs, field.Invalid(p.Child("maxSkew"), c.MaxSkew, "must be at least 1"))
+		}
+		if c.WhenUnsatisfiable != corev1.ScheduleAnyway && c.WhenUnsatisfiable != corev1.DoNotSchedule {
+			errs = append(errs, field.NotSupported(p.Child("whenUnsatisfiable"), c.WhenUnsatisfiable, []corev1.UnsatisfiableConstraintAction{corev1.ScheduleAnyway, corev1.DoNotSchedule}))
+		}
+	}
+	grace := int64(30)
+	if g := spec.TerminationGracePeriodSeconds; g != nil {
+		grace = *g
+		errs = append(errs, apivalidation.ValidateNonnegativeField(*g, path.Child("terminationGracePeriodSeconds"))...)
+	}
+	for _, c := range spec.Containers {
+		if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
+			if seconds := c.Lifecycle.PreStop.Sleep.Seconds; seconds < 0 || seconds > grace {
+				errs = append(errs, field.Invalid(path.Child("containers").Index(0).Child("lifecycle", "preStop", "sleep"),
+					seconds, "must be within the grace period"))
+			}
 		}
 	}
 	volumes := map[string]bool{}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/utils/ptr"
@@ -172,7 +173,54 @@ func randomApp(r *rand.Rand, namespace string, i int) *berthv1alpha1.App {
 	a.Spec.RunAsRoot = r.IntN(4) == 0
 	randomReferences(r, a)
 	randomIdentity(r, a)
+	randomPlacement(r, a)
 	return a
+}
+
+// randomPlacement gives the App shutdown and rollout settings, a node selector, tolerations and a spread, or
+// leaves them to their defaults.
+func randomPlacement(r *rand.Rand, a *berthv1alpha1.App) {
+	if r.IntN(2) == 0 {
+		a.Spec.Shutdown = &berthv1alpha1.Shutdown{}
+		if r.IntN(2) == 0 {
+			a.Spec.Shutdown.PreStopSleepSeconds = ptr.To(pick(r, int64(1), int64(10)))
+		}
+		if r.IntN(2) == 0 {
+			a.Spec.Shutdown.GracePeriodSeconds = ptr.To(pick(r, int64(11), int64(86400)))
+		}
+	}
+	if r.IntN(2) == 0 {
+		a.Spec.Rollout = &berthv1alpha1.Rollout{}
+		if r.IntN(2) == 0 {
+			a.Spec.Rollout.MaxSurge = ptr.To(pick(r, intstr.FromInt32(1), intstr.FromString("25%"), intstr.FromString("100%")))
+		}
+		if r.IntN(2) == 0 {
+			a.Spec.Rollout.MaxUnavailable = ptr.To(pick(r, intstr.FromInt32(1), intstr.FromString("10%")))
+		}
+		if r.IntN(2) == 0 {
+			a.Spec.Rollout.MinReadySeconds = ptr.To(pick(r, int32(0), int32(5)))
+		}
+		if r.IntN(2) == 0 {
+			a.Spec.Rollout.ProgressDeadlineSeconds = ptr.To(pick(r, int32(60), int32(600)))
+		}
+	}
+	if r.IntN(3) == 0 {
+		a.Spec.NodeSelector = map[string]berthv1alpha1.LabelValue{"kubernetes.io/arch": pick[berthv1alpha1.LabelValue](r, "arm64", "")}
+	}
+	for range r.IntN(3) {
+		a.Spec.Tolerations = append(a.Spec.Tolerations, pick(r,
+			berthv1alpha1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "web", Effect: corev1.TaintEffectNoSchedule},
+			berthv1alpha1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpEqual},
+			berthv1alpha1.Toleration{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute,
+				TolerationSeconds: ptr.To(pick(r, int64(0), int64(60)))}))
+	}
+	switch r.IntN(4) {
+	case 0:
+		a.Spec.Spread = &berthv1alpha1.Spread{Disabled: true}
+	case 1:
+		a.Spec.Spread = &berthv1alpha1.Spread{TopologyKeys: []string{"example.com/rack"}, MaxSkew: ptr.To(int32(2)),
+			WhenUnsatisfiable: pick(r, corev1.ScheduleAnyway, corev1.DoNotSchedule, "")}
+	}
 }
 
 // randomReferences gives the App variables from keys of Secrets and ConfigMaps, whole Secrets and ConfigMaps as

@@ -56,8 +56,16 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &berthv1alpha1.ObjectRefApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Resources"):
 		return &berthv1alpha1.ResourcesApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Rollout"):
+		return &berthv1alpha1.RolloutApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("RunAs"):
 		return &berthv1alpha1.RunAsApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Shutdown"):
+		return &berthv1alpha1.ShutdownApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Spread"):
+		return &berthv1alpha1.SpreadApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Toleration"):
+		return &berthv1alpha1.TolerationApplyConfiguration{}
 
 	}
 	return nil

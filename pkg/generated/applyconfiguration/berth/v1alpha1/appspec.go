@@ -18,6 +18,10 @@ limitations under the License.
 
 package v1alpha1
 
+import (
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+)
+
 // AppSpecApplyConfiguration represents a declarative configuration of the AppSpec type for use
 // with apply.
 //
@@ -39,6 +43,18 @@ type AppSpecApplyConfiguration struct {
 	// HealthCheck makes Kubernetes probe the container over HTTP on spec.port: a Pod receives traffic only while
 	// the check passes (readiness), and is restarted when it keeps failing (liveness). Requires spec.port.
 	HealthCheck *HealthCheckApplyConfiguration `json:"healthCheck,omitempty"`
+	// Shutdown is how a Pod stops: a pause before the container is signalled, and how long it may take.
+	Shutdown *ShutdownApplyConfiguration `json:"shutdown,omitempty"`
+	// Rollout tunes how a change replaces the Pods: how many extra or missing Pods a rollout may have, how long
+	// a new Pod must be ready to count, and when a rollout that does not progress is reported.
+	Rollout *RolloutApplyConfiguration `json:"rollout,omitempty"`
+	// NodeSelector runs the Pods only on nodes with all these labels, e.g. {"kubernetes.io/arch": "arm64"}.
+	NodeSelector map[string]berthv1alpha1.LabelValue `json:"nodeSelector,omitempty"`
+	// Tolerations let the Pods run on nodes with these taints, as in a Pod's spec.tolerations.
+	Tolerations []TolerationApplyConfiguration `json:"tolerations,omitempty"`
+	// Spread spreads the Pods over nodes and zones. By default the scheduler prefers to put no two Pods of the
+	// App on one node, and to balance them over zones (ScheduleAnyway: a Pod that cannot be spread still runs).
+	Spread *SpreadApplyConfiguration `json:"spread,omitempty"`
 	// Command replaces the entrypoint of the image (its ENTRYPOINT); unset, the image's runs. Variables are
 	// expanded as in a Pod: $(NAME) is the value of the environment variable NAME.
 	Command []string `json:"command,omitempty"`
@@ -131,6 +147,57 @@ func (b *AppSpecApplyConfiguration) WithResources(value *ResourcesApplyConfigura
 // If called multiple times, the HealthCheck field is set to the value of the last call.
 func (b *AppSpecApplyConfiguration) WithHealthCheck(value *HealthCheckApplyConfiguration) *AppSpecApplyConfiguration {
 	b.HealthCheck = value
+	return b
+}
+
+// WithShutdown sets the Shutdown field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Shutdown field is set to the value of the last call.
+func (b *AppSpecApplyConfiguration) WithShutdown(value *ShutdownApplyConfiguration) *AppSpecApplyConfiguration {
+	b.Shutdown = value
+	return b
+}
+
+// WithRollout sets the Rollout field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Rollout field is set to the value of the last call.
+func (b *AppSpecApplyConfiguration) WithRollout(value *RolloutApplyConfiguration) *AppSpecApplyConfiguration {
+	b.Rollout = value
+	return b
+}
+
+// WithNodeSelector puts the entries into the NodeSelector field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, the entries provided by each call will be put on the NodeSelector field,
+// overwriting an existing map entries in NodeSelector field with the same key.
+func (b *AppSpecApplyConfiguration) WithNodeSelector(entries map[string]berthv1alpha1.LabelValue) *AppSpecApplyConfiguration {
+	if b.NodeSelector == nil && len(entries) > 0 {
+		b.NodeSelector = make(map[string]berthv1alpha1.LabelValue, len(entries))
+	}
+	for k, v := range entries {
+		b.NodeSelector[k] = v
+	}
+	return b
+}
+
+// WithTolerations adds the given value to the Tolerations field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Tolerations field.
+func (b *AppSpecApplyConfiguration) WithTolerations(values ...*TolerationApplyConfiguration) *AppSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithTolerations")
+		}
+		b.Tolerations = append(b.Tolerations, *values[i])
+	}
+	return b
+}
+
+// WithSpread sets the Spread field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Spread field is set to the value of the last call.
+func (b *AppSpecApplyConfiguration) WithSpread(value *SpreadApplyConfiguration) *AppSpecApplyConfiguration {
+	b.Spread = value
 	return b
 }
 
