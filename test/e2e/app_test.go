@@ -46,21 +46,28 @@ func appManifest(name, image string, replicas int, port int) string {
 // which is left out).
 func exampleApp(t *testing.T, namespace string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "artifacts", "examples", "web.yaml"))
+	return example(t, "web.yaml", namespace)
+}
+
+// example is what a file of artifacts/examples creates, moved to namespace: every object but the Namespace.
+func example(t *testing.T, file, namespace string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "artifacts", "examples", file))
 	require.NoError(t, err)
+	var docs []string
 	for _, doc := range strings.Split(string(data), "\n---\n") {
 		var obj map[string]any
 		require.NoError(t, yaml.Unmarshal([]byte(doc), &obj))
-		if obj["kind"] != "App" {
+		if obj["kind"] == "Namespace" {
 			continue
 		}
 		obj["metadata"].(map[string]any)["namespace"] = namespace
 		out, err := yaml.Marshal(obj)
 		require.NoError(t, err)
-		return string(out)
+		docs = append(docs, string(out))
 	}
-	t.Fatal("artifacts/examples/web.yaml has no App")
-	return ""
+	require.NotEmpty(t, docs, "artifacts/examples/%s creates nothing but a Namespace", file)
+	return strings.Join(docs, "---\n")
 }
 
 func getApp(ctx context.Context, namespace, name string) (*berthv1alpha1.App, error) {

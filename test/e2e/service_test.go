@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+)
+
+// TestARealServiceInOneApp applies artifacts/examples/api.yaml as written, in a namespace that enforces the
+// restricted standard: its Pods are admitted and run, and the Deployment carries what the App says of Secrets and
+// ConfigMaps, the command, the identity, the shutdown, the rollout and the placement. Then the App is applied
+// again without those fields, as a user removes them: berth takes each out of the Deployment.
+func TestARealServiceInOneApp(t *testing.T) {
+	t.Parallel()
+	ns := newLabelledNamespace(t, podSecurity("restricted"))
+	apply(t, ns, example(t, "api.yaml", ns))
+
+	app := waitAvailable(t, ns, "api", 2)
+	waitPodsRunning(t, app, 2)
+	d, err := kubeClient.AppsV1().Deployments(ns).Get(t.Context(), "api", metav1.GetOptions{})
+	require.NoError(t, err)
+	pod, c := d.Spec.Template.Spec, d.Spec.Template.Spec.Containers[0]
+
+	assert.Equal(t, []string{"nginx"}, c.Command)
+	assert.Equal(t, []string{"-g", "daemon off;"}, c.Args)
+	assert.Contains(t, c.Env, corev1.EnvVar{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{
+		SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "api-db"}, Key: "password"}}})
+	assert.Contains(t, c.Env, corev1.EnvVar{Name: "LOG_LEVEL", ValueFrom: &corev1.EnvVarSource{
+		ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "api-conf"},
+			Key: "level", Optional: ptr.To(true)}}})
+	assert.Equal(t, []corev1.EnvFromSource{{Prefix: "DB_",
+		SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "api-db"}}}}, c.EnvFrom)
+	mounts := map[string]corev1.VolumeMount{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.MountPath] = m
+	}
+	require.Contains(t, mounts, "/etc/nginx/conf.d")
+	require.Contains(t, mounts, "/etc/api/db")
+	assert.True(t, mounts["/etc/api/db"].ReadOnly, "the files of a Secret are read-only")
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		volumes[v.Name] = v
+	}
+	secretVolume := volumes[mounts["/etc/api/db"].Name].Secret
+	require.NotNil(t, secretVolume, "the volume of /etc/api/db is the Secret's: %+v", pod.Volumes)
+	assert.Equal(t, "api-db", secretVolume.SecretName)
+	assert.Equal(t, ptr.To[int32](0o440), secretVolume.DefaultMode, "mode 0440 in the App's YAML")
+	configVolume := volumes[mounts["/etc/nginx/conf.d"].Name].ConfigMap
+	require.NotNil(t, configVolume)
+	assert.Equal(t, []corev1.KeyToPath{{Key: "default.conf", Path: "default.conf"}}, configVolume.Items)
+
+	assert.Equal(t, "api", pod.ServiceAccountName)
+	assert.Equal(t, ptr.To(false), pod.AutomountServiceAccountToken)
+	assert.Equal(t, ptr.To[int64](101), pod.SecurityContext.RunAsUser)
+	assert.Equal(t, ptr.To[int64](101), pod.SecurityContext.FSGroup)
+	assert.Equal(t, ptr.To[int64](30), pod.TerminationGracePeriodSeconds)
+	assert.Equal(t, &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 5}}, c.Lifecycle.PreStop)
+	assert.Equal(t, &appsv1.RollingUpdateDeployment{MaxSurge: ptr.To(intstr.FromInt32(1)),
+		MaxUnavailable: ptr.To(intstr.FromInt32(0))}, d.Spec.Strategy.RollingUpdate)
+	assert.Equal(t, int32(2), d.Spec.MinReadySeconds)
+	assert.Equal(t, ptr.To[int32](300), d.Spec.ProgressDeadlineSeconds)
+	assert.Equal(t, map[string]string{"kubernetes.io/os": "linux"}, pod.NodeSelector)
+	assert.Equal(t, []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "shop",
+		Effect: corev1.TaintEffectNoSchedule}}, pod.Tolerations, "operator Equal is the CRD's default")
+	assert.Len(t, pod.TopologySpreadConstraints, 2, "spread over nodes and zones by default")
+
+	// The user removes every field but the image, the replicas and the port.
+	apply(t, ns, appManifest("api", goodImage, 2, 8080))
+	eventually(t, "Deployment api to lose what the App no longer says", func(ctx context.Context) error {
+		d, err := kubeClient.AppsV1().Deployments(ns).Get(ctx, "api", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		return leftOver(d)
+	})
+	waitAvailable(t, ns, "api", 2)
+}
+
+// leftOver names what the Deployment of an App that says only its image, replicas and port still has of the
+// fields of artifacts/examples/api.yaml.
+func leftOver(d *appsv1.Deployment) error {
+	pod, c := d.Spec.Template.Spec, d.Spec.Template.Spec.Containers[0]
+	left := map[string]bool{
+		"command": len(c.Command) > 0, "args": len(c.Args) > 0, "envFrom": len(c.EnvFrom) > 0,
+		"env": len(c.Env) > 0, "volumes": len(pod.Volumes) > 0, "volumeMounts": len(c.VolumeMounts) > 0,
+		"serviceAccountName": pod.ServiceAccountName != "" && pod.ServiceAccountName != "default",
+		"runAsUser":          pod.SecurityContext != nil && pod.SecurityContext.RunAsUser != nil,
+		"lifecycle":          c.Lifecycle != nil,
+		// The Deployment API's defaults come back when berth stops setting a field: 30 s, 25%, 600 s.
+		"terminationGracePeriodSeconds": pod.TerminationGracePeriodSeconds != nil && *pod.TerminationGracePeriodSeconds != 30,
+		"maxUnavailable":                d.Spec.Strategy.RollingUpdate != nil && d.Spec.Strategy.RollingUpdate.MaxUnavailable.String() != "25%",
+		"minReadySeconds":               d.Spec.MinReadySeconds != 0,
+		"progressDeadlineSeconds":       d.Spec.ProgressDeadlineSeconds != nil && *d.Spec.ProgressDeadlineSeconds != 600,
+		"nodeSelector":                  len(pod.NodeSelector) > 0,
+		"tolerations":                   len(pod.Tolerations) > 0,
+	}
+	var names []string
+	for name, isLeft := range left {
+		if isLeft {
+			names = append(names, name)
+		}
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("still set: %v", names)
+	}
+	return nil
+}
