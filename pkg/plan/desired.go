@@ -7,7 +7,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
@@ -319,14 +318,28 @@ func desiredContainer(app *berthv1alpha1.App) *corev1ac.ContainerApplyConfigurat
 		}
 		c.WithResources(resources)
 	}
-	if app.Spec.Port != nil {
+	ports := appPorts(app)
+	for _, port := range ports {
 		c.WithPorts(corev1ac.ContainerPort().
-			WithName(portName).
-			WithContainerPort(*app.Spec.Port).
-			WithProtocol("TCP"))
+			WithName(port.Name).
+			WithContainerPort(port.Port).
+			WithProtocol(protocolOf(port)))
+	}
+	if len(ports) > 0 {
 		if hc := app.Spec.HealthCheck; hc != nil {
-			c.WithReadinessProbe(httpProbe(hc))
-			c.WithLivenessProbe(httpProbe(hc))
+			c.WithReadinessProbe(healthCheckProbe(hc, ports[0].Name))
+			c.WithLivenessProbe(healthCheckProbe(hc, ports[0].Name))
+		}
+	}
+	if probes := app.Spec.Probes; probes != nil {
+		if probes.Readiness != nil {
+			c.WithReadinessProbe(probe(probes.Readiness, ports))
+		}
+		if probes.Liveness != nil {
+			c.WithLivenessProbe(probe(probes.Liveness, ports))
+		}
+		if probes.Startup != nil {
+			c.WithStartupProbe(probe(probes.Startup, ports))
 		}
 	}
 	return c
@@ -374,34 +387,4 @@ func envFrom(from berthv1alpha1.EnvFromSource) *corev1ac.EnvFromSourceApplyConfi
 		configMap.WithOptional(true)
 	}
 	return e.WithConfigMapRef(configMap)
-}
-
-func httpProbe(hc *berthv1alpha1.HealthCheck) *corev1ac.ProbeApplyConfiguration {
-	p := corev1ac.Probe().WithHTTPGet(corev1ac.HTTPGetAction().
-		WithPath(hc.Path).
-		WithPort(intstr.FromString(portName)))
-	if hc.InitialDelaySeconds != nil && *hc.InitialDelaySeconds != 0 {
-		p.WithInitialDelaySeconds(*hc.InitialDelaySeconds)
-	}
-	if hc.PeriodSeconds != nil {
-		p.WithPeriodSeconds(*hc.PeriodSeconds)
-	}
-	return p
-}
-
-// Service is the Service the App asks for, or nil when the App has no port and so no Service.
-func Service(app *berthv1alpha1.App) *corev1ac.ServiceApplyConfiguration {
-	if app.Spec.Port == nil {
-		return nil
-	}
-	return corev1ac.Service(app.Name, app.Namespace).
-		WithLabels(ObjectLabels(app)).
-		WithOwnerReferences(ownerReference(app)).
-		WithSpec(corev1ac.ServiceSpec().
-			WithSelector(SelectorLabels(app)).
-			WithPorts(corev1ac.ServicePort().
-				WithName(portName).
-				WithProtocol("TCP").
-				WithPort(*app.Spec.Port).
-				WithTargetPort(intstr.FromString(portName))))
 }

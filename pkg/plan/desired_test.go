@@ -351,6 +351,55 @@ func TestDesiredDeployment(t *testing.T) {
 			assert.Equal(t, ptr.To[int32](300), d.Spec.ProgressDeadlineSeconds)
 		},
 	}, {
+		name: "several named ports, of any protocol; healthCheck probes the first",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.Ports = []berthv1alpha1.Port{
+				{Name: "api", Port: 8080, Protocol: corev1.ProtocolTCP},
+				{Name: "metrics", Port: 9090, Internal: true},
+				{Name: "dns", Port: 5353, Protocol: corev1.ProtocolUDP, ServicePort: ptr.To[int32](53)},
+			}
+			a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz"}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			c := d.Spec.Template.Spec.Containers[0]
+			assert.Equal(t, []corev1.ContainerPort{
+				{Name: "api", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+				{Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP},
+				{Name: "dns", ContainerPort: 5353, Protocol: corev1.ProtocolUDP},
+			}, c.Ports)
+			assert.Equal(t, intstr.FromString("api"), c.ReadinessProbe.HTTPGet.Port)
+			assert.Equal(t, intstr.FromString("api"), c.LivenessProbe.HTTPGet.Port)
+		},
+	}, {
+		name: "probes of every kind, with their timing; a probe that names no port probes the first",
+		app: plantest.NewApp(func(a *berthv1alpha1.App) {
+			a.Spec.Ports = []berthv1alpha1.Port{{Name: "api", Port: 8080}, {Name: "admin", Port: 8081}}
+			a.Spec.Probes = &berthv1alpha1.Probes{
+				Readiness: &berthv1alpha1.Probe{HTTP: &berthv1alpha1.HTTPProbe{Path: "/ready"},
+					PeriodSeconds: ptr.To[int32](5), TimeoutSeconds: ptr.To[int32](2), SuccessThreshold: ptr.To[int32](2),
+					FailureThreshold: ptr.To[int32](4), InitialDelaySeconds: ptr.To[int32](0)},
+				Liveness: &berthv1alpha1.Probe{TCP: &berthv1alpha1.TCPProbe{Port: "admin"}},
+				Startup: &berthv1alpha1.Probe{GRPC: &berthv1alpha1.GRPCProbe{Port: 8081, Service: "api.v1"},
+					PeriodSeconds: ptr.To[int32](10), FailureThreshold: ptr.To[int32](6)},
+			}
+		}),
+		want: func(t *testing.T, d *appsv1.Deployment) {
+			c := d.Spec.Template.Spec.Containers[0]
+			assert.Equal(t, &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: "/ready", Port: intstr.FromString("api")}}, PeriodSeconds: 5, TimeoutSeconds: 2,
+				SuccessThreshold: 2, FailureThreshold: 4}, c.ReadinessProbe, "a zero delay is not sent")
+			assert.Equal(t, &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{
+				Port: intstr.FromString("admin")}}}, c.LivenessProbe)
+			assert.Equal(t, &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{
+				Port: 8081, Service: ptr.To("api.v1")}}, PeriodSeconds: 10, FailureThreshold: 6}, c.StartupProbe)
+			exec := typedDeployment(t, plantest.NewApp(func(a *berthv1alpha1.App) {
+				a.Spec.Probes = &berthv1alpha1.Probes{Liveness: &berthv1alpha1.Probe{
+					Exec: &berthv1alpha1.ExecProbe{Command: []string{"/bin/check", "--quick"}}}}
+			}))
+			assert.Equal(t, &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
+				Command: []string{"/bin/check", "--quick"}}}}, exec.Spec.Template.Spec.Containers[0].LivenessProbe)
+		},
+	}, {
 		name: "health check without port is ignored (admission rejects it anyway)",
 		app: plantest.NewApp(func(a *berthv1alpha1.App) {
 			a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz"}
@@ -374,6 +423,27 @@ func TestDesiredDeployment(t *testing.T) {
 			tt.want(t, d)
 		})
 	}
+}
+
+func TestDesiredServiceOfSeveralPorts(t *testing.T) {
+	app := plantest.NewApp(func(a *berthv1alpha1.App) {
+		a.Spec.Ports = []berthv1alpha1.Port{
+			{Name: "api", Port: 8080, Protocol: corev1.ProtocolTCP, ServicePort: ptr.To[int32](80)},
+			{Name: "metrics", Port: 9090, Internal: true},
+			{Name: "dns", Port: 5353, Protocol: corev1.ProtocolUDP},
+		}
+	})
+	var s corev1.Service
+	require.NoError(t, toTyped(Service(app), &s))
+	assert.Equal(t, []corev1.ServicePort{
+		{Name: "api", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("api")},
+		{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 5353, TargetPort: intstr.FromString("dns")},
+	}, s.Spec.Ports, "the internal port is not exposed")
+
+	internalOnly := plantest.NewApp(func(a *berthv1alpha1.App) {
+		a.Spec.Ports = []berthv1alpha1.Port{{Name: "metrics", Port: 9090, Internal: true}}
+	})
+	assert.Nil(t, Service(internalOnly), "an App that exposes no port has no Service")
 }
 
 func TestDesiredService(t *testing.T) {

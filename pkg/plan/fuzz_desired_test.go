@@ -61,6 +61,10 @@ func FuzzDesiredState(f *testing.F) {
 			"shutdown 10 45\nrollout 25% 0 5 120\nnodeSelector kubernetes.io/arch arm64\n"+
 			"toleration dedicated Equal web NoSchedule -\ntoleration - Exists - NoExecute 60\n"+
 			"spread 2 DoNotSchedule example.com/rack")
+	f.Add("api", "nginx:1.27", int32(2), int32(0), "", "", "", int32(0), int32(0), uint8(0),
+		"port api 8080 TCP 80\nport metrics 9090 TCP - internal\nport dns 5353 UDP\n"+
+			"probe readiness http /ready\ntiming readiness 0 5 2 2 4\nprobe liveness tcp metrics\n"+
+			"probe startup grpc 9090 api.v1\ntiming startup - 10 - 1 30")
 	f.Fuzz(func(t *testing.T, name, image string, replicas, port int32, env, resources, path string,
 		initialDelay, period int32, flags uint8, more string) {
 		app, ok := fuzzApp(name, image, replicas, port, env, resources, path, initialDelay, period, flags)
@@ -82,8 +86,8 @@ func FuzzDesiredState(f *testing.F) {
 		}
 
 		service := Service(app)
-		if (service == nil) != (app.Spec.Port == nil) {
-			t.Fatalf("a Service must exist exactly when spec.port is set: %s", describeApp(app))
+		if (service == nil) != (len(exposedPorts(app)) == 0) {
+			t.Fatalf("a Service must exist exactly when the App exposes a port: %s", describeApp(app))
 		}
 		if service == nil {
 			return
@@ -165,6 +169,9 @@ func fuzzApp(name, image string, replicas, port int32, env, resources, path stri
 //	command WORD | arg WORD | pullSecret NAME | serviceAccount NAME | token | runAs USER [GROUP [FSGROUP]]
 //	shutdown SLEEP|- GRACE|- | rollout SURGE|- UNAVAILABLE|- MINREADY|- DEADLINE|- | nodeSelector KEY VALUE
 //	toleration KEY|- OPERATOR VALUE|- EFFECT|- SECONDS|- | spread off | spread SKEW WHEN [KEY]...
+//	port NAME NUMBER [PROTOCOL [SERVICEPORT|- [internal]]]
+//	probe readiness|liveness|startup http PATH [PORT] | tcp [PORT] | grpc NUMBER [SERVICE] | exec WORD...
+//	timing readiness|liveness|startup DELAY|- PERIOD|- TIMEOUT|- SUCCESS|- FAILURE|-
 //
 // ok is false for a line that cannot be read.
 func fuzzMore(app *berthv1alpha1.App, more string) (ok bool) {
@@ -237,6 +244,83 @@ func fuzzMore(app *berthv1alpha1.App, more string) (ok bool) {
 			for i, target := range []**int64{&app.Spec.RunAs.User, &app.Spec.RunAs.Group, &app.Spec.RunAs.FSGroup}[:len(args)] {
 				if *target, ok = number(args[i]); !ok {
 					return false
+				}
+			}
+		case field == "port" && len(args) >= 2 && len(args) <= 5:
+			n, err := strconv.ParseInt(args[1], 10, 32)
+			if err != nil {
+				return false
+			}
+			port := berthv1alpha1.Port{Name: args[0], Port: int32(n), Protocol: corev1.ProtocolTCP}
+			if len(args) > 2 {
+				port.Protocol = corev1.Protocol(args[2])
+			}
+			if len(args) > 3 && args[3] != "-" {
+				servicePort, err := strconv.ParseInt(args[3], 10, 32)
+				if err != nil {
+					return false
+				}
+				port.ServicePort = ptr.To(int32(servicePort))
+			}
+			port.Internal = len(args) > 4 && args[4] == "internal"
+			app.Spec.Ports = append(app.Spec.Ports, port)
+		case field == "probe" && len(args) >= 2:
+			if app.Spec.Probes == nil {
+				app.Spec.Probes = &berthv1alpha1.Probes{}
+			}
+			probe := &berthv1alpha1.Probe{}
+			switch kind, rest := args[1], args[2:]; {
+			case kind == "http" && (len(rest) == 1 || len(rest) == 2):
+				probe.HTTP = &berthv1alpha1.HTTPProbe{Path: rest[0]}
+				if len(rest) == 2 {
+					probe.HTTP.Port = rest[1]
+				}
+			case kind == "tcp" && len(rest) <= 1:
+				probe.TCP = &berthv1alpha1.TCPProbe{}
+				if len(rest) == 1 {
+					probe.TCP.Port = rest[0]
+				}
+			case kind == "grpc" && (len(rest) == 1 || len(rest) == 2):
+				n, err := strconv.ParseInt(rest[0], 10, 32)
+				if err != nil {
+					return false
+				}
+				probe.GRPC = &berthv1alpha1.GRPCProbe{Port: int32(n)}
+				if len(rest) == 2 {
+					probe.GRPC.Service = rest[1]
+				}
+			case kind == "exec":
+				probe.Exec = &berthv1alpha1.ExecProbe{Command: rest}
+			default:
+				return false
+			}
+			switch args[0] {
+			case "readiness":
+				app.Spec.Probes.Readiness = probe
+			case "liveness":
+				app.Spec.Probes.Liveness = probe
+			case "startup":
+				app.Spec.Probes.Startup = probe
+			default:
+				return false
+			}
+		case field == "timing" && len(args) == 6:
+			var probe *berthv1alpha1.Probe
+			if app.Spec.Probes != nil {
+				probe = map[string]*berthv1alpha1.Probe{"readiness": app.Spec.Probes.Readiness,
+					"liveness": app.Spec.Probes.Liveness, "startup": app.Spec.Probes.Startup}[args[0]]
+			}
+			if probe == nil {
+				return false
+			}
+			for i, target := range []**int32{&probe.InitialDelaySeconds, &probe.PeriodSeconds, &probe.TimeoutSeconds,
+				&probe.SuccessThreshold, &probe.FailureThreshold} {
+				if args[1+i] != "-" {
+					n, err := strconv.ParseInt(args[1+i], 10, 32)
+					if err != nil {
+						return false
+					}
+					*target = ptr.To(int32(n))
 				}
 			}
 		case field == "shutdown" && len(args) == 2:
@@ -318,6 +402,7 @@ var (
 	whitespace        = regexp.MustCompile(`\s`)
 	envNamePattern    = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
 	keyPattern        = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	portNamePattern   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	labelKeyPattern   = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
 	labelValuePattern = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
 	hugePagesPattern  = regexp.MustCompile(`^[-.a-zA-Z0-9]*[a-zA-Z0-9]$`)
@@ -445,6 +530,46 @@ func admissible(app *berthv1alpha1.App) []string {
 	if s.ServiceAccountName != "" && !admissibleObjectName(s.ServiceAccountName) {
 		refuse("spec.serviceAccountName")
 	}
+	if s.Port != nil && s.Ports != nil {
+		refuse("spec.port and spec.ports")
+	}
+	if len(s.Ports) > 16 {
+		refuse("spec.ports: too many")
+	}
+	portNames := map[string]bool{}
+	numbers, servicePorts := map[string]bool{}, map[string]bool{}
+	for _, p := range s.Ports {
+		if len(p.Name) < 1 || len(p.Name) > 15 || !portNamePattern.MatchString(p.Name) ||
+			!strings.ContainsAny(p.Name, "abcdefghijklmnopqrstuvwxyz") || strings.Contains(p.Name, "--") || portNames[p.Name] {
+			refuse("spec.ports name %q", p.Name)
+		}
+		portNames[p.Name] = true
+		if p.Port < 1 || p.Port > 65535 || (p.ServicePort != nil && (*p.ServicePort < 1 || *p.ServicePort > 65535)) {
+			refuse("spec.ports %q: number", p.Name)
+		}
+		if p.Protocol != corev1.ProtocolTCP && p.Protocol != corev1.ProtocolUDP && p.Protocol != corev1.ProtocolSCTP {
+			refuse("spec.ports %q: protocol", p.Name)
+		}
+		number := fmt.Sprintf("%d/%s", p.Port, p.Protocol)
+		if numbers[number] {
+			refuse("spec.ports: %s twice", number)
+		}
+		numbers[number] = true
+		if !p.Internal {
+			servicePort := fmt.Sprintf("%d/%s", servicePortOf(p), p.Protocol)
+			if servicePorts[servicePort] {
+				refuse("spec.ports: service port %s twice", servicePort)
+			}
+			servicePorts[servicePort] = true
+		}
+	}
+	if pr := s.Probes; pr != nil {
+		for kind, probe := range map[string]*berthv1alpha1.Probe{"readiness": pr.Readiness, "liveness": pr.Liveness, "startup": pr.Startup} {
+			if probe != nil && !admissibleProbe(probe, kind != "readiness", s) {
+				refuse("spec.probes.%s", kind)
+			}
+		}
+	}
 	if sd := s.Shutdown; sd != nil {
 		grace := int64(30)
 		if g := sd.GracePeriodSeconds; g != nil {
@@ -561,8 +686,11 @@ func admissible(app *berthv1alpha1.App) []string {
 		}
 	}
 	if hc := s.HealthCheck; hc != nil {
-		if s.Port == nil {
-			refuse("spec.healthCheck requires spec.port")
+		if s.Port == nil && s.Ports == nil {
+			refuse("spec.healthCheck requires spec.port or spec.ports")
+		}
+		if s.Probes != nil {
+			refuse("spec.probes with spec.healthCheck")
 		}
 		if n := utf8.RuneCountInString(hc.Path); n < 1 || n > 2048 || !strings.HasPrefix(hc.Path, "/") || whitespace.MatchString(hc.Path) {
 			refuse("spec.healthCheck.path")
@@ -581,6 +709,56 @@ func admissible(app *berthv1alpha1.App) []string {
 // subdomain.
 func admissibleObjectName(name string) bool {
 	return len(validation.IsDNS1123Subdomain(name)) == 0
+}
+
+// admissibleProbe mirrors the CRD's rules on a probe of the App s; successOnce is true of liveness and startup
+// probes, whose successThreshold must be 1.
+func admissibleProbe(p *berthv1alpha1.Probe, successOnce bool, s berthv1alpha1.AppSpec) bool {
+	handlers := 0
+	for _, set := range []bool{p.HTTP != nil, p.TCP != nil, p.GRPC != nil, p.Exec != nil} {
+		if set {
+			handlers++
+		}
+	}
+	if handlers != 1 {
+		return false
+	}
+	portOK := func(name string) bool {
+		if len(name) > 15 {
+			return false
+		}
+		if name == "" {
+			return s.Port != nil || s.Ports != nil
+		}
+		if s.Ports == nil {
+			return s.Port != nil && name == "http"
+		}
+		return slices.ContainsFunc(s.Ports, func(p berthv1alpha1.Port) bool { return p.Name == name })
+	}
+	switch {
+	case p.HTTP != nil:
+		if n := utf8.RuneCountInString(p.HTTP.Path); n < 1 || n > 2048 || !strings.HasPrefix(p.HTTP.Path, "/") ||
+			whitespace.MatchString(p.HTTP.Path) || !portOK(p.HTTP.Port) {
+			return false
+		}
+	case p.TCP != nil:
+		if !portOK(p.TCP.Port) {
+			return false
+		}
+	case p.GRPC != nil:
+		if p.GRPC.Port < 1 || p.GRPC.Port > 65535 || utf8.RuneCountInString(p.GRPC.Service) > 253 {
+			return false
+		}
+	case p.Exec != nil:
+		if len(p.Exec.Command) < 1 || len(p.Exec.Command) > 64 ||
+			slices.ContainsFunc(p.Exec.Command, func(w string) bool { return utf8.RuneCountInString(w) > 4096 }) {
+			return false
+		}
+	}
+	within := func(v *int32, lo, hi int32) bool { return v == nil || (*v >= lo && *v <= hi) }
+	return within(p.InitialDelaySeconds, 0, 3600) && within(p.PeriodSeconds, 1, 3600) &&
+		within(p.TimeoutSeconds, 1, 3600) && within(p.SuccessThreshold, 1, 100) && within(p.FailureThreshold, 1, 100) &&
+		(!successOnce || p.SuccessThreshold == nil || *p.SuccessThreshold == 1)
 }
 
 // admissibleLabelKey mirrors the CRD's rules on a label key (node selectors, tolerations, topology keys).
@@ -894,15 +1072,24 @@ func validateContainer(c *corev1.Container, path *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(p, from, "must have exactly one source"))
 		}
 	}
-	portNames := map[string]bool{}
+	portNames, numbers := map[string]bool{}, map[string]bool{}
 	for i, p := range c.Ports {
 		pp := path.Child("ports").Index(i)
 		invalid(pp.Child("containerPort"), p.ContainerPort, validation.IsValidPortNum(int(p.ContainerPort)))
 		invalid(pp.Child("name"), p.Name, validation.IsValidPortName(p.Name))
-		if p.Protocol != corev1.ProtocolTCP {
-			errs = append(errs, field.NotSupported(pp.Child("protocol"), p.Protocol, []corev1.Protocol{corev1.ProtocolTCP}))
+		protocols := []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP}
+		if !slices.Contains(protocols, p.Protocol) {
+			errs = append(errs, field.NotSupported(pp.Child("protocol"), p.Protocol, protocols))
+		}
+		if portNames[p.Name] {
+			errs = append(errs, field.Duplicate(pp.Child("name"), p.Name))
 		}
 		portNames[p.Name] = true
+		number := fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol)
+		if numbers[number] {
+			errs = append(errs, field.Duplicate(pp.Child("containerPort"), number))
+		}
+		numbers[number] = true
 	}
 	for list, resources := range map[string]corev1.ResourceList{"requests": c.Resources.Requests, "limits": c.Resources.Limits} {
 		for name, q := range resources {
@@ -919,20 +1106,58 @@ func validateContainer(c *corev1.Container, path *field.Path) field.ErrorList {
 				"must be less than or equal to the limit"))
 		}
 	}
-	for probeName, probe := range map[string]*corev1.Probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
+	for probeName, probe := range map[string]*corev1.Probe{"readinessProbe": c.ReadinessProbe,
+		"livenessProbe": c.LivenessProbe, "startupProbe": c.StartupProbe} {
 		if probe == nil {
 			continue
 		}
-		p := path.Child(probeName)
-		if probe.HTTPGet == nil || probe.HTTPGet.Path == "" {
+		errs = append(errs, validateProbe(probe, probeName != "readinessProbe", portNames, path.Child(probeName))...)
+	}
+	return errs
+}
+
+// validateProbe checks a probe as the Pod API does: one handler, a named port that the container has, timing
+// that is not negative, and a successThreshold of 1 for liveness and startup probes.
+func validateProbe(probe *corev1.Probe, successOnce bool, portNames map[string]bool, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	h := probe.ProbeHandler
+	handlers := 0
+	for _, set := range []bool{h.HTTPGet != nil, h.TCPSocket != nil, h.GRPC != nil, h.Exec != nil} {
+		if set {
+			handlers++
+		}
+	}
+	if handlers != 1 {
+		return append(errs, field.Invalid(p, handlers, "must have exactly one handler"))
+	}
+	namedPort := func(port intstr.IntOrString, pp *field.Path) {
+		if port.Type != intstr.String || !portNames[port.StrVal] {
+			errs = append(errs, field.NotFound(pp, port.String()))
+		}
+	}
+	switch {
+	case h.HTTPGet != nil:
+		if h.HTTPGet.Path == "" {
 			errs = append(errs, field.Required(p.Child("httpGet", "path"), ""))
-			continue
 		}
-		if port := probe.HTTPGet.Port.String(); !portNames[port] {
-			errs = append(errs, field.NotFound(p.Child("httpGet", "port"), port))
+		namedPort(h.HTTPGet.Port, p.Child("httpGet", "port"))
+	case h.TCPSocket != nil:
+		namedPort(h.TCPSocket.Port, p.Child("tcpSocket", "port"))
+	case h.GRPC != nil:
+		for _, m := range validation.IsValidPortNum(int(h.GRPC.Port)) {
+			errs = append(errs, field.Invalid(p.Child("grpc", "port"), h.GRPC.Port, m))
 		}
-		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(probe.InitialDelaySeconds), p.Child("initialDelaySeconds"))...)
-		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(probe.PeriodSeconds), p.Child("periodSeconds"))...)
+	case h.Exec != nil:
+		if len(h.Exec.Command) == 0 {
+			errs = append(errs, field.Required(p.Child("exec", "command"), ""))
+		}
+	}
+	for name, v := range map[string]int32{"initialDelaySeconds": probe.InitialDelaySeconds, "periodSeconds": probe.PeriodSeconds,
+		"timeoutSeconds": probe.TimeoutSeconds, "successThreshold": probe.SuccessThreshold, "failureThreshold": probe.FailureThreshold} {
+		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(v), p.Child(name))...)
+	}
+	if successOnce && probe.SuccessThreshold > 1 {
+		errs = append(errs, field.Invalid(p.Child("successThreshold"), probe.SuccessThreshold, "must be 1"))
 	}
 	return errs
 }

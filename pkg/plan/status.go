@@ -110,9 +110,7 @@ func Status(app *berthv1alpha1.App, obs Observed, clusterDomain string, now meta
 		status.UpdatedReplicas = d.Status.UpdatedReplicas
 	}
 	status.Ready = fmt.Sprintf("%d/%d", status.ReadyReplicas, desired)
-	if app.Spec.Port != nil {
-		status.URL = fmt.Sprintf("http://%s.%s.svc.%s:%d", app.Name, app.Namespace, clusterDomain, *app.Spec.Port)
-	}
+	status.URL = url(app, clusterDomain)
 
 	for _, c := range []metav1.Condition{
 		availableCondition(obs),

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/plan/plantest"
@@ -270,6 +271,21 @@ func TestComputeStatusKeepsTransitionTimeUntilStatusChanges(t *testing.T) {
 func TestComputeStatusClusterDomain(t *testing.T) {
 	s := Status(plantest.NewApp(plantest.WithPort(80)), Observed{}, "example.internal", metav1.Now())
 	assert.Equal(t, "http://web.shop.svc.example.internal:80", s.URL)
+}
+
+// TestComputeStatusURLOfSeveralPorts: the URL is the Service's first TCP port, on its service port; an App whose
+// Service exposes no TCP port has none.
+func TestComputeStatusURLOfSeveralPorts(t *testing.T) {
+	app := plantest.NewApp(func(a *berthv1alpha1.App) {
+		a.Spec.Ports = []berthv1alpha1.Port{
+			{Name: "metrics", Port: 9090, Internal: true},
+			{Name: "dns", Port: 5353, Protocol: corev1.ProtocolUDP},
+			{Name: "api", Port: 8080, ServicePort: ptr.To[int32](80)},
+		}
+	})
+	assert.Equal(t, "http://web.shop.svc.cluster.local:80", Status(app, Observed{}, "cluster.local", metav1.Now()).URL)
+	app.Spec.Ports = app.Spec.Ports[:2]
+	assert.Empty(t, Status(app, Observed{}, "cluster.local", metav1.Now()).URL)
 }
 
 func TestComputeStatusDoesNotModifyTheApp(t *testing.T) {

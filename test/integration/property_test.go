@@ -149,7 +149,9 @@ func randomApp(r *rand.Rand, namespace string, i int) *berthv1alpha1.App {
 	if r.IntN(4) > 0 {
 		a.Spec.Replicas = ptr.To(pick(r, int32(0), int32(1), int32(3), int32(10000)))
 	}
-	if r.IntN(3) > 0 {
+	if r.IntN(4) == 0 {
+		randomPorts(r, a)
+	} else if r.IntN(3) > 0 {
 		a.Spec.Port = ptr.To(pick(r, int32(1), int32(80), int32(8080), int32(65535)))
 		if r.IntN(2) == 0 {
 			hc := &berthv1alpha1.HealthCheck{Path: pick(r, "/", "/healthz", "/a/b?c=d")}
@@ -175,6 +177,37 @@ func randomApp(r *rand.Rand, namespace string, i int) *berthv1alpha1.App {
 	randomIdentity(r, a)
 	randomPlacement(r, a)
 	return a
+}
+
+// randomPorts gives the App named ports of every protocol, internal or not, and probes of every kind.
+func randomPorts(r *rand.Rand, a *berthv1alpha1.App) {
+	all := []berthv1alpha1.Port{
+		{Name: "api", Port: 8080, Protocol: corev1.ProtocolTCP, ServicePort: ptr.To(pick(r, int32(80), int32(8080)))},
+		{Name: "metrics", Port: 9090, Protocol: corev1.ProtocolTCP, Internal: r.IntN(2) == 0},
+		{Name: "dns", Port: 53, Protocol: pick(r, corev1.ProtocolUDP, corev1.ProtocolSCTP)},
+	}
+	a.Spec.Ports = all[:1+r.IntN(len(all))]
+	probe := func() *berthv1alpha1.Probe {
+		p := pick(r,
+			&berthv1alpha1.Probe{HTTP: &berthv1alpha1.HTTPProbe{Path: "/ready", Port: pick(r, "", "api")}},
+			&berthv1alpha1.Probe{TCP: &berthv1alpha1.TCPProbe{Port: pick(r, "", "api")}},
+			&berthv1alpha1.Probe{GRPC: &berthv1alpha1.GRPCProbe{Port: 9090, Service: pick(r, "", "api.v1")}},
+			&berthv1alpha1.Probe{Exec: &berthv1alpha1.ExecProbe{Command: []string{"/bin/check", ""}[:1+r.IntN(2)]}})
+		if r.IntN(2) == 0 {
+			p.InitialDelaySeconds = ptr.To(pick(r, int32(0), int32(30)))
+			p.PeriodSeconds = ptr.To(pick(r, int32(1), int32(10)))
+			p.TimeoutSeconds = ptr.To(pick(r, int32(1), int32(5)))
+			p.FailureThreshold = ptr.To(pick(r, int32(1), int32(30)))
+		}
+		return p
+	}
+	switch r.IntN(3) {
+	case 0:
+		a.Spec.HealthCheck = &berthv1alpha1.HealthCheck{Path: "/healthz"}
+	case 1:
+		a.Spec.Probes = &berthv1alpha1.Probes{Readiness: probe(), Liveness: probe(), Startup: probe()}
+		a.Spec.Probes.Readiness.SuccessThreshold = ptr.To(pick(r, int32(1), int32(2)))
+	}
 }
 
 // randomPlacement gives the App shutdown and rollout settings, a node selector, tolerations and a spread, or

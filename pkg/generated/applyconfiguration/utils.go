@@ -42,18 +42,30 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &berthv1alpha1.EnvFromSourceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EnvVar"):
 		return &berthv1alpha1.EnvVarApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ExecProbe"):
+		return &berthv1alpha1.ExecProbeApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("FileItem"):
 		return &berthv1alpha1.FileItemApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Files"):
 		return &berthv1alpha1.FilesApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("FilesSource"):
 		return &berthv1alpha1.FilesSourceApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GRPCProbe"):
+		return &berthv1alpha1.GRPCProbeApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HealthCheck"):
 		return &berthv1alpha1.HealthCheckApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("HTTPProbe"):
+		return &berthv1alpha1.HTTPProbeApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("KeyRef"):
 		return &berthv1alpha1.KeyRefApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ObjectRef"):
 		return &berthv1alpha1.ObjectRefApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Port"):
+		return &berthv1alpha1.PortApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Probe"):
+		return &berthv1alpha1.ProbeApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Probes"):
+		return &berthv1alpha1.ProbesApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Resources"):
 		return &berthv1alpha1.ResourcesApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Rollout"):
@@ -64,6 +76,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &berthv1alpha1.ShutdownApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Spread"):
 		return &berthv1alpha1.SpreadApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("TCPProbe"):
+		return &berthv1alpha1.TCPProbeApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Toleration"):
 		return &berthv1alpha1.TolerationApplyConfiguration{}
 

@@ -49,7 +49,15 @@ type App struct {
 }
 
 // AppSpec describes the service to run.
-// +kubebuilder:validation:XValidation:rule="!has(self.healthCheck) || has(self.port)",message="spec.healthCheck requires spec.port: the probes are sent to that port",fieldPath=".healthCheck"
+// +kubebuilder:validation:XValidation:rule="!has(self.healthCheck) || has(self.port) || has(self.ports)",message="spec.healthCheck requires spec.port or spec.ports: the probes are sent to that port",fieldPath=".healthCheck"
+// +kubebuilder:validation:XValidation:rule="!has(self.port) || !has(self.ports)",message="spec.ports: use spec.port or spec.ports, not both",fieldPath=".ports"
+// +kubebuilder:validation:XValidation:rule="!has(self.healthCheck) || !has(self.probes)",message="spec.probes: use spec.healthCheck or spec.probes, not both",fieldPath=".probes"
+// +kubebuilder:validation:XValidation:rule="!has(self.probes) || !has(self.probes.readiness) || !has(self.probes.readiness.http) || (has(self.probes.readiness.http.port) ? (has(self.ports) ? self.ports.exists(p, p.name == self.probes.readiness.http.port) : (has(self.port) && self.probes.readiness.http.port == 'http')) : (has(self.port) || has(self.ports)))",message="spec.probes.readiness.http.port must name a port of spec.ports (or be http, with spec.port); without it, the App needs a port",fieldPath=".probes.readiness.http"
+// +kubebuilder:validation:XValidation:rule="!has(self.probes) || !has(self.probes.readiness) || !has(self.probes.readiness.tcp) || (has(self.probes.readiness.tcp.port) ? (has(self.ports) ? self.ports.exists(p, p.name == self.probes.readiness.tcp.port) : (has(self.port) && self.probes.readiness.tcp.port == 'http')) : (has(self.port) || has(self.ports)))",message="spec.probes.readiness.tcp.port must name a port of spec.ports (or be http, with spec.port); without it, the App needs a port",fieldPath=".probes.readiness.tcp"
+// +kubebuilder:validation:XValidation:rule="!has(self.probes) || !has(self.probes.liveness) || !has(self.probes.liveness.http) || (has(self.probes.liveness.http.port) ? (has(self.ports) ? self.ports.exists(p, p.name == self.probes.liveness.http.port) : (has(self.port) && self.probes.liveness.http.port == 'http')) : (has(self.port) || has(self.ports)))",message="spec.probes.liveness.http.port must name a port of spec.ports (or be http, with spec.port); without it, the App needs a port",fieldPath=".probes.liveness.http"
+// +kubebuilder:validation:XValidation:rule="!has(self.probes) || !has(self.probes.liveness) || !has(self.probes.liveness.tcp) || (has(self.probes.liveness.tcp.port) ? (has(self.ports) ? self.ports.exists(p, p.name == self.probes.liveness.tcp.port) : (has(self.port) && self.probes.liveness.tcp.port == 'http')) : (has(self.port) || has(self.ports)))",message="spec.probes.liveness.tcp.port must name a port of spec.ports (or be http, with spec.port); without it, the App needs a port",fieldPath=".probes.liveness.tcp"
+// +kubebuilder:validation:XValidation:rule="!has(self.probes) || !has(self.probes.startup) || !has(self.probes.startup.http) || (has(self.probes.startup.http.port) ? (has(self.ports) ? self.ports.exists(p, p.name == self.probes.startup.http.port) : (has(self.port) && self.probes.startup.http.port == 'http')) : (has(self.port) || has(self.ports)))",message="spec.probes.startup.http.port must name a port of spec.ports (or be http, with spec.port); without it, the App needs a port",fieldPath=".probes.startup.http"
+// +kubebuilder:validation:XValidation:rule="!has(self.probes) || !has(self.probes.startup) || !has(self.probes.startup.tcp) || (has(self.probes.startup.tcp.port) ? (has(self.ports) ? self.ports.exists(p, p.name == self.probes.startup.tcp.port) : (has(self.port) && self.probes.startup.tcp.port == 'http')) : (has(self.port) || has(self.ports)))",message="spec.probes.startup.tcp.port must name a port of spec.ports (or be http, with spec.port); without it, the App needs a port",fieldPath=".probes.startup.tcp"
 // +kubebuilder:validation:XValidation:rule="!has(self.runAs) || !has(self.runAs.user) || self.runAs.user != 0 || (has(self.runAsRoot) && self.runAsRoot)",message="spec.runAs.user: 0 is root, which the restricted standard refuses; set spec.runAsRoot to run as root",fieldPath=".runAs.user"
 type AppSpec struct {
 	// Image is the container image to run, for example "nginx:1.27" or "registry.example.com/shop/web@sha256:...".
@@ -74,6 +82,22 @@ type AppSpec struct {
 	// +kubebuilder:validation:Maximum=65535
 	Port *int32 `json:"port,omitempty"`
 
+	// Ports are the named ports of the container, for an App that listens on more than one (its API and its
+	// metrics, say): the fuller form of spec.port, which is one TCP port named http. The Service exposes each
+	// port that is not internal; the first port is the one that healthCheck, and probes that name no port, probe.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(p, self.exists_one(q, q.port == p.port && q.protocol == p.protocol))",message="spec.ports: a port number may appear once per protocol"
+	// +kubebuilder:validation:XValidation:rule="self.all(p, (has(p.internal) && p.internal) || self.exists_one(q, !(has(q.internal) && q.internal) && q.protocol == p.protocol && (has(q.servicePort) ? q.servicePort : q.port) == (has(p.servicePort) ? p.servicePort : p.port)))",message="spec.ports: two ports the Service exposes have the same servicePort and protocol"
+	Ports []Port `json:"ports,omitempty"`
+
+	// Probes are the readiness, liveness and startup probes of the container, each of any kind (HTTP, TCP,
+	// gRPC, a command) with its timing: the fuller form of healthCheck, which cannot be used with them.
+	// +optional
+	Probes *Probes `json:"probes,omitempty"`
+
 	// Env is the list of environment variables set in the container. Names must be unique, and the values add
 	// up to at most 1 MiB.
 	// +optional
@@ -87,8 +111,9 @@ type AppSpec struct {
 	// +optional
 	Resources *Resources `json:"resources,omitempty"`
 
-	// HealthCheck makes Kubernetes probe the container over HTTP on spec.port: a Pod receives traffic only while
-	// the check passes (readiness), and is restarted when it keeps failing (liveness). Requires spec.port.
+	// HealthCheck makes Kubernetes probe the container over HTTP on spec.port (or the first of spec.ports): a Pod
+	// receives traffic only while the check passes (readiness), and is restarted when it keeps failing
+	// (liveness). The shorthand of spec.probes, which cannot be used with it.
 	// +optional
 	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
 
@@ -510,6 +535,161 @@ type Spread struct {
 	// +optional
 	// +kubebuilder:validation:Enum=ScheduleAnyway;DoNotSchedule
 	WhenUnsatisfiable corev1.UnsatisfiableConstraintAction `json:"whenUnsatisfiable,omitempty"`
+}
+
+// Port is a named port of the container.
+type Port struct {
+	// Name of the port, which probes and the Service refer to: at most 15 lower-case letters, digits and '-',
+	// with a letter, e.g. "http" or "metrics".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('[a-z]') && !self.contains('--')",message="must contain a letter and no '--'"
+	Name string `json:"name"`
+
+	// Port is the number the container listens on.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+
+	// Protocol is TCP (the default), UDP or SCTP.
+	// +optional
+	// +kubebuilder:default=TCP
+	// +kubebuilder:validation:Enum=TCP;UDP;SCTP
+	Protocol corev1.Protocol `json:"protocol,omitempty"`
+
+	// ServicePort is the port of the App's Service that sends to this one; defaults to port.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	ServicePort *int32 `json:"servicePort,omitempty"`
+
+	// Internal keeps the port out of the Service: only the Pod's probes, or what reaches the Pods directly (a
+	// metrics scraper that finds them by their labels), use it.
+	// +optional
+	Internal bool `json:"internal,omitempty"`
+}
+
+// Probes are the container's probes. Unset, the container has none (or healthCheck's).
+// +kubebuilder:validation:XValidation:rule="!has(self.liveness) || !has(self.liveness.successThreshold) || self.liveness.successThreshold == 1",message="spec.probes.liveness.successThreshold must be 1",fieldPath=".liveness.successThreshold"
+// +kubebuilder:validation:XValidation:rule="!has(self.startup) || !has(self.startup.successThreshold) || self.startup.successThreshold == 1",message="spec.probes.startup.successThreshold must be 1",fieldPath=".startup.successThreshold"
+type Probes struct {
+	// Readiness decides whether a Pod receives requests: it is taken out of the Service's endpoints while the
+	// probe fails.
+	// +optional
+	Readiness *Probe `json:"readiness,omitempty"`
+
+	// Liveness restarts the container when the probe keeps failing.
+	// +optional
+	Liveness *Probe `json:"liveness,omitempty"`
+
+	// Startup holds the other probes back until it succeeds once, for a container that takes long to start
+	// (a cache to warm, say): give it failureThreshold x periodSeconds of time.
+	// +optional
+	Startup *Probe `json:"startup,omitempty"`
+}
+
+// Probe is one probe of the container: exactly one of http, tcp, grpc and exec, and its timing.
+// +kubebuilder:validation:XValidation:rule="[has(self.http), has(self.tcp), has(self.grpc), has(self.exec)].filter(x, x).size() == 1",message="exactly one of http, tcp, grpc and exec must be set"
+type Probe struct {
+	// HTTP probes with a GET: any 2xx or 3xx answer passes.
+	// +optional
+	HTTP *HTTPProbe `json:"http,omitempty"`
+
+	// TCP probes by opening a connection.
+	// +optional
+	TCP *TCPProbe `json:"tcp,omitempty"`
+
+	// GRPC probes with the gRPC health checking protocol.
+	// +optional
+	GRPC *GRPCProbe `json:"grpc,omitempty"`
+
+	// Exec probes by running a command in the container: exit code 0 passes.
+	// +optional
+	Exec *ExecProbe `json:"exec,omitempty"`
+
+	// InitialDelaySeconds is how long after the container starts the first probe is sent. Defaults to 0.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	InitialDelaySeconds *int32 `json:"initialDelaySeconds,omitempty"`
+
+	// PeriodSeconds is how often the probe is sent. Defaults to 10.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3600
+	PeriodSeconds *int32 `json:"periodSeconds,omitempty"`
+
+	// TimeoutSeconds is how long a probe may take before it counts as failed. Defaults to 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3600
+	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
+
+	// SuccessThreshold is how many successes in a row make a failing probe pass. Defaults to 1, which liveness
+	// and startup probes require.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	SuccessThreshold *int32 `json:"successThreshold,omitempty"`
+
+	// FailureThreshold is how many failures in a row make a passing probe fail. Defaults to 3.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	FailureThreshold *int32 `json:"failureThreshold,omitempty"`
+}
+
+// HTTPProbe is an HTTP GET of a path on a port of the container.
+type HTTPProbe struct {
+	// Path is the HTTP path probed, for example "/healthz".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="must start with '/'"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('\\\\s')",message="must not contain whitespace"
+	Path string `json:"path"`
+
+	// Port is the name of the port probed: one of spec.ports, or http with spec.port. Defaults to the first.
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	Port string `json:"port,omitempty"`
+}
+
+// TCPProbe opens a TCP connection to a port of the container.
+type TCPProbe struct {
+	// Port is the name of the port probed: one of spec.ports, or http with spec.port. Defaults to the first.
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	Port string `json:"port,omitempty"`
+}
+
+// GRPCProbe calls the gRPC health service of the container.
+type GRPCProbe struct {
+	// Port is the number of the port probed (the Pod API takes no name here).
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+
+	// Service is the name of the service asked about, in the health protocol's request; empty asks about the
+	// server as a whole.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Service string `json:"service,omitempty"`
+}
+
+// ExecProbe runs a command in the container.
+type ExecProbe struct {
+	// Command is the program and its arguments; it runs without a shell.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=4096
+	Command []string `json:"command"`
 }
 
 // HealthCheck is an HTTP GET probe on the App's port.

@@ -35,13 +35,21 @@ type AppSpecApplyConfiguration struct {
 	// Port is the TCP port the container listens on. When set, berth creates a Service of the App's name that
 	// sends this port to the Pods; when unset, there is no Service.
 	Port *int32 `json:"port,omitempty"`
+	// Ports are the named ports of the container, for an App that listens on more than one (its API and its
+	// metrics, say): the fuller form of spec.port, which is one TCP port named http. The Service exposes each
+	// port that is not internal; the first port is the one that healthCheck, and probes that name no port, probe.
+	Ports []PortApplyConfiguration `json:"ports,omitempty"`
+	// Probes are the readiness, liveness and startup probes of the container, each of any kind (HTTP, TCP,
+	// gRPC, a command) with its timing: the fuller form of healthCheck, which cannot be used with them.
+	Probes *ProbesApplyConfiguration `json:"probes,omitempty"`
 	// Env is the list of environment variables set in the container. Names must be unique, and the values add
 	// up to at most 1 MiB.
 	Env []EnvVarApplyConfiguration `json:"env,omitempty"`
 	// Resources are the compute resources the container requests and is limited to.
 	Resources *ResourcesApplyConfiguration `json:"resources,omitempty"`
-	// HealthCheck makes Kubernetes probe the container over HTTP on spec.port: a Pod receives traffic only while
-	// the check passes (readiness), and is restarted when it keeps failing (liveness). Requires spec.port.
+	// HealthCheck makes Kubernetes probe the container over HTTP on spec.port (or the first of spec.ports): a Pod
+	// receives traffic only while the check passes (readiness), and is restarted when it keeps failing
+	// (liveness). The shorthand of spec.probes, which cannot be used with it.
 	HealthCheck *HealthCheckApplyConfiguration `json:"healthCheck,omitempty"`
 	// Shutdown is how a Pod stops: a pause before the container is signalled, and how long it may take.
 	Shutdown *ShutdownApplyConfiguration `json:"shutdown,omitempty"`
@@ -118,6 +126,27 @@ func (b *AppSpecApplyConfiguration) WithReplicas(value int32) *AppSpecApplyConfi
 // If called multiple times, the Port field is set to the value of the last call.
 func (b *AppSpecApplyConfiguration) WithPort(value int32) *AppSpecApplyConfiguration {
 	b.Port = &value
+	return b
+}
+
+// WithPorts adds the given value to the Ports field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Ports field.
+func (b *AppSpecApplyConfiguration) WithPorts(values ...*PortApplyConfiguration) *AppSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithPorts")
+		}
+		b.Ports = append(b.Ports, *values[i])
+	}
+	return b
+}
+
+// WithProbes sets the Probes field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Probes field is set to the value of the last call.
+func (b *AppSpecApplyConfiguration) WithProbes(value *ProbesApplyConfiguration) *AppSpecApplyConfiguration {
+	b.Probes = value
 	return b
 }
 
