@@ -113,3 +113,62 @@ func leftOver(d *appsv1.Deployment) error {
 	}
 	return nil
 }
+
+// TestPortsAndProbes gives an App several ports, one of them internal, and probes of three kinds, as a user
+// would with kubectl: the Service exposes the ports that are not internal, each on its service port, and the
+// container carries the probes. Back to the port shorthand, the Service has the one port http and the probes go.
+func TestPortsAndProbes(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	apply(t, ns, appManifest("api", goodImage, 1, 0)+`  ports:
+  - {name: api, port: 8080, servicePort: 80}
+  - {name: metrics, port: 9090, internal: true}
+  - {name: dns, port: 5353, protocol: UDP}
+  probes:
+    startup: {exec: {command: [/bin/true]}, failureThreshold: 30}
+    readiness: {http: {path: /ready}, periodSeconds: 5}
+    liveness: {tcp: {port: metrics}}
+`)
+	app := waitAvailable(t, ns, "api", 1)
+	assert.Equal(t, fmt.Sprintf("http://api.%s.svc.cluster.local:80", ns), app.Status.URL)
+
+	s, err := kubeClient.CoreV1().Services(ns).Get(t.Context(), "api", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Len(t, s.Spec.Ports, 2, "the internal port is not exposed: %+v", s.Spec.Ports)
+	assert.Equal(t, corev1.ServicePort{Name: "api", Protocol: corev1.ProtocolTCP, Port: 80,
+		TargetPort: intstr.FromString("api")}, s.Spec.Ports[0])
+	assert.Equal(t, corev1.ServicePort{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 5353,
+		TargetPort: intstr.FromString("dns")}, s.Spec.Ports[1])
+	d, err := kubeClient.AppsV1().Deployments(ns).Get(t.Context(), "api", metav1.GetOptions{})
+	require.NoError(t, err)
+	c := d.Spec.Template.Spec.Containers[0]
+	assert.Len(t, c.Ports, 3)
+	require.NotNil(t, c.StartupProbe)
+	assert.Equal(t, []string{"/bin/true"}, c.StartupProbe.Exec.Command)
+	assert.Equal(t, int32(30), c.StartupProbe.FailureThreshold)
+	require.NotNil(t, c.ReadinessProbe)
+	assert.Equal(t, &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("api"), Scheme: corev1.URISchemeHTTP},
+		c.ReadinessProbe.HTTPGet, "a probe that names no port probes the first")
+	require.NotNil(t, c.LivenessProbe)
+	assert.Equal(t, intstr.FromString("metrics"), c.LivenessProbe.TCPSocket.Port)
+
+	apply(t, ns, appManifest("api", goodImage, 1, 8080))
+	eventually(t, "the Service and the container to be back to the port shorthand", func(ctx context.Context) error {
+		s, err := kubeClient.CoreV1().Services(ns).Get(ctx, "api", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Name != "http" || s.Spec.Ports[0].Port != 8080 {
+			return fmt.Errorf("service ports: %+v", s.Spec.Ports)
+		}
+		d, err := kubeClient.AppsV1().Deployments(ns).Get(ctx, "api", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		c := d.Spec.Template.Spec.Containers[0]
+		if len(c.Ports) != 1 || c.StartupProbe != nil || c.ReadinessProbe != nil || c.LivenessProbe != nil {
+			return fmt.Errorf("container ports %+v, probes %v %v %v", c.Ports, c.StartupProbe, c.ReadinessProbe, c.LivenessProbe)
+		}
+		return nil
+	})
+}
