@@ -32,8 +32,8 @@ func BenchmarkSyncConverged(b *testing.B) {
 	require.Empty(b, f.writes(), "a converged sync writes nothing")
 }
 
-// BenchmarkSyncBaselineListerReads reads from the listers what a converged sync reads: the App, its Deployment,
-// its Service and its Pods.
+// BenchmarkSyncBaselineListerReads reads from the caches what a converged sync reads: the App, its objects of
+// each kind and its Pods.
 func BenchmarkSyncBaselineListerReads(b *testing.B) {
 	app, d, s := converged(b, plantest.NewApp(plantest.WithPort(8080)))
 	f := newFixture(b, app, d, s)
@@ -44,10 +44,7 @@ func BenchmarkSyncBaselineListerReads(b *testing.B) {
 		if _, err := c.appLister.Apps("shop").Get("web"); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.deploymentLister.Deployments("shop").Get("web"); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.serviceLister.Services("shop").Get("web"); err != nil {
+		if _, err := c.ownedVersions(key); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := c.appPods(key); err != nil {

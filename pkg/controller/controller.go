@@ -11,15 +11,8 @@ import (
 
 	"golang.org/x/time/rate"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
-	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
-	appslisters "k8s.io/client-go/listers/apps/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -27,7 +20,6 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
-	berthinformers "github.com/berthdev/berth/pkg/generated/informers/externalversions/berth/v1alpha1"
 	berthlisters "github.com/berthdev/berth/pkg/generated/listers/berth/v1alpha1"
 )
 
@@ -99,17 +91,16 @@ type Controller struct {
 	berthClient versioned.Interface
 
 	// The caches, of one namespace, of all, or of several (namespaces.go): each lookup names its namespace.
-	appLister        berthlisters.AppLister
-	deploymentLister appslisters.DeploymentLister
-	serviceLister    corelisters.ServiceLister
+	appLister berthlisters.AppLister
 	// podIndexers hold berth's Pods, indexed by App (podsByApp).
 	podIndexers byNamespace[cache.Indexer]
 	// namespaces tell whether the caches of each set of informers have synced (synced.go).
 	namespaces []*namespaceCaches
 
-	// The kinds of object an App owns, for the write path (owned.go).
+	// owned are the kinds of object an App owns, in the order a sync makes them (kinds.go); deploymentKind is the
+	// first of them.
+	owned          []ownedSync
 	deploymentKind ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration]
-	serviceKind    ownedKind[*corev1.Service, *corev1ac.ServiceApplyConfiguration]
 
 	// syncHandler syncs one key: syncApp, or a stand-in in tests of the loop.
 	syncHandler func(ctx context.Context, key cache.ObjectName) error
@@ -141,30 +132,6 @@ func NewRateLimiter(base, max time.Duration, qps float64, burst int) workqueue.T
 	)
 }
 
-// New wires the controller to one set of informers, of one namespace or of all (NewFromInformers takes a set
-// per namespace). The informers of Deployments, Services and Pods should watch only berth's objects (see
-// OwnedListOptions). The informers are started by the caller.
-func New(
-	ctx context.Context,
-	kubeClient kubernetes.Interface,
-	berthClient versioned.Interface,
-	appInformer berthinformers.AppInformer,
-	deploymentInformer appsinformers.DeploymentInformer,
-	serviceInformer coreinformers.ServiceInformer,
-	podInformer coreinformers.PodInformer,
-	recorder record.EventRecorder,
-	metrics Metrics,
-	opts Options,
-) (*Controller, error) {
-	return newController(ctx, kubeClient, berthClient, []informerSet{{
-		namespace:   metav1.NamespaceAll,
-		apps:        appInformer,
-		deployments: deploymentInformer,
-		services:    serviceInformer,
-		pods:        podInformer,
-	}}, recorder, metrics, opts)
-}
-
 // newController wires the controller to the informers of every set.
 func newController(ctx context.Context, kubeClient kubernetes.Interface, berthClient versioned.Interface,
 	sets []informerSet, recorder record.EventRecorder, metrics Metrics, opts Options) (*Controller, error) {
@@ -182,12 +149,10 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 	}
 	priorities := newPriorityQueue()
 	c := &Controller{
-		kubeClient:       kubeClient,
-		berthClient:      berthClient,
-		appLister:        newAppLister(sets),
-		deploymentLister: newDeploymentLister(sets),
-		serviceLister:    newServiceLister(sets),
-		podIndexers:      newPodIndexers(sets),
+		kubeClient:  kubeClient,
+		berthClient: berthClient,
+		appLister:   newAppLister(sets),
+		podIndexers: newPodIndexers(sets),
 		queue: newQueue(priorities,
 			NewRateLimiter(opts.BackoffBase, opts.BackoffMax, opts.RetryQPS, opts.RetryBurst)),
 		priorities:   priorities,
@@ -202,8 +167,7 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 		ownedChangeDelay: opts.OwnedChangeDelay,
 	}
 
-	c.deploymentKind = newDeploymentKind(c.deploymentLister, kubeClient.AppsV1())
-	c.serviceKind = newServiceKind(c.serviceLister, kubeClient.CoreV1())
+	c.deploymentKind, c.owned = newOwnedKinds(sets, kubeClient)
 	c.syncHandler = c.syncApp
 
 	logger := klog.FromContext(ctx)
@@ -212,22 +176,19 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 		UpdateFunc: c.enqueueAppUpdate,
 		DeleteFunc: func(obj any) { c.enqueueApp(obj, priorityChange) },
 	}
-	deploymentHandler := ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("deployments"))
-	serviceHandler := ownedObjectHandler(c.handleOwnedObject, c.observeDeletion("services"))
 	podHandler := ownedObjectHandler(c.handlePod, nil)
 	// The same handlers on the informers of every namespace; the caches of a namespace have synced when all of
 	// its informers have, and its errors are recorded for the report of those that have not.
 	for _, s := range sets {
 		caches := &namespaceCaches{namespace: s.namespace}
-		handlers := []struct {
-			resource string
-			informer cache.SharedIndexInformer
-			handler  cache.ResourceEventHandler
-		}{
+		handlers := []informerHandler{
 			{"apps", s.apps.Informer(), appHandler},
-			{"deployments", s.deployments.Informer(), deploymentHandler},
-			{"services", s.services.Informer(), serviceHandler},
 			{"pods", s.pods.Informer(), podHandler},
+		}
+		for _, k := range c.owned {
+			resource := k.resourceName()
+			handlers = append(handlers, informerHandler{resource, s.owned[resource],
+				ownedObjectHandler(c.handleOwnedObject, c.observeDeletion(resource))})
 		}
 		for _, h := range handlers {
 			registration, err := h.informer.AddEventHandlerWithOptions(h.handler,
@@ -243,4 +204,11 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 		c.namespaces = append(c.namespaces, caches)
 	}
 	return c, nil
+}
+
+// informerHandler is an event handler for the informer of one resource.
+type informerHandler struct {
+	resource string
+	informer cache.SharedIndexInformer
+	handler  cache.ResourceEventHandler
 }

@@ -2,9 +2,9 @@ package controller
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -12,15 +12,18 @@ import (
 )
 
 // A sync of an App that has nothing to do is the most common sync there is: every App, at every resync. Its
-// answer depends only on what it reads from the caches (the App, its Deployment, its Service and its Pods), and
+// answer depends only on what it reads from the caches (the App, its objects of each kind and its Pods), and
 // every change of those changes their resourceVersions. So when a sync finds an App converged, berth remembers
 // the versions it read; a later sync that reads the same versions knows the answer without working it out again,
 // which means comparing managedFields, the costliest thing a sync does.
 
 // readVersions are the versions of what one sync read of an App from the caches.
 type readVersions struct {
-	app, deployment, service string // resourceVersions; "" for an object that is not there
-	pods                     uint64 // a hash of the names and resourceVersions of the App's Pods
+	app string
+	// owned are the resourceVersions of the App's objects of each kind, in the order of the controller's kinds,
+	// each ended by a comma; "" for an object that is not there.
+	owned string
+	pods  uint64 // a hash of the names and resourceVersions of the App's Pods
 }
 
 // convergedApps remembers, for each App that its last sync found converged, the versions that sync read.
@@ -36,15 +39,14 @@ func newConvergedApps() *convergedApps {
 }
 
 // versionsOf is what a sync read, as readVersions.
-func (c *convergedApps) versionsOf(app *berthv1alpha1.App, d *appsv1.Deployment, s *corev1.Service,
-	pods []*corev1.Pod) readVersions {
+func (c *convergedApps) versionsOf(app *berthv1alpha1.App, owned []ownedVersion, pods []*corev1.Pod) readVersions {
 	v := readVersions{app: app.ResourceVersion}
-	if d != nil {
-		v.deployment = d.ResourceVersion
+	var b strings.Builder
+	for _, o := range owned {
+		b.WriteString(o.version)
+		b.WriteByte(',')
 	}
-	if s != nil {
-		v.service = s.ResourceVersion
-	}
+	v.owned = b.String()
 	// Summed, so that the order of the cache's index does not matter; each Pod's hash mixes its name and
 	// version, so that one Pod replaced by another does not cancel out.
 	var h maphash.Hash

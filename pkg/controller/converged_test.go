@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -19,18 +20,36 @@ func TestReadVersionsChangeWithEveryObjectRead(t *testing.T) {
 	pod := func(name, version string) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: version}}
 	}
-	base := c.versionsOf(app, d, s, []*corev1.Pod{pod("a", "1"), pod("b", "2")})
-	assert.Equal(t, base, c.versionsOf(app, d, s, []*corev1.Pod{pod("b", "2"), pod("a", "1")}),
+	owned := func(d *appsv1.Deployment, s *corev1.Service) []ownedVersion {
+		var versions []ownedVersion
+		if d != nil {
+			versions = append(versions, ownedVersion{version: d.ResourceVersion, exists: true})
+		} else {
+			versions = append(versions, ownedVersion{})
+		}
+		if s != nil {
+			versions = append(versions, ownedVersion{version: s.ResourceVersion, exists: true})
+		} else {
+			versions = append(versions, ownedVersion{})
+		}
+		return versions
+	}
+	base := c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "1"), pod("b", "2")})
+	assert.Equal(t, base, c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("b", "2"), pod("a", "1")}),
 		"the order of the Pods does not matter")
 
 	changed := map[string]readVersions{
-		"App":            c.versionsOf(withVersion(app, "13"), d, s, []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
-		"no Deployment":  c.versionsOf(app, nil, s, []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
-		"no Service":     c.versionsOf(app, d, nil, []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
-		"a Pod changed":  c.versionsOf(app, d, s, []*corev1.Pod{pod("a", "3"), pod("b", "2")}),
-		"a Pod gone":     c.versionsOf(app, d, s, []*corev1.Pod{pod("a", "1")}),
-		"a Pod replaced": c.versionsOf(app, d, s, []*corev1.Pod{pod("a", "1"), pod("c", "2")}),
-		"versions swapped between Pods": c.versionsOf(app, d, s,
+		"App":           c.versionsOf(withVersion(app, "13"), owned(d, s), []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
+		"no Deployment": c.versionsOf(app, owned(nil, s), []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
+		"no Service":    c.versionsOf(app, owned(d, nil), []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
+		"versions swapped between kinds": c.versionsOf(app, []ownedVersion{{"12", true}, {"11", true}},
+			[]*corev1.Pod{pod("a", "1"), pod("b", "2")}),
+		"versions run together": c.versionsOf(app, []ownedVersion{{"1", true}, {"112", true}},
+			[]*corev1.Pod{pod("a", "1"), pod("b", "2")}),
+		"a Pod changed":  c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "3"), pod("b", "2")}),
+		"a Pod gone":     c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "1")}),
+		"a Pod replaced": c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "1"), pod("c", "2")}),
+		"versions swapped between Pods": c.versionsOf(app, owned(d, s),
 			[]*corev1.Pod{pod("a", "2"), pod("b", "1")}),
 	}
 	for what, v := range changed {

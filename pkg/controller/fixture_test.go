@@ -73,11 +73,8 @@ func newFixtureWithOptions(t testing.TB, opts Options, objects ...runtime.Object
 	f.kubeFactory = kubeinformers.NewSharedInformerFactory(f.kubeClient, 0)
 	f.berthFactory = berthinformers.NewSharedInformerFactory(f.berthClient, 0)
 	answerAppAppliesAsSent(f.berthClient)
-	c, err := New(ctx, f.kubeClient, f.berthClient,
-		f.berthFactory.Berth().V1alpha1().Apps(),
-		f.kubeFactory.Apps().V1().Deployments(),
-		f.kubeFactory.Core().V1().Services(),
-		f.kubeFactory.Core().V1().Pods(),
+	c, err := NewFromInformers(ctx, f.kubeClient, f.berthClient,
+		Informers{{Namespace: metav1.NamespaceAll, Owned: f.kubeFactory, Berth: f.berthFactory}},
 		f.recorder, nil, opts)
 	require.NoError(t, err)
 	f.controller = c

@@ -92,11 +92,10 @@ func (i Informers) sets() []informerSet {
 	sets := make([]informerSet, 0, len(i))
 	for _, n := range i {
 		sets = append(sets, informerSet{
-			namespace:   n.Namespace,
-			apps:        n.Berth.Berth().V1alpha1().Apps(),
-			deployments: n.Owned.Apps().V1().Deployments(),
-			services:    n.Owned.Core().V1().Services(),
-			pods:        n.Owned.Core().V1().Pods(),
+			namespace: n.Namespace,
+			apps:      n.Berth.Berth().V1alpha1().Apps(),
+			pods:      n.Owned.Core().V1().Pods(),
+			owned:     ownedInformers(n),
 		})
 	}
 	return sets

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
@@ -185,9 +186,8 @@ func TestInformersCacheOnlyWhatBerthReads(t *testing.T) {
 		&corev1.Pod{ObjectMeta: berths, Spec: corev1.PodSpec{NodeName: "node-1"}}, &corev1.Pod{ObjectMeta: theirs})
 	informers := NewInformers(kubeClient, berthfake.NewSimpleClientset(app), nil, 0)
 	set := informers.sets()[0]
-	caches := map[string]cache.SharedIndexInformer{
-		"Deployments": set.deployments.Informer(), "Services": set.services.Informer(), "Pods": set.pods.Informer(),
-	}
+	caches := maps.Clone(set.owned)
+	caches["pods"] = set.pods.Informer()
 	apps := set.apps.Informer()
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
@@ -195,8 +195,11 @@ func TestInformersCacheOnlyWhatBerthReads(t *testing.T) {
 		informers.Shutdown()
 	}()
 	informers.Start(ctx)
-	require.True(t, cache.WaitForCacheSync(ctx.Done(), apps.HasSynced, caches["Deployments"].HasSynced,
-		caches["Services"].HasSynced, caches["Pods"].HasSynced))
+	synced := []cache.InformerSynced{apps.HasSynced}
+	for _, informer := range caches {
+		synced = append(synced, informer.HasSynced)
+	}
+	require.True(t, cache.WaitForCacheSync(ctx.Done(), synced...))
 
 	for kind, informer := range caches {
 		assert.Equal(t, []string{"shop/web"}, informer.GetStore().ListKeys(), "%s: berth's only", kind)
@@ -204,7 +207,7 @@ func TestInformersCacheOnlyWhatBerthReads(t *testing.T) {
 		require.NoError(t, err)
 		object, err := meta.Accessor(obj)
 		require.NoError(t, err)
-		if kind == "Pods" {
+		if kind == "pods" {
 			assert.Empty(t, obj.(*corev1.Pod).Spec.NodeName, "a Pod is trimmed to what status reads")
 			assert.Empty(t, object.GetManagedFields(), "a Pod keeps no managedFields")
 			continue

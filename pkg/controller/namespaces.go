@@ -3,14 +3,9 @@ package controller
 import (
 	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
-	appslisters "k8s.io/client-go/listers/apps/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
@@ -27,11 +22,11 @@ import (
 type informerSet struct {
 	// namespace is the namespace whose lookups the set answers: metav1.NamespaceAll when it answers any (the set
 	// of all namespaces, or the one set that New is given).
-	namespace   string
-	apps        berthinformers.AppInformer
-	deployments appsinformers.DeploymentInformer
-	services    coreinformers.ServiceInformer
-	pods        coreinformers.PodInformer
+	namespace string
+	apps      berthinformers.AppInformer
+	pods      coreinformers.PodInformer
+	// owned are the informers of the kinds an App owns, by resource (kinds.go).
+	owned map[string]cache.SharedIndexInformer
 }
 
 // checkInformerSets refuses sets that would answer a namespace twice.
@@ -92,24 +87,6 @@ func newAppLister(sets []informerSet) berthlisters.AppLister {
 		berthlisters.NewAppLister(newEmptyIndexer()))}
 }
 
-func newDeploymentLister(sets []informerSet) appslisters.DeploymentLister {
-	if len(sets) == 1 {
-		return sets[0].deployments.Lister()
-	}
-	return deploymentListers{newByNamespace(sets,
-		func(s informerSet) appslisters.DeploymentLister { return s.deployments.Lister() },
-		appslisters.NewDeploymentLister(newEmptyIndexer()))}
-}
-
-func newServiceLister(sets []informerSet) corelisters.ServiceLister {
-	if len(sets) == 1 {
-		return sets[0].services.Lister()
-	}
-	return serviceListers{newByNamespace(sets,
-		func(s informerSet) corelisters.ServiceLister { return s.services.Lister() },
-		corelisters.NewServiceLister(newEmptyIndexer()))}
-}
-
 // newPodIndexers are the sets' caches of Pods, which New has indexed by App.
 func newPodIndexers(sets []informerSet) byNamespace[cache.Indexer] {
 	return newByNamespace(sets, func(s informerSet) cache.Indexer { return s.pods.Informer().GetIndexer() },
@@ -127,36 +104,6 @@ func (l appListers) Apps(namespace string) berthlisters.AppNamespaceLister {
 
 func (l appListers) List(selector labels.Selector) ([]*berthv1alpha1.App, error) {
 	return listAll(l.values, func(lister berthlisters.AppLister) ([]*berthv1alpha1.App, error) {
-		return lister.List(selector)
-	})
-}
-
-// deploymentListers is a DeploymentLister over the sets of several namespaces.
-type deploymentListers struct {
-	byNamespace[appslisters.DeploymentLister]
-}
-
-func (l deploymentListers) Deployments(namespace string) appslisters.DeploymentNamespaceLister {
-	return l.in(namespace).Deployments(namespace)
-}
-
-func (l deploymentListers) List(selector labels.Selector) ([]*appsv1.Deployment, error) {
-	return listAll(l.values, func(lister appslisters.DeploymentLister) ([]*appsv1.Deployment, error) {
-		return lister.List(selector)
-	})
-}
-
-// serviceListers is a ServiceLister over the sets of several namespaces.
-type serviceListers struct {
-	byNamespace[corelisters.ServiceLister]
-}
-
-func (l serviceListers) Services(namespace string) corelisters.ServiceNamespaceLister {
-	return l.in(namespace).Services(namespace)
-}
-
-func (l serviceListers) List(selector labels.Selector) ([]*corev1.Service, error) {
-	return listAll(l.values, func(lister corelisters.ServiceLister) ([]*corev1.Service, error) {
 		return lister.List(selector)
 	})
 }

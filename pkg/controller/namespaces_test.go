@@ -141,12 +141,14 @@ func TestListersOfAListReadTheInformersOfTheNamespaceTheyName(t *testing.T) {
 		app, err := c.appLister.Apps(namespace).Get("web")
 		require.NoError(t, err)
 		assert.Equal(t, namespace, app.Namespace)
-		d, err := c.deploymentLister.Deployments(namespace).Get("web")
+		d, err := c.deploymentKind.cached(namespace, "web")
 		require.NoError(t, err)
 		assert.Equal(t, namespace, d.Namespace)
-		s, err := c.serviceLister.Services(namespace).Get("web")
+		owned, err := c.ownedVersions(cache.NewObjectName(namespace, "web"))
 		require.NoError(t, err)
-		assert.Equal(t, namespace, s.Namespace)
+		for i, o := range owned {
+			assert.True(t, o.exists, "the App's %s", c.owned[i].resourceName())
+		}
 		pods, err := c.appPods(cache.NewObjectName(namespace, "web"))
 		require.NoError(t, err)
 		require.Len(t, pods, 1)
@@ -156,10 +158,13 @@ func TestListersOfAListReadTheInformersOfTheNamespaceTheyName(t *testing.T) {
 	// A namespace that is not on the list holds nothing.
 	_, err := c.appLister.Apps("c").Get("web")
 	assert.True(t, apierrors.IsNotFound(err), "an App of another namespace: %v", err)
-	_, err = c.deploymentLister.Deployments("c").Get("web")
+	_, err = c.deploymentKind.cached("c", "web")
 	assert.True(t, apierrors.IsNotFound(err), "a Deployment of another namespace: %v", err)
-	_, err = c.serviceLister.Services("c").Get("web")
-	assert.True(t, apierrors.IsNotFound(err), "a Service of another namespace: %v", err)
+	owned, err := c.ownedVersions(cache.NewObjectName("c", "web"))
+	require.NoError(t, err)
+	for i, o := range owned {
+		assert.False(t, o.exists, "an object of another namespace: %s", c.owned[i].resourceName())
+	}
 	pods, err := c.appPods(cache.NewObjectName("c", "web"))
 	require.NoError(t, err)
 	assert.Empty(t, pods)
@@ -176,12 +181,6 @@ func TestListersOfAListReadTheInformersOfTheNamespaceTheyName(t *testing.T) {
 		}
 		assert.ElementsMatch(t, []string{"a", "b"}, namespaces, name)
 	}
-	deployments, err := c.deploymentLister.List(labels.Everything())
-	require.NoError(t, err)
-	assert.Len(t, deployments, 2)
-	services, err := c.serviceLister.List(labels.Everything())
-	require.NoError(t, err)
-	assert.Len(t, services, 2)
 }
 
 func TestOneNamespaceOrAllIsReadThroughTheInformersOwnListers(t *testing.T) {
@@ -189,10 +188,6 @@ func TestOneNamespaceOrAllIsReadThroughTheInformersOwnListers(t *testing.T) {
 		f := newNamespacesFixture(t, namespaces)
 		_, routed := f.controller.appLister.(appListers)
 		assert.False(t, routed, "%q: the informer's own App lister, as before lists of namespaces", namespaces)
-		_, routed = f.controller.deploymentLister.(deploymentListers)
-		assert.False(t, routed, "%q: the informer's own Deployment lister", namespaces)
-		_, routed = f.controller.serviceLister.(serviceListers)
-		assert.False(t, routed, "%q: the informer's own Service lister", namespaces)
 		_, routed = f.informers.AppLister().(appListers)
 		assert.False(t, routed, "%q: berth_apps reads the informer's own lister", namespaces)
 	}

@@ -5,26 +5,19 @@ import (
 	"errors"
 	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	appslisters "k8s.io/client-go/listers/apps/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 )
 
-// The write path of the objects an App owns: one generic function, syncOwned, for every kind (Deployment,
-// Service), described to it by an ownedKind.
+// The write path of the objects an App owns: one generic function, syncOwned, for every kind, described to it by
+// an ownedKind (kinds.go lists them).
 
 // ownedClient is the part of a typed client (DeploymentInterface, ServiceInterface) that the write path uses:
 // T is the object, A its apply configuration.
@@ -54,49 +47,10 @@ type ownedKind[T ownedObject, A any] struct {
 	withAnnotation func(A, string, string)
 	// unwanted says, in the Event of its deletion, why an App no longer has an object of this kind.
 	unwanted string
-}
-
-// newDeploymentKind and newServiceKind describe the two kinds an App owns, read through lister and written
-// through client. The controller builds each once.
-func newDeploymentKind(lister appslisters.DeploymentLister,
-	client appsv1client.DeploymentsGetter) ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration] {
-	return ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration]{
-		kind:     "Deployment",
-		resource: "deployments",
-		cached: func(namespace, name string) (*appsv1.Deployment, error) {
-			return lister.Deployments(namespace).Get(name)
-		},
-		client: func(namespace string) ownedClient[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration] {
-			return client.Deployments(namespace)
-		},
-		extract:   appsv1ac.ExtractDeployment,
-		newObject: func() *appsv1.Deployment { return &appsv1.Deployment{} },
-		withUID:   func(d *appsv1ac.DeploymentApplyConfiguration, uid types.UID) { d.WithUID(uid) },
-		withAnnotation: func(d *appsv1ac.DeploymentApplyConfiguration, key, value string) {
-			d.WithAnnotations(map[string]string{key: value})
-		},
-	}
-}
-
-func newServiceKind(lister corelisters.ServiceLister,
-	client corev1client.ServicesGetter) ownedKind[*corev1.Service, *corev1ac.ServiceApplyConfiguration] {
-	return ownedKind[*corev1.Service, *corev1ac.ServiceApplyConfiguration]{
-		kind:     "Service",
-		resource: "services",
-		cached: func(namespace, name string) (*corev1.Service, error) {
-			return lister.Services(namespace).Get(name)
-		},
-		client: func(namespace string) ownedClient[*corev1.Service, *corev1ac.ServiceApplyConfiguration] {
-			return client.Services(namespace)
-		},
-		extract:   corev1ac.ExtractService,
-		newObject: func() *corev1.Service { return &corev1.Service{} },
-		withUID:   func(s *corev1ac.ServiceApplyConfiguration, uid types.UID) { s.WithUID(uid) },
-		withAnnotation: func(s *corev1ac.ServiceApplyConfiguration, key, value string) {
-			s.WithAnnotations(map[string]string{key: value})
-		},
-		unwanted: "the App has no port",
-	}
+	// desired is what app wants of its object of this kind (from pkg/plan), and whether it wants one.
+	desired func(app *berthv1alpha1.App) (A, bool)
+	// observe, when not nil, records in obs the App's object of this kind as the sync left it (nil when none).
+	observe func(obs *observation, obj T)
 }
 
 // errStaleCache is returned when the API server holds another object than the one the cache shows: the cache is

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -68,15 +67,11 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		return nil
 	}
 	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("app", klog.KObj(app)))
-	deployment, err := cachedOrNil(c.deploymentLister.Deployments(key.Namespace).Get(key.Name))
+	owned, err := c.ownedVersions(key)
 	if err != nil {
 		return err
 	}
-	service, err := cachedOrNil(c.serviceLister.Services(key.Namespace).Get(key.Name))
-	if err != nil {
-		return err
-	}
-	if !c.cacheCaughtUp(key, app, deployment, service) {
+	if !c.cacheCaughtUp(key, app, owned) {
 		klog.FromContext(ctx).V(4).Info("The cache has not seen berth's last write yet; waiting for it")
 		return errCacheBehind
 	}
@@ -84,7 +79,7 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
-	read := c.converged.versionsOf(app, deployment, service, pods)
+	read := c.converged.versionsOf(app, owned, pods)
 	if c.converged.is(key, read) {
 		return nil
 	}
@@ -95,15 +90,12 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	// A crash loop can end with no change in the cluster: the App recovers when the window of its last exit
 	// passes.
 	obs.retryAfter(plan.CrashLoopRecheck(pods, time.Now()))
-	obs.Deployment, err = syncOwned(ctx, c, app, c.deploymentKind, plan.Deployment(app), true, &obs)
-	if err != nil {
-		return err
-	}
-	if obs.Deployment != nil {
-		// Not before the App has its Deployment: a Service with nothing behind it is of no use, and one of the
-		// App's name that is someone else's is in the way only of an App that runs.
-		desired := plan.Service(app)
-		if _, err := syncOwned(ctx, c, app, c.serviceKind, desired, desired != nil, &obs); err != nil {
+	for i, k := range c.owned {
+		if i > 0 && obs.Deployment == nil {
+			// The other kinds wait for the Deployment (see newOwnedKinds).
+			break
+		}
+		if err := k.sync(ctx, c, app, &obs); err != nil {
 			return err
 		}
 	}
@@ -127,14 +119,6 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	return nil
 }
 
-// cachedOrNil turns a lister's NotFound into a nil object.
-func cachedOrNil[T any](obj *T, err error) (*T, error) {
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	return obj, err
-}
-
 // appPods reads the App's Pods from the cache's index.
 func (c *Controller) appPods(key cache.ObjectName) ([]*corev1.Pod, error) {
 	objs, err := c.podIndexers.in(key.Namespace).ByIndex(podsByApp, key.String())
@@ -150,23 +134,38 @@ func (c *Controller) appPods(key cache.ObjectName) ([]*corev1.Pod, error) {
 	return pods, nil
 }
 
-// cacheCaughtUp tells whether the caches show berth's last writes of the App's status, Deployment and Service
-// (nil when the cache has none).
-func (c *Controller) cacheCaughtUp(key cache.ObjectName, app *berthv1alpha1.App, d *appsv1.Deployment,
-	s *corev1.Service) bool {
-	return c.expectations.caughtUp("apps", key, true, app.ResourceVersion) &&
-		c.expectations.caughtUp("deployments", key, d != nil, versionOf(d)) &&
-		c.expectations.caughtUp("services", key, s != nil, versionOf(s))
+// ownedVersion is the version of the App's object of one kind in the cache.
+type ownedVersion struct {
+	version string // "" when the cache holds none
+	exists  bool
 }
 
-func versionOf[T any, PT interface {
-	*T
-	metav1.Object
-}](obj PT) string {
-	if obj == nil {
-		return ""
+// ownedVersions reads from the caches the versions of the App's objects, of each kind it may own, in the order of
+// c.owned.
+func (c *Controller) ownedVersions(key cache.ObjectName) ([]ownedVersion, error) {
+	versions := make([]ownedVersion, len(c.owned))
+	for i, k := range c.owned {
+		version, exists, err := k.cachedVersion(key)
+		if err != nil {
+			return nil, err
+		}
+		versions[i] = ownedVersion{version: version, exists: exists}
 	}
-	return obj.GetResourceVersion()
+	return versions, nil
+}
+
+// cacheCaughtUp tells whether the caches show berth's last writes of the App's status and of its objects of
+// each kind, whose versions the cache shows (owned, in the order of c.owned).
+func (c *Controller) cacheCaughtUp(key cache.ObjectName, app *berthv1alpha1.App, owned []ownedVersion) bool {
+	if !c.expectations.caughtUp("apps", key, true, app.ResourceVersion) {
+		return false
+	}
+	for i, k := range c.owned {
+		if !c.expectations.caughtUp(k.resourceName(), key, owned[i].exists, owned[i].version) {
+			return false
+		}
+	}
+	return true
 }
 
 // updateStatus writes the App's status when it differs from what the App already says, and emits an Event when

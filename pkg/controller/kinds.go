@@ -1,0 +1,147 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan"
+)
+
+// The kinds of object an App owns, and the one place that lists them. A kind is:
+//   - its informer in a set of factories (ownedInformers), which caches berth's objects of the kind;
+//   - an ownedKind: its client, and what the App wants of it, from pkg/plan (newOwnedKinds);
+//   - its RBAC rule (artifacts/ and the chart; TestRBACIsLeast checks it).
+//
+// The rest of the loop treats every kind alike: the same event handler maps a change to its App, a sync waits for
+// the cache to show berth's last write of each, remembers the version of each when the App has converged, and
+// makes each through syncOwned, in the order of newOwnedKinds.
+
+// ownedSync is an ownedKind with its types hidden, for the parts of the loop that treat every kind alike.
+type ownedSync interface {
+	// resourceName is the kind's resource, e.g. "deployments": in expectations and the informers' errors.
+	resourceName() string
+	// cachedVersion is the resourceVersion of the App's object of the kind in the cache, if there is one.
+	cachedVersion(key cache.ObjectName) (version string, exists bool, err error)
+	// sync makes the App's object of the kind what the App wants, and records what it found in obs.
+	sync(ctx context.Context, c *Controller, app *berthv1alpha1.App, obs *observation) error
+}
+
+// ownedInformers are the informers of the kinds an App owns, from one namespace's factories, by resource.
+// Asking a factory for an informer is what makes it start one: only the kinds berth owns are asked for.
+func ownedInformers(n NamespaceInformers) map[string]cache.SharedIndexInformer {
+	return map[string]cache.SharedIndexInformer{
+		"deployments": n.Owned.Apps().V1().Deployments().Informer(),
+		"services":    n.Owned.Core().V1().Services().Informer(),
+	}
+}
+
+// newOwnedKinds describes the kinds an App owns, read through the sets' informers and written through client,
+// in the order a sync makes them. The Deployment comes first: the others are made once it exists. A Service with
+// nothing behind it is of no use, and an object of the App's name that is someone else's is in the way only of
+// an App that runs.
+func newOwnedKinds(sets []informerSet, client kubernetes.Interface) (
+	ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration], []ownedSync) {
+	deployments := ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration]{
+		kind:     "Deployment",
+		resource: "deployments",
+		cached:   cachedFrom[*appsv1.Deployment](sets, appsv1.Resource("deployments")),
+		client: func(namespace string) ownedClient[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration] {
+			return client.AppsV1().Deployments(namespace)
+		},
+		extract:   appsv1ac.ExtractDeployment,
+		newObject: func() *appsv1.Deployment { return &appsv1.Deployment{} },
+		withUID:   func(d *appsv1ac.DeploymentApplyConfiguration, uid types.UID) { d.WithUID(uid) },
+		withAnnotation: func(d *appsv1ac.DeploymentApplyConfiguration, key, value string) {
+			d.WithAnnotations(map[string]string{key: value})
+		},
+		desired: func(app *berthv1alpha1.App) (*appsv1ac.DeploymentApplyConfiguration, bool) {
+			return plan.Deployment(app), true
+		},
+		observe: func(obs *observation, d *appsv1.Deployment) { obs.Deployment = d },
+	}
+	services := ownedKind[*corev1.Service, *corev1ac.ServiceApplyConfiguration]{
+		kind:     "Service",
+		resource: "services",
+		cached:   cachedFrom[*corev1.Service](sets, corev1.Resource("services")),
+		client: func(namespace string) ownedClient[*corev1.Service, *corev1ac.ServiceApplyConfiguration] {
+			return client.CoreV1().Services(namespace)
+		},
+		extract:   corev1ac.ExtractService,
+		newObject: func() *corev1.Service { return &corev1.Service{} },
+		withUID:   func(s *corev1ac.ServiceApplyConfiguration, uid types.UID) { s.WithUID(uid) },
+		withAnnotation: func(s *corev1ac.ServiceApplyConfiguration, key, value string) {
+			s.WithAnnotations(map[string]string{key: value})
+		},
+		desired:  wantedIfNotNil(plan.Service),
+		unwanted: "the App has no port",
+	}
+	return deployments, []ownedSync{deployments, services}
+}
+
+// wantedIfNotNil turns a function of pkg/plan that returns nil for an object the App does not want into an
+// ownedKind's desired.
+func wantedIfNotNil[A comparable](desired func(*berthv1alpha1.App) A) func(*berthv1alpha1.App) (A, bool) {
+	return func(app *berthv1alpha1.App) (A, bool) {
+		var none A
+		d := desired(app)
+		return d, d != none
+	}
+}
+
+// cachedFrom reads objects of one kind from the sets' informers of resource, as a lister would.
+func cachedFrom[T ownedObject](sets []informerSet, resource schema.GroupResource) func(namespace, name string) (T, error) {
+	indexers := newByNamespace(sets, func(s informerSet) cache.Indexer {
+		return s.owned[resource.Resource].GetIndexer()
+	}, newEmptyIndexer())
+	return func(namespace, name string) (T, error) {
+		var none T
+		obj, exists, err := indexers.in(namespace).GetByKey(cache.NewObjectName(namespace, name).String())
+		switch {
+		case err != nil:
+			return none, err
+		case !exists:
+			return none, apierrors.NewNotFound(resource, name)
+		}
+		typed, ok := obj.(T)
+		if !ok {
+			return none, fmt.Errorf("the cache of %s holds a %T", resource, obj)
+		}
+		return typed, nil
+	}
+}
+
+func (k ownedKind[T, A]) resourceName() string { return k.resource }
+
+func (k ownedKind[T, A]) cachedVersion(key cache.ObjectName) (string, bool, error) {
+	obj, err := k.cached(key.Namespace, key.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	return obj.GetResourceVersion(), true, nil
+}
+
+func (k ownedKind[T, A]) sync(ctx context.Context, c *Controller, app *berthv1alpha1.App, obs *observation) error {
+	desired, want := k.desired(app)
+	obj, err := syncOwned(ctx, c, app, k, desired, want, obs)
+	if err != nil {
+		return err
+	}
+	if k.observe != nil {
+		k.observe(obs, obj)
+	}
+	return nil
+}
