@@ -20,7 +20,7 @@ import (
 // the two (make bench prints the ratio).
 func BenchmarkSyncConverged(b *testing.B) {
 	app, d, s := converged(b, plantest.NewApp(plantest.WithPort(8080)))
-	f := newFixture(b, app, d, s)
+	f := newFixture(b, app, budgetOf(b, app), d, s)
 	key := cache.NewObjectName("shop", "web")
 	b.ReportAllocs()
 	for b.Loop() {
@@ -36,7 +36,7 @@ func BenchmarkSyncConverged(b *testing.B) {
 // each kind and its Pods.
 func BenchmarkSyncBaselineListerReads(b *testing.B) {
 	app, d, s := converged(b, plantest.NewApp(plantest.WithPort(8080)))
-	f := newFixture(b, app, d, s)
+	f := newFixture(b, app, budgetOf(b, app), d, s)
 	c := f.controller
 	key := cache.NewObjectName("shop", "web")
 	b.ReportAllocs()

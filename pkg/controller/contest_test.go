@@ -201,7 +201,7 @@ func TestSyncStopsCorrectingAFieldSomeoneKeepsChanging(t *testing.T) {
 	drifted := updatedByAnotherManager(t, d, func(d *appsv1.Deployment) {
 		d.Spec.Template.Spec.Containers[0].Image = "evil:1"
 	})
-	f := newFixtureWithOptions(t, Options{CorrectionLimit: 2}, app, drifted)
+	f := newFixtureWithOptions(t, Options{CorrectionLimit: 2}, app, budgetOf(t, app), drifted)
 	clock := clocktesting.NewFakePassiveClock(time.Now())
 	f.controller.corrections = newCorrections(clock, 2, time.Minute, time.Second)
 	key := cache.MetaObjectToName(app)

@@ -65,7 +65,7 @@ func TestReadVersionsChangeWithEveryObjectRead(t *testing.T) {
 
 func TestAConvergedAppIsNotWorkedOutAgainUntilSomethingChanges(t *testing.T) {
 	app, d, s := converged(t, plantest.NewApp(plantest.WithPort(8080)))
-	f := newFixture(t, app, d, s)
+	f := newFixture(t, app, budgetOf(t, app), d, s)
 	require.NoError(t, f.sync())
 	require.Empty(t, f.writes())
 

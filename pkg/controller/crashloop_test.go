@@ -17,7 +17,7 @@ func TestSyncNoticesTheEndOfACrashLoopByItself(t *testing.T) {
 	app, d, _ := converged(t, plantest.NewApp())
 	// The container runs since its last exit, which leaves the kubelet's window a moment from now.
 	lastExit := time.Now().Add(-plantest.CrashLoopWindow + 300*time.Millisecond)
-	f := newFixture(t, app, d, plantest.CrashingPod("web-1", 3, plantest.RunningSince(lastExit), plantest.ExitedAt(1, "Error", lastExit)))
+	f := newFixture(t, app, budgetOf(t, app), d, plantest.CrashingPod("web-1", 3, plantest.RunningSince(lastExit), plantest.ExitedAt(1, "Error", lastExit)))
 
 	require.NoError(t, f.sync())
 	require.Equal(t, []action{applyAppStatus}, f.writes(), "the App is Degraded while its container runs")

@@ -8,6 +8,7 @@ import (
 	"github.com/berthdev/berth/pkg/plan/plantest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -127,6 +128,7 @@ func TestSyncWaitsForTheCacheToSeeItsOwnWrites(t *testing.T) {
 	s, err := f.kubeClient.CoreV1().Services("shop").Get(f.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
 	require.NoError(t, f.indexerFor(s).Add(s))
+	f.cacheCreated(&policyv1.PodDisruptionBudget{})
 	app := plantest.NewApp(plantest.WithPort(8080))
 	app.Status = status
 	require.NoError(t, f.indexerFor(app).Update(app))

@@ -8,7 +8,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -118,9 +120,30 @@ func (f *fixture) indexerFor(obj runtime.Object) cache.Indexer {
 		return f.kubeFactory.Core().V1().Services().Informer().GetIndexer()
 	case *corev1.Pod:
 		return f.kubeFactory.Core().V1().Pods().Informer().GetIndexer()
+	case *policyv1.PodDisruptionBudget:
+		return f.kubeFactory.Policy().V1().PodDisruptionBudgets().Informer().GetIndexer()
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		return f.kubeFactory.Autoscaling().V2().HorizontalPodAutoscalers().Informer().GetIndexer()
 	}
 	f.t.Fatalf("no informer for %T", obj)
 	return nil
+}
+
+// cacheCreated puts into the cache the object web of obj's kind, in namespace shop, as the client holds it: the
+// cache has seen berth's create.
+func (f *fixture) cacheCreated(obj runtime.Object) {
+	f.t.Helper()
+	var err error
+	switch obj.(type) {
+	case *policyv1.PodDisruptionBudget:
+		obj, err = f.kubeClient.PolicyV1().PodDisruptionBudgets("shop").Get(f.ctx, "web", metav1.GetOptions{})
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		obj, err = f.kubeClient.AutoscalingV2().HorizontalPodAutoscalers("shop").Get(f.ctx, "web", metav1.GetOptions{})
+	default:
+		f.t.Fatalf("cacheCreated: no client for %T", obj)
+	}
+	require.NoError(f.t, err)
+	require.NoError(f.t, f.indexerFor(obj).Add(obj))
 }
 
 // sync runs one sync of the App web in namespace shop.
@@ -202,6 +225,19 @@ func converged(t testing.TB, app *berthv1alpha1.App) (*berthv1alpha1.App, *appsv
 	app = app.DeepCopy()
 	app.Status = plan.Status(app, plan.Observed{Deployment: d}, "cluster.local", metav1.NewTime(time.Now().Add(-time.Hour)))
 	return app, d, s
+}
+
+// budgetOf is the App's PodDisruptionBudget as berth applied it, with berth's managedFields: an App of the
+// tests' usual 3 replicas has one.
+func budgetOf(t testing.TB, app *berthv1alpha1.App) *policyv1.PodDisruptionBudget {
+	t.Helper()
+	desired := plan.PodDisruptionBudget(app)
+	require.NotNil(t, desired, "the App has no disruption budget")
+	desired.WithAnnotations(map[string]string{AnnotationAppliedFrom: hashOf(t, desired)})
+	b, err := kubefake.NewClientset().PolicyV1().PodDisruptionBudgets(app.Namespace).Apply(context.Background(),
+		desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	require.NoError(t, err)
+	return b
 }
 
 // applied is the App's Deployment as berth applied it, rolled out: it carries berth's managedFields entry, as a

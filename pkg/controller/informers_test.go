@@ -9,7 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubefake "k8s.io/client-go/kubernetes/fake"
@@ -183,7 +185,10 @@ func TestInformersCacheOnlyWhatBerthReads(t *testing.T) {
 	kubeClient := kubefake.NewClientset(
 		&appsv1.Deployment{ObjectMeta: berths}, &appsv1.Deployment{ObjectMeta: theirs},
 		&corev1.Service{ObjectMeta: berths}, &corev1.Service{ObjectMeta: theirs},
-		&corev1.Pod{ObjectMeta: berths, Spec: corev1.PodSpec{NodeName: "node-1"}}, &corev1.Pod{ObjectMeta: theirs})
+		&corev1.Pod{ObjectMeta: berths, Spec: corev1.PodSpec{NodeName: "node-1"}}, &corev1.Pod{ObjectMeta: theirs},
+		&policyv1.PodDisruptionBudget{ObjectMeta: berths}, &policyv1.PodDisruptionBudget{ObjectMeta: theirs},
+		&autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: berths},
+		&autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: theirs})
 	informers := NewInformers(kubeClient, berthfake.NewSimpleClientset(app), nil, 0)
 	set := informers.sets()[0]
 	caches := maps.Clone(set.owned)

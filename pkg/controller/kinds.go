@@ -5,12 +5,16 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -41,8 +45,10 @@ type ownedSync interface {
 // Asking a factory for an informer is what makes it start one: only the kinds berth owns are asked for.
 func ownedInformers(n NamespaceInformers) map[string]cache.SharedIndexInformer {
 	return map[string]cache.SharedIndexInformer{
-		"deployments": n.Owned.Apps().V1().Deployments().Informer(),
-		"services":    n.Owned.Core().V1().Services().Informer(),
+		"deployments":              n.Owned.Apps().V1().Deployments().Informer(),
+		"services":                 n.Owned.Core().V1().Services().Informer(),
+		"poddisruptionbudgets":     n.Owned.Policy().V1().PodDisruptionBudgets().Informer(),
+		"horizontalpodautoscalers": n.Owned.Autoscaling().V2().HorizontalPodAutoscalers().Informer(),
 	}
 }
 
@@ -69,6 +75,10 @@ func newOwnedKinds(sets []informerSet, client kubernetes.Interface) (
 			return plan.Deployment(app), true
 		},
 		observe: func(obs *observation, d *appsv1.Deployment) { obs.Deployment = d },
+		beforeApply: func(ctx context.Context, c *Controller, live *appsv1.Deployment,
+			desired *appsv1ac.DeploymentApplyConfiguration) (*appsv1.Deployment, bool, error) {
+			return releaseReplicas(ctx, client.AppsV1(), c.expectations, live, desired)
+		},
 	}
 	services := ownedKind[*corev1.Service, *corev1ac.ServiceApplyConfiguration]{
 		kind:     "Service",
@@ -86,7 +96,45 @@ func newOwnedKinds(sets []informerSet, client kubernetes.Interface) (
 		desired:  wantedIfNotNil(plan.Service),
 		unwanted: "the App has no port",
 	}
-	return deployments, []ownedSync{deployments, services}
+	budgets := ownedKind[*policyv1.PodDisruptionBudget, *policyv1ac.PodDisruptionBudgetApplyConfiguration]{
+		kind:     "PodDisruptionBudget",
+		resource: "poddisruptionbudgets",
+		cached:   cachedFrom[*policyv1.PodDisruptionBudget](sets, policyv1.Resource("poddisruptionbudgets")),
+		client: func(namespace string) ownedClient[*policyv1.PodDisruptionBudget,
+			*policyv1ac.PodDisruptionBudgetApplyConfiguration] {
+			return client.PolicyV1().PodDisruptionBudgets(namespace)
+		},
+		extract:   policyv1ac.ExtractPodDisruptionBudget,
+		newObject: func() *policyv1.PodDisruptionBudget { return &policyv1.PodDisruptionBudget{} },
+		withUID:   func(b *policyv1ac.PodDisruptionBudgetApplyConfiguration, uid types.UID) { b.WithUID(uid) },
+		withAnnotation: func(b *policyv1ac.PodDisruptionBudgetApplyConfiguration, key, value string) {
+			b.WithAnnotations(map[string]string{key: value})
+		},
+		desired:  wantedIfNotNil(plan.PodDisruptionBudget),
+		unwanted: "the App runs fewer than 2 Pods, or has turned its disruption budget off",
+	}
+	autoscalers := ownedKind[*autoscalingv2.HorizontalPodAutoscaler,
+		*autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration]{
+		kind:     "HorizontalPodAutoscaler",
+		resource: "horizontalpodautoscalers",
+		cached: cachedFrom[*autoscalingv2.HorizontalPodAutoscaler](sets,
+			autoscalingv2.Resource("horizontalpodautoscalers")),
+		client: func(namespace string) ownedClient[*autoscalingv2.HorizontalPodAutoscaler,
+			*autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration] {
+			return client.AutoscalingV2().HorizontalPodAutoscalers(namespace)
+		},
+		extract:   autoscalingv2ac.ExtractHorizontalPodAutoscaler,
+		newObject: func() *autoscalingv2.HorizontalPodAutoscaler { return &autoscalingv2.HorizontalPodAutoscaler{} },
+		withUID: func(h *autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration, uid types.UID) {
+			h.WithUID(uid)
+		},
+		withAnnotation: func(h *autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration, key, value string) {
+			h.WithAnnotations(map[string]string{key: value})
+		},
+		desired:  wantedIfNotNil(plan.HorizontalPodAutoscaler),
+		unwanted: "the App is no longer autoscaled",
+	}
+	return deployments, []ownedSync{deployments, services, budgets, autoscalers}
 }
 
 // wantedIfNotNil turns a function of pkg/plan that returns nil for an object the App does not want into an

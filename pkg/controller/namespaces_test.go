@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -87,6 +88,8 @@ func (f *namespacesFixture) fill(t *testing.T, namespace string, obj runtime.Obj
 			informer = n.Owned.Core().V1().Services().Informer()
 		case *corev1.Pod:
 			informer = n.Owned.Core().V1().Pods().Informer()
+		case *policyv1.PodDisruptionBudget:
+			informer = n.Owned.Policy().V1().PodDisruptionBudgets().Informer()
 		}
 		require.NoError(t, informer.GetIndexer().Add(obj))
 		return
@@ -131,6 +134,7 @@ func TestListersOfAListReadTheInformersOfTheNamespaceTheyName(t *testing.T) {
 		app, d, s := converged(t, plantest.NewApp(inNamespace(namespace), plantest.WithPort(8080)))
 		f.fill(t, namespace, app)
 		f.fill(t, namespace, d)
+		f.fill(t, namespace, budgetOf(t, app))
 		f.fill(t, namespace, s)
 		f.fill(t, namespace, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: namespace,
 			Labels: map[string]string{plan.LabelInstance: "web", plan.LabelManagedBy: plan.ManagedByBerth}}})
@@ -146,8 +150,9 @@ func TestListersOfAListReadTheInformersOfTheNamespaceTheyName(t *testing.T) {
 		assert.Equal(t, namespace, d.Namespace)
 		owned, err := c.ownedVersions(cache.NewObjectName(namespace, "web"))
 		require.NoError(t, err)
+		filled := map[string]bool{"deployments": true, "services": true, "poddisruptionbudgets": true}
 		for i, o := range owned {
-			assert.True(t, o.exists, "the App's %s", c.owned[i].resourceName())
+			assert.Equal(t, filled[c.owned[i].resourceName()], o.exists, "the App's %s", c.owned[i].resourceName())
 		}
 		pods, err := c.appPods(cache.NewObjectName(namespace, "web"))
 		require.NoError(t, err)

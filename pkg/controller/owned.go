@@ -51,6 +51,9 @@ type ownedKind[T ownedObject, A any] struct {
 	desired func(app *berthv1alpha1.App) (A, bool)
 	// observe, when not nil, records in obs the App's object of this kind as the sync left it (nil when none).
 	observe func(obs *observation, obj T)
+	// beforeApply, when not nil, prepares live for berth's apply of desired, and may write it to do so (see
+	// replicas.go). It returns live as it left it, and whether it wrote.
+	beforeApply func(ctx context.Context, c *Controller, live T, desired A) (T, bool, error)
 }
 
 // errStaleCache is returned when the API server holds another object than the one the cache shows: the cache is
@@ -180,6 +183,13 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 			return existing, obs.refusedOr(fmt.Sprintf("update %s %q", k.kind, app.Name), err)
 		}
 		obs.wrote = true
+	}
+	if k.beforeApply != nil {
+		prepared, wrote, err := k.beforeApply(ctx, c, existing, desired)
+		if err != nil {
+			return existing, obs.refusedOr(fmt.Sprintf("update %s %q", k.kind, app.Name), err)
+		}
+		existing, obs.wrote = prepared, obs.wrote || wrote
 	}
 	k.withUID(desired, existing.GetUID())
 	k.withAnnotation(desired, AnnotationAppliedFrom, hash)

@@ -221,6 +221,7 @@ func statusApplyConfiguration(app *berthv1alpha1.App, status berthv1alpha1.AppSt
 		WithReadyReplicas(status.ReadyReplicas).
 		WithAvailableReplicas(status.AvailableReplicas).
 		WithUpdatedReplicas(status.UpdatedReplicas).
+		WithDesiredReplicas(status.DesiredReplicas).
 		WithReady(status.Ready).
 		WithSelector(status.Selector)
 	if status.URL != "" {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,6 +33,7 @@ var (
 	applyDeployment  = action{"patch", "deployments", "", "web"}
 	createService    = action{"create", "services", "", "web"}
 	deleteService    = action{"delete", "services", "", "web"}
+	createBudget     = action{"create", "poddisruptionbudgets", "", "web"}
 	applyAppStatus   = action{"patch", "apps", "status", "web"}
 )
 
@@ -39,10 +42,12 @@ func TestSyncCreatesDeploymentAndService(t *testing.T) {
 
 	require.NoError(t, f.sync())
 
-	// One write per object, and one of the status: see ownership.go.
-	assert.Equal(t, []action{createDeployment, createService, applyAppStatus}, f.writes())
+	// One write per object, and one of the status: see ownership.go. An App of 3 replicas has a disruption
+	// budget.
+	assert.Equal(t, []action{createDeployment, createService, createBudget, applyAppStatus}, f.writes())
 	assert.Equal(t, types.ApplyPatchType, f.patchType("apps", "status"))
-	assert.Equal(t, []string{`Normal Created Created Deployment "web"`, `Normal Created Created Service "web"`}, f.events())
+	assert.Equal(t, []string{`Normal Created Created Deployment "web"`, `Normal Created Created Service "web"`,
+		`Normal Created Created PodDisruptionBudget "web"`}, f.events())
 
 	d, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
@@ -55,9 +60,10 @@ func TestSyncCreatesDeploymentAndService(t *testing.T) {
 	s, err := f.kubeClient.CoreV1().Services("shop").Get(f.ctx, "web", metav1.GetOptions{})
 	require.NoError(t, err)
 
-	// The next sync, which the creates trigger, finds both as the App wants them.
+	// The next sync, which the creates trigger, finds them as the App wants them.
 	require.NoError(t, f.indexerFor(d).Add(d))
 	require.NoError(t, f.indexerFor(s).Add(s))
+	f.cacheCreated(&policyv1.PodDisruptionBudget{})
 	f.kubeClient.ClearActions()
 	f.berthClient.ClearActions()
 	f.events()
@@ -70,7 +76,7 @@ func TestSyncWithoutPortCreatesNoService(t *testing.T) {
 
 	require.NoError(t, f.sync())
 
-	assert.Equal(t, []action{createDeployment, applyAppStatus}, f.writes())
+	assert.Equal(t, []action{createDeployment, createBudget, applyAppStatus}, f.writes())
 }
 
 func operations(obj metav1.Object) []metav1.ManagedFieldsOperationType {
@@ -83,7 +89,7 @@ func operations(obj metav1.Object) []metav1.ManagedFieldsOperationType {
 
 func TestSyncIsANoOpWhenConverged(t *testing.T) {
 	app, d, s := converged(t, plantest.NewApp(plantest.WithPort(8080)))
-	f := newFixture(t, app, d, s)
+	f := newFixture(t, app, budgetOf(t, app), d, s)
 
 	require.NoError(t, f.sync())
 
@@ -101,6 +107,7 @@ func TestSyncTakesOwnershipBeforeChangingWhatItCreated(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ownsByCreate(created))
 	require.NoError(t, f.indexerFor(created).Add(created))
+	f.cacheCreated(&policyv1.PodDisruptionBudget{})
 	changed := plantest.NewApp(func(a *berthv1alpha1.App) { a.Spec.Image = "nginx:1.28" })
 	changed.Generation = 2
 	require.NoError(t, f.indexerFor(changed).Update(changed))
@@ -164,7 +171,7 @@ func TestSyncCorrectsDrift(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			app, d, _ := converged(t, plantest.NewApp())
 			drifted := updatedByAnotherManager(t, d, tt.drift)
-			f := newFixture(t, app, drifted)
+			f := newFixture(t, app, budgetOf(t, app), drifted)
 
 			require.NoError(t, f.sync())
 
@@ -199,7 +206,7 @@ func TestSyncLeavesFieldsOfOtherManagersAlone(t *testing.T) {
 		d.Annotations = map[string]string{"example.com/owner": "team-a"}
 		d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "DEBUG", Value: "1"}}
 	})
-	f := newFixture(t, app, edited)
+	f := newFixture(t, app, budgetOf(t, app), edited)
 
 	require.NoError(t, f.sync())
 
@@ -210,7 +217,7 @@ func TestSyncAppliesAChangedApp(t *testing.T) {
 	app, d, _ := converged(t, plantest.NewApp())
 	app.Spec.Image = "nginx:1.28"
 	app.Generation = 2
-	f := newFixture(t, app, d)
+	f := newFixture(t, app, budgetOf(t, app), d)
 
 	require.NoError(t, f.sync())
 
@@ -225,7 +232,7 @@ func TestSyncDeletesServiceWhenPortIsRemoved(t *testing.T) {
 	s.UID = "uid-service"
 	app.Spec.Port = nil
 	app.Generation = 2
-	f := newFixture(t, app, d, s)
+	f := newFixture(t, app, budgetOf(t, app), d, s)
 
 	require.NoError(t, f.sync())
 
@@ -271,7 +278,7 @@ func TestSyncLeavesForeignObjectsAlone(t *testing.T) {
 	}, {
 		name:        "a Service nobody controls",
 		notCached:   []runtime.Object{foreignService},
-		wantWrites:  []action{createDeployment, createService, applyAppStatus},
+		wantWrites:  []action{createDeployment, createService, createBudget, applyAppStatus},
 		wantMessage: `Service "web" exists and is not controlled by this App`,
 	}}
 	for _, tt := range tests {
@@ -401,7 +408,7 @@ func TestSyncKeepsTheDeploymentWhoseChangeWasRefused(t *testing.T) {
 	app, d, _ := converged(t, plantest.NewApp())
 	app.Spec.Image = "denied.example/web:2"
 	app.Generation = 2
-	f := newFixture(t, app, d)
+	f := newFixture(t, app, budgetOf(t, app), d)
 	f.kubeClient.PrependReactor("patch", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web",
 			errors.New("images from denied.example are not allowed"))
@@ -432,6 +439,7 @@ func TestSyncKeepsTheDeploymentWhoseOwnershipPatchWasRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ownsByCreate(created), "as berth created it")
 	require.NoError(t, f.indexerFor(created).Add(created))
+	f.cacheCreated(&policyv1.PodDisruptionBudget{})
 	changed := plantest.NewApp(func(a *berthv1alpha1.App) { a.Spec.Image = "nginx:1.28" })
 	changed.Generation = 2
 	require.NoError(t, f.indexerFor(changed).Update(changed))
@@ -542,7 +550,7 @@ func TestSyncOfADeletingAppDoesNothing(t *testing.T) {
 
 func TestSyncReportsFailingPods(t *testing.T) {
 	app, d, _ := converged(t, plantest.NewApp())
-	f := newFixture(t, app, d, plantest.WaitingPod("web-1", "CrashLoopBackOff"))
+	f := newFixture(t, app, budgetOf(t, app), d, plantest.WaitingPod("web-1", "CrashLoopBackOff"))
 
 	require.NoError(t, f.sync())
 
@@ -554,7 +562,7 @@ func TestSyncAnnouncesRecovery(t *testing.T) {
 	app, d, _ := converged(t, plantest.NewApp())
 	app.Status = plan.Status(app, plan.Observed{Deployment: d, Pods: []*corev1.Pod{plantest.WaitingPod("web-1", "CrashLoopBackOff")}},
 		"cluster.local", metav1.Now())
-	f := newFixture(t, app, d)
+	f := newFixture(t, app, budgetOf(t, app), d)
 
 	require.NoError(t, f.sync())
 
@@ -574,4 +582,26 @@ func (f *fixture) appliedStatus() berthv1alpha1.AppStatus {
 	}
 	f.t.Fatal("no status was applied")
 	return berthv1alpha1.AppStatus{}
+}
+
+// TestStatusApplyConfigurationCarriesEveryField: a status field that the apply leaves out is never written, and
+// every sync then finds the status different from what it wants, and writes it again.
+func TestStatusApplyConfigurationCarriesEveryField(t *testing.T) {
+	status := berthv1alpha1.AppStatus{
+		ObservedGeneration: 2, Replicas: 3, ReadyReplicas: 2, AvailableReplicas: 1, UpdatedReplicas: 3,
+		DesiredReplicas: 4, Ready: "2/4", Selector: "app.kubernetes.io/instance=web", URL: "http://web.shop",
+		Conditions: []metav1.Condition{{Type: berthv1alpha1.ConditionAvailable, Status: metav1.ConditionTrue,
+			ObservedGeneration: 2, LastTransitionTime: metav1.Unix(1, 0), Reason: "Available", Message: "3 of 3"}},
+	}
+	// Every field of the status is set above, so that a field added to the type and not to the test fails it.
+	fields := reflect.ValueOf(status)
+	for i := range fields.NumField() {
+		require.False(t, fields.Field(i).IsZero(), "the test sets AppStatus.%s", fields.Type().Field(i).Name)
+	}
+
+	data, err := json.Marshal(statusApplyConfiguration(plantest.NewApp(), status).Status)
+	require.NoError(t, err)
+	var applied berthv1alpha1.AppStatus
+	require.NoError(t, json.Unmarshal(data, &applied))
+	assert.Equal(t, status, applied)
 }

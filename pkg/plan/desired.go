@@ -79,11 +79,15 @@ func ownerReference(app *berthv1alpha1.App) *metav1ac.OwnerReferenceApplyConfigu
 // server-side apply leaves the fields of other managers alone.
 func Deployment(app *berthv1alpha1.App) *appsv1ac.DeploymentApplyConfiguration {
 	spec := appsv1ac.DeploymentSpec().
-		WithReplicas(desiredReplicas(app)).
 		WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(app))).
 		WithTemplate(corev1ac.PodTemplateSpec().
 			WithLabels(ObjectLabels(app)).
 			WithSpec(podSpec(app)))
+	if !IsAutoscaled(app) {
+		// An autoscaled App's replicas are its autoscaler's: berth does not own the field, so that neither
+		// undoes what the other set.
+		spec.WithReplicas(desiredReplicas(app))
+	}
 	if r := app.Spec.Rollout; r != nil {
 		if r.MaxSurge != nil || r.MaxUnavailable != nil {
 			rolling := appsv1ac.RollingUpdateDeployment()

@@ -102,7 +102,8 @@ func Status(app *berthv1alpha1.App, obs Observed, clusterDomain string, now meta
 		Selector:           selectorString(app),
 		Conditions:         slices.Clone(app.Status.Conditions),
 	}
-	desired := desiredReplicas(app)
+	desired := currentDesiredReplicas(app, obs.Deployment)
+	status.DesiredReplicas = desired
 	if d := obs.Deployment; d != nil {
 		status.Replicas = d.Status.Replicas
 		status.ReadyReplicas = d.Status.ReadyReplicas

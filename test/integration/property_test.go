@@ -18,7 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
 	"k8s.io/utils/ptr"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
@@ -59,17 +61,35 @@ func TestWhatBerthAppliesIsWhatTheAPIServerStores(t *testing.T) {
 			failures = append(failures, fmt.Sprintf("%s\n  Deployment: %s", describe(a.Spec), jsonDiff(t, desired, extracted)))
 		}
 
-		desiredService := plan.Service(a)
-		if desiredService == nil {
-			continue
+		if desired := plan.Service(a); desired != nil {
+			stored, err := e.kube.CoreV1().Services(e.namespace).Apply(e.ctx, desired, dryRun)
+			require.NoError(t, err, "applying the Service of %s", describe(a))
+			extracted, err := corev1ac.ExtractService(stored, controller.FieldManager)
+			require.NoError(t, err)
+			if !equality.Semantic.DeepEqual(desired, extracted) {
+				failures = append(failures, fmt.Sprintf("%s\n  Service: %s", describe(a.Spec),
+					jsonDiff(t, desired, extracted)))
+			}
 		}
-		storedService, err := e.kube.CoreV1().Services(e.namespace).Apply(e.ctx, desiredService, dryRun)
-		require.NoError(t, err, "applying the Service of %s", describe(a))
-		extractedService, err := corev1ac.ExtractService(storedService, controller.FieldManager)
-		require.NoError(t, err)
-		if !equality.Semantic.DeepEqual(desiredService, extractedService) {
-			failures = append(failures, fmt.Sprintf("%s\n  Service: %s", describe(a.Spec),
-				jsonDiff(t, desiredService, extractedService)))
+		if desired := plan.PodDisruptionBudget(a); desired != nil {
+			stored, err := e.kube.PolicyV1().PodDisruptionBudgets(e.namespace).Apply(e.ctx, desired, dryRun)
+			require.NoError(t, err, "applying the PodDisruptionBudget of %s", describe(a))
+			extracted, err := policyv1ac.ExtractPodDisruptionBudget(stored, controller.FieldManager)
+			require.NoError(t, err)
+			if !equality.Semantic.DeepEqual(desired, extracted) {
+				failures = append(failures, fmt.Sprintf("%s\n  PodDisruptionBudget: %s", describe(a.Spec),
+					jsonDiff(t, desired, extracted)))
+			}
+		}
+		if desired := plan.HorizontalPodAutoscaler(a); desired != nil {
+			stored, err := e.kube.AutoscalingV2().HorizontalPodAutoscalers(e.namespace).Apply(e.ctx, desired, dryRun)
+			require.NoError(t, err, "applying the HorizontalPodAutoscaler of %s", describe(a))
+			extracted, err := autoscalingv2ac.ExtractHorizontalPodAutoscaler(stored, controller.FieldManager)
+			require.NoError(t, err)
+			if !equality.Semantic.DeepEqual(desired, extracted) {
+				failures = append(failures, fmt.Sprintf("%s\n  HorizontalPodAutoscaler: %s", describe(a.Spec),
+					jsonDiff(t, desired, extracted)))
+			}
 		}
 	}
 	if len(failures) > 0 {
@@ -176,7 +196,52 @@ func randomApp(r *rand.Rand, namespace string, i int) *berthv1alpha1.App {
 	randomReferences(r, a)
 	randomIdentity(r, a)
 	randomPlacement(r, a)
+	randomScaling(r, a)
 	return a
+}
+
+// randomScaling gives the App a disruption budget and autoscaling, each in one of its forms, or not.
+func randomScaling(r *rand.Rand, a *berthv1alpha1.App) {
+	switch r.IntN(4) {
+	case 0:
+		a.Spec.DisruptionBudget = &berthv1alpha1.DisruptionBudget{Disabled: r.IntN(2) == 0}
+	case 1:
+		a.Spec.DisruptionBudget = &berthv1alpha1.DisruptionBudget{MaxUnavailable: ptr.To(
+			pick(r, intstr.FromInt32(1), intstr.FromInt32(2), intstr.FromString("1%"), intstr.FromString("100%")))}
+	}
+	if r.IntN(3) > 0 {
+		return
+	}
+	scaling := &berthv1alpha1.Autoscaling{MaxReplicas: pick(r, int32(1), int32(5), int32(10000))}
+	if r.IntN(2) == 0 {
+		scaling.MinReplicas = ptr.To(pick(r, int32(1), scaling.MaxReplicas))
+	}
+	if a.Spec.Resources == nil {
+		a.Spec.Resources = &berthv1alpha1.Resources{}
+	}
+	if a.Spec.Resources.Requests == nil {
+		a.Spec.Resources.Requests = corev1.ResourceList{}
+	}
+	// A utilization target needs a request of its resource, which must not be above the limit.
+	request := func(name corev1.ResourceName, quantity string) {
+		if _, ok := a.Spec.Resources.Requests[name]; ok {
+			return
+		}
+		if limit, ok := a.Spec.Resources.Limits[name]; ok {
+			a.Spec.Resources.Requests[name] = limit
+			return
+		}
+		a.Spec.Resources.Requests[name] = resource.MustParse(quantity)
+	}
+	if r.IntN(3) > 0 {
+		scaling.CPUUtilization = ptr.To(pick(r, int32(1), int32(80), int32(1000)))
+		request(corev1.ResourceCPU, "100m")
+	}
+	if scaling.CPUUtilization == nil || r.IntN(2) == 0 {
+		scaling.MemoryUtilization = ptr.To(pick(r, int32(1), int32(90)))
+		request(corev1.ResourceMemory, "64Mi")
+	}
+	a.Spec.Autoscaling = scaling
 }
 
 // randomPorts gives the App named ports of every protocol, internal or not, and probes of every kind.

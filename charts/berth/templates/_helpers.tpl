@@ -51,6 +51,13 @@ No Secrets, no wildcards.
 - apiGroups: [""]
   resources: [services]
   verbs: [get, list, watch, create, patch, delete]
+# PodDisruptionBudgets and HorizontalPodAutoscalers: the same, and deleted when an App no longer asks for one.
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [get, list, watch, create, patch, delete]
 # berth's Pods, for the Degraded condition.
 - apiGroups: [""]
   resources: [pods]

@@ -38,6 +38,10 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &berthv1alpha1.AppSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("AppStatus"):
 		return &berthv1alpha1.AppStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Autoscaling"):
+		return &berthv1alpha1.AutoscalingApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("DisruptionBudget"):
+		return &berthv1alpha1.DisruptionBudgetApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EnvFromSource"):
 		return &berthv1alpha1.EnvFromSourceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EnvVar"):
@@ -50,6 +54,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &berthv1alpha1.FilesApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("FilesSource"):
 		return &berthv1alpha1.FilesSourceApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GatewayReference"):
+		return &berthv1alpha1.GatewayReferenceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("GRPCProbe"):
 		return &berthv1alpha1.GRPCProbeApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HealthCheck"):
@@ -70,6 +76,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &berthv1alpha1.ResourcesApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Rollout"):
 		return &berthv1alpha1.RolloutApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Route"):
+		return &berthv1alpha1.RouteApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("RunAs"):
 		return &berthv1alpha1.RunAsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Shutdown"):

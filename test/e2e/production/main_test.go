@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -264,13 +265,20 @@ func (r *replica) reconciles(t *testing.T) float64 {
 func newApp(ctx context.Context, namespace, name string) error {
 	_, err := berthClient.BerthV1alpha1().Apps(namespace).Create(ctx, &berthv1alpha1.App{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       berthv1alpha1.AppSpec{Image: "nginxinc/nginx-unprivileged:1.27", Replicas: ptr.To[int32](1), Port: ptr.To[int32](8080)},
+		Spec: berthv1alpha1.AppSpec{Image: "nginxinc/nginx-unprivileged:1.27", Replicas: ptr.To[int32](1),
+			Port: ptr.To[int32](8080),
+			// Autoscaled up to 2 Pods, the App has every kind of object berth makes: a Deployment, a Service,
+			// a PodDisruptionBudget and a HorizontalPodAutoscaler.
+			Autoscaling: &berthv1alpha1.Autoscaling{MaxReplicas: 2, CPUUtilization: ptr.To[int32](80)},
+			Resources: &berthv1alpha1.Resources{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("10m")}},
+		},
 	}, metav1.CreateOptions{})
 	return err
 }
 
-// converged returns nil when berth has done all it does for the App: its Deployment and Service exist and the App
-// controls them, its status describes its current generation with Available=True, and berth recorded an Event
+// converged returns nil when berth has done all it does for the App: its Deployment, Service, PodDisruptionBudget
+// and HorizontalPodAutoscaler exist and the App controls them, its status describes its current generation with Available=True, and berth recorded an Event
 // about it. Otherwise the error says what is missing.
 func converged(ctx context.Context, namespace, name string) error {
 	app, err := berthClient.BerthV1alpha1().Apps(namespace).Get(ctx, name, metav1.GetOptions{})
@@ -290,6 +298,20 @@ func converged(ctx context.Context, namespace, name string) error {
 	}
 	if !controlledBy(s, app) {
 		return fmt.Errorf("Service %s is not controlled by App %s: %v", name, name, s.OwnerReferences)
+	}
+	b, err := kubeClient.PolicyV1().PodDisruptionBudgets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if !controlledBy(b, app) {
+		return fmt.Errorf("PodDisruptionBudget %s is not controlled by App %s: %v", name, name, b.OwnerReferences)
+	}
+	h, err := kubeClient.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if !controlledBy(h, app) {
+		return fmt.Errorf("HorizontalPodAutoscaler %s is not controlled by App %s: %v", name, name, h.OwnerReferences)
 	}
 	if app.Status.ObservedGeneration != app.Generation {
 		return fmt.Errorf("App %s: status.observedGeneration %d, generation %d", name, app.Status.ObservedGeneration,

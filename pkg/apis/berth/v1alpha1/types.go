@@ -28,6 +28,8 @@ const (
 // +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Degraded",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Current",type=integer,JSONPath=`.status.replicas`,priority=1
+// +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.status.desiredReplicas`,priority=1
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a valid Service name (DNS-1035 label): at most 63 lower-case letters, digits and '-', starting with a letter and ending with a letter or digit"
 
@@ -56,6 +58,12 @@ type App struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.probes) || !has(self.probes.liveness) || !has(self.probes.liveness.tcp) || (has(self.probes.liveness.tcp.port) ? (has(self.ports) ? self.ports.exists(p, p.name == self.probes.liveness.tcp.port) : (has(self.port) && self.probes.liveness.tcp.port == 'http')) : (has(self.port) || has(self.ports)))",message="spec.probes.liveness.tcp.port must name a port of spec.ports (or be http, with spec.port); without it, the App needs a port",fieldPath=".probes.liveness.tcp"
 // +kubebuilder:validation:XValidation:rule="!has(self.probes) || !has(self.probes.startup) || !has(self.probes.startup.http) || (has(self.probes.startup.http.port) ? (has(self.ports) ? self.ports.exists(p, p.name == self.probes.startup.http.port) : (has(self.port) && self.probes.startup.http.port == 'http')) : (has(self.port) || has(self.ports)))",message="spec.probes.startup.http.port must name a port of spec.ports (or be http, with spec.port); without it, the App needs a port",fieldPath=".probes.startup.http"
 // +kubebuilder:validation:XValidation:rule="!has(self.probes) || !has(self.probes.startup) || !has(self.probes.startup.tcp) || (has(self.probes.startup.tcp.port) ? (has(self.ports) ? self.ports.exists(p, p.name == self.probes.startup.tcp.port) : (has(self.port) && self.probes.startup.tcp.port == 'http')) : (has(self.port) || has(self.ports)))",message="spec.probes.startup.tcp.port must name a port of spec.ports (or be http, with spec.port); without it, the App needs a port",fieldPath=".probes.startup.tcp"
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.autoscaling.cpuUtilization) || (has(self.resources) && has(self.resources.requests) && 'cpu' in self.resources.requests)",message="spec.autoscaling.cpuUtilization needs spec.resources.requests.cpu: the utilization is a share of the request",fieldPath=".autoscaling.cpuUtilization"
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.autoscaling.memoryUtilization) || (has(self.resources) && has(self.resources.requests) && 'memory' in self.resources.requests)",message="spec.autoscaling.memoryUtilization needs spec.resources.requests.memory: the utilization is a share of the request",fieldPath=".autoscaling.memoryUtilization"
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(oldSelf.autoscaling) || (has(self.replicas) ? self.replicas : 1) == (has(oldSelf.replicas) ? oldSelf.replicas : 1)",message="spec.replicas cannot change while the App is autoscaled (spec.autoscaling): the autoscaler sets the number of Pods; change spec.autoscaling.minReplicas or maxReplicas instead",fieldPath=".replicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.route) || has(self.port) || has(self.ports)",message="spec.route requires spec.port or spec.ports: the route sends requests to a port of the App's Service",fieldPath=".route"
+// +kubebuilder:validation:XValidation:rule="!has(self.route) || !has(self.route.port) || (has(self.ports) ? self.ports.exists(p, p.name == self.route.port && !(has(p.internal) && p.internal) && (!has(p.protocol) || p.protocol == 'TCP')) : self.route.port == 'http')",message="spec.route.port must name a TCP port of spec.ports that is not internal (or be http, with spec.port)",fieldPath=".route.port"
+// +kubebuilder:validation:XValidation:rule="!has(self.route) || has(self.route.port) || !has(self.ports) || self.ports.exists(p, !(has(p.internal) && p.internal) && (!has(p.protocol) || p.protocol == 'TCP'))",message="spec.route needs a TCP port of spec.ports that is not internal: the route sends requests to it",fieldPath=".route"
 // +kubebuilder:validation:XValidation:rule="!has(self.runAs) || !has(self.runAs.user) || self.runAs.user != 0 || (has(self.runAsRoot) && self.runAsRoot)",message="spec.runAs.user: 0 is root, which the restricted standard refuses; set spec.runAsRoot to run as root",fieldPath=".runAs.user"
 type AppSpec struct {
 	// Image is the container image to run, for example "nginx:1.27" or "registry.example.com/shop/web@sha256:...".
@@ -66,7 +74,7 @@ type AppSpec struct {
 	Image string `json:"image"`
 
 	// Replicas is the number of Pods to run. Defaults to 1; 0 stops the App without deleting it.
-	// Also set by `kubectl scale app/NAME --replicas=N`.
+	// Also set by `kubectl scale app/NAME --replicas=N`. Not used while spec.autoscaling is set.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
@@ -140,6 +148,24 @@ type AppSpec struct {
 	// App on one node, and to balance them over zones (ScheduleAnyway: a Pod that cannot be spread still runs).
 	// +optional
 	Spread *Spread `json:"spread,omitempty"`
+
+	// DisruptionBudget bounds how many Pods of an App of 2 or more replicas a node drain or an eviction may take
+	// down at once: by default 1. berth owns a PodDisruptionBudget of the App's name for it, which lets a drain
+	// evict Pods that are not ready whatever the budget says (unhealthyPodEvictionPolicy AlwaysAllow), so that a
+	// broken App never blocks a drain. With fewer than 2 replicas there is none.
+	// +optional
+	DisruptionBudget *DisruptionBudget `json:"disruptionBudget,omitempty"`
+
+	// Autoscaling scales the App between minReplicas and maxReplicas on the CPU or memory its Pods use, with a
+	// HorizontalPodAutoscaler of the App's name that berth owns. The autoscaler then sets the number of Pods:
+	// spec.replicas is not used, and cannot change (kubectl scale is refused) while autoscaling is set.
+	// +optional
+	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
+
+	// Route sends the requests for a host from outside the cluster to the App, through an HTTPRoute (Gateway
+	// API) or an Ingress of the App's name that berth owns. status.url then gives the external URL.
+	// +optional
+	Route *Route `json:"route,omitempty"`
 
 	// Command replaces the entrypoint of the image (its ENTRYPOINT); unset, the image's runs. Variables are
 	// expanded as in a Pod: $(NAME) is the value of the environment variable NAME.
@@ -233,6 +259,11 @@ type AppStatus struct {
 	// +optional
 	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
 
+	// DesiredReplicas is the number of Pods the App should have now: spec.replicas, or, when the App is
+	// autoscaled, the number its autoscaler last asked for.
+	// +optional
+	DesiredReplicas int32 `json:"desiredReplicas,omitempty"`
+
 	// Ready is readyReplicas/desired replicas, for display, e.g. "2/3".
 	// +optional
 	Ready string `json:"ready,omitempty"`
@@ -241,7 +272,8 @@ type AppStatus struct {
 	// +optional
 	Selector string `json:"selector,omitempty"`
 
-	// URL is where the App is reached inside the cluster, through its Service. Empty when spec.port is unset.
+	// URL is where the App is reached: from outside the cluster through its route, when it has one and the
+	// route exists, else inside the cluster through its Service. Empty when the App has no port.
 	// +optional
 	URL string `json:"url,omitempty"`
 

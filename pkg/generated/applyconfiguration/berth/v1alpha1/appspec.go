@@ -30,7 +30,7 @@ type AppSpecApplyConfiguration struct {
 	// Image is the container image to run, for example "nginx:1.27" or "registry.example.com/shop/web@sha256:...".
 	Image *string `json:"image,omitempty"`
 	// Replicas is the number of Pods to run. Defaults to 1; 0 stops the App without deleting it.
-	// Also set by `kubectl scale app/NAME --replicas=N`.
+	// Also set by `kubectl scale app/NAME --replicas=N`. Not used while spec.autoscaling is set.
 	Replicas *int32 `json:"replicas,omitempty"`
 	// Port is the TCP port the container listens on. When set, berth creates a Service of the App's name that
 	// sends this port to the Pods; when unset, there is no Service.
@@ -63,6 +63,18 @@ type AppSpecApplyConfiguration struct {
 	// Spread spreads the Pods over nodes and zones. By default the scheduler prefers to put no two Pods of the
 	// App on one node, and to balance them over zones (ScheduleAnyway: a Pod that cannot be spread still runs).
 	Spread *SpreadApplyConfiguration `json:"spread,omitempty"`
+	// DisruptionBudget bounds how many Pods of an App of 2 or more replicas a node drain or an eviction may take
+	// down at once: by default 1. berth owns a PodDisruptionBudget of the App's name for it, which lets a drain
+	// evict Pods that are not ready whatever the budget says (unhealthyPodEvictionPolicy AlwaysAllow), so that a
+	// broken App never blocks a drain. With fewer than 2 replicas there is none.
+	DisruptionBudget *DisruptionBudgetApplyConfiguration `json:"disruptionBudget,omitempty"`
+	// Autoscaling scales the App between minReplicas and maxReplicas on the CPU or memory its Pods use, with a
+	// HorizontalPodAutoscaler of the App's name that berth owns. The autoscaler then sets the number of Pods:
+	// spec.replicas is not used, and cannot change (kubectl scale is refused) while autoscaling is set.
+	Autoscaling *AutoscalingApplyConfiguration `json:"autoscaling,omitempty"`
+	// Route sends the requests for a host from outside the cluster to the App, through an HTTPRoute (Gateway
+	// API) or an Ingress of the App's name that berth owns. status.url then gives the external URL.
+	Route *RouteApplyConfiguration `json:"route,omitempty"`
 	// Command replaces the entrypoint of the image (its ENTRYPOINT); unset, the image's runs. Variables are
 	// expanded as in a Pod: $(NAME) is the value of the environment variable NAME.
 	Command []string `json:"command,omitempty"`
@@ -227,6 +239,30 @@ func (b *AppSpecApplyConfiguration) WithTolerations(values ...*TolerationApplyCo
 // If called multiple times, the Spread field is set to the value of the last call.
 func (b *AppSpecApplyConfiguration) WithSpread(value *SpreadApplyConfiguration) *AppSpecApplyConfiguration {
 	b.Spread = value
+	return b
+}
+
+// WithDisruptionBudget sets the DisruptionBudget field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DisruptionBudget field is set to the value of the last call.
+func (b *AppSpecApplyConfiguration) WithDisruptionBudget(value *DisruptionBudgetApplyConfiguration) *AppSpecApplyConfiguration {
+	b.DisruptionBudget = value
+	return b
+}
+
+// WithAutoscaling sets the Autoscaling field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Autoscaling field is set to the value of the last call.
+func (b *AppSpecApplyConfiguration) WithAutoscaling(value *AutoscalingApplyConfiguration) *AppSpecApplyConfiguration {
+	b.Autoscaling = value
+	return b
+}
+
+// WithRoute sets the Route field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Route field is set to the value of the last call.
+func (b *AppSpecApplyConfiguration) WithRoute(value *RouteApplyConfiguration) *AppSpecApplyConfiguration {
+	b.Route = value
 	return b
 }
 

@@ -37,11 +37,15 @@ type AppStatusApplyConfiguration struct {
 	AvailableReplicas *int32 `json:"availableReplicas,omitempty"`
 	// UpdatedReplicas is the number of the App's Pods that run the current spec.
 	UpdatedReplicas *int32 `json:"updatedReplicas,omitempty"`
+	// DesiredReplicas is the number of Pods the App should have now: spec.replicas, or, when the App is
+	// autoscaled, the number its autoscaler last asked for.
+	DesiredReplicas *int32 `json:"desiredReplicas,omitempty"`
 	// Ready is readyReplicas/desired replicas, for display, e.g. "2/3".
 	Ready *string `json:"ready,omitempty"`
 	// Selector is the label selector of the App's Pods, in string form; the scale subresource reads it.
 	Selector *string `json:"selector,omitempty"`
-	// URL is where the App is reached inside the cluster, through its Service. Empty when spec.port is unset.
+	// URL is where the App is reached: from outside the cluster through its route, when it has one and the
+	// route exists, else inside the cluster through its Service. Empty when the App has no port.
 	URL *string `json:"url,omitempty"`
 	// Conditions are the latest observations of the App: Available, Progressing and Degraded.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
@@ -90,6 +94,14 @@ func (b *AppStatusApplyConfiguration) WithAvailableReplicas(value int32) *AppSta
 // If called multiple times, the UpdatedReplicas field is set to the value of the last call.
 func (b *AppStatusApplyConfiguration) WithUpdatedReplicas(value int32) *AppStatusApplyConfiguration {
 	b.UpdatedReplicas = &value
+	return b
+}
+
+// WithDesiredReplicas sets the DesiredReplicas field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DesiredReplicas field is set to the value of the last call.
+func (b *AppStatusApplyConfiguration) WithDesiredReplicas(value int32) *AppStatusApplyConfiguration {
+	b.DesiredReplicas = &value
 	return b
 }
 
