@@ -13,6 +13,8 @@
 #   BERTH_CLUSTER_DIR [.cache/cluster]   BERTH_BIN_DIR [.cache/bin]
 #   BERTH_SKIP_BUILD=1           do not call hack/build-kube.sh (the binaries must be there)
 #   BERTH_UP_TIMEOUT [120]       seconds to wait for each step
+#   BERTH_AUDIT_LOG              when set, the API server logs there every write but those of Events and Leases
+#                                (audit level Metadata, JSON lines): the e2e tests read who wrote what from it
 #
 # Stop it with hack/cluster-down.sh.
 set -euo pipefail
@@ -169,7 +171,26 @@ start etcd \
 wait_for "etcd is healthy" etcd cluster::etcd_healthy
 
 # --- 6. kube-apiserver ----------------------------------------------------------------------------------------
-start kube-apiserver \
+audit_flags=()
+if [[ -n "${BERTH_AUDIT_LOG:-}" ]]; then
+  cat >"${CLUSTER_DIR}/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  resources:
+  - {group: "", resources: [events]}
+  - {group: events.k8s.io}
+  - {group: coordination.k8s.io, resources: [leases]}
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+POLICY
+  audit_flags=(--audit-policy-file="${CLUSTER_DIR}/audit-policy.yaml" --audit-log-path="${BERTH_AUDIT_LOG}"
+    --audit-log-format=json --audit-log-mode=blocking)
+fi
+start kube-apiserver "${audit_flags[@]}" \
   --etcd-servers="http://127.0.0.1:${BERTH_ETCD_PORT}" \
   --bind-address=127.0.0.1 \
   --secure-port="${BERTH_APISERVER_PORT}" \

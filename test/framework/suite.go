@@ -17,10 +17,10 @@ type Suite struct {
 	Dir string
 }
 
-// StartSuite starts the local cluster, finds berth (ImageBerth) and installs the CRD. If one of those fails, the cluster
+// StartSuite starts the local cluster (with an audit log of writes), finds berth (ImageBerth) and installs the CRD. If one of those fails, the cluster
 // is stopped again. Stop the cluster (Suite.Cluster.Stop) when done.
 func StartSuite(ctx context.Context) (*Suite, error) {
-	cluster, err := StartCluster(ctx)
+	cluster, err := StartCluster(ctx, WithAuditLog())
 	if err != nil {
 		return nil, fmt.Errorf("starting the local cluster: %w", err)
 	}
