@@ -11,6 +11,7 @@ import (
 	logsapi "k8s.io/component-base/logs/api/v1"
 
 	"github.com/berthdev/berth/pkg/controller"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // options are berth's command-line flags.
@@ -26,6 +27,12 @@ type options struct {
 	resyncPeriod  time.Duration
 	clusterDomain string
 	drainTimeout  time.Duration
+
+	// routeKind is --route-kind: routeKindAuto, or a kind of plan.
+	routeKind string
+	// gateway is --gateway as given: empty, or NAMESPACE/NAME (parseGateway).
+	gateway      string
+	ingressClass string
 
 	correctionLimit   int
 	correctionWindow  time.Duration
@@ -59,6 +66,7 @@ func defaultOptions() options {
 		resyncPeriod:            10 * time.Minute,
 		clusterDomain:           "cluster.local",
 		drainTimeout:            30 * time.Second,
+		routeKind:               routeKindAuto,
 		correctionLimit:         controller.DefaultCorrectionLimit,
 		correctionWindow:        controller.DefaultCorrectionWindow,
 		correctionBackoff:       controller.DefaultCorrectionBackoff,
@@ -90,6 +98,13 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.clusterDomain, "cluster-domain", o.clusterDomain, "DNS domain of the cluster, used in App status.url.")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", o.drainTimeout,
 		"On shutdown, how long syncs under way may take to finish before they are cancelled.")
+	fs.StringVar(&o.routeKind, "route-kind", o.routeKind,
+		"The kind of object berth makes for an App's spec.route: HTTPRoute (Gateway API), Ingress, or auto: "+
+			"HTTPRoute when the cluster serves Gateway API's HTTPRoutes when berth starts, Ingress otherwise.")
+	fs.StringVar(&o.gateway, "gateway", o.gateway,
+		"NAMESPACE/NAME of the Gateway that HTTPRoutes attach to when the App names none (spec.route.gateway).")
+	fs.StringVar(&o.ingressClass, "ingress-class", o.ingressClass,
+		"IngressClass of the Ingresses berth makes; empty for the cluster's default class.")
 	fs.IntVar(&o.correctionLimit, "correction-limit", o.correctionLimit,
 		"How many times within --correction-window berth puts back a field of an App's Deployment or Service that "+
 			"someone else keeps changing, before it stops and reports the App Degraded (reason FieldContested).")
@@ -162,6 +177,20 @@ func (o *options) validate() error {
 				leaseMargin, o.leaseDuration))
 		}
 	}
+	switch o.routeKind {
+	case routeKindAuto, plan.RouteKindHTTPRoute, plan.RouteKindIngress:
+	default:
+		errs = append(errs, fmt.Errorf("--route-kind=%q: must be auto, %s or %s", o.routeKind,
+			plan.RouteKindHTTPRoute, plan.RouteKindIngress))
+	}
+	if _, _, err := parseGateway(o.gateway); err != nil {
+		errs = append(errs, err)
+	}
+	if o.ingressClass != "" {
+		if problems := validation.IsDNS1123Subdomain(o.ingressClass); len(problems) > 0 {
+			errs = append(errs, fmt.Errorf("--ingress-class=%q: %s", o.ingressClass, strings.Join(problems, "; ")))
+		}
+	}
 	if o.profiling && disabled(o.metricsBindAddress) {
 		errs = append(errs, errors.New("--profiling needs --metrics-bind-address"))
 	}
@@ -174,6 +203,21 @@ func (o *options) validate() error {
 // disabled tells whether a bind address flag turns its server off.
 func disabled(address string) bool {
 	return address == "" || address == "0"
+}
+
+// routeKindAuto is the --route-kind that lets berth choose (see resolveRouteKind).
+const routeKindAuto = "auto"
+
+// parseGateway reads --gateway: empty, or the namespace and name of a Gateway.
+func parseGateway(flag string) (namespace, name string, err error) {
+	if flag == "" {
+		return "", "", nil
+	}
+	namespace, name, ok := strings.Cut(flag, "/")
+	if !ok || len(validation.IsDNS1123Label(namespace)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
+		return "", "", fmt.Errorf("--gateway=%q: must be NAMESPACE/NAME of a Gateway", flag)
+	}
+	return namespace, name, nil
 }
 
 // parseNamespaces reads --namespace: nil for all namespaces, or the namespaces of the list, each a namespace

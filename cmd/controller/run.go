@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -16,11 +17,14 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayversioned "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/controller"
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	"github.com/berthdev/berth/pkg/metrics"
+	"github.com/berthdev/berth/pkg/plan"
 	"github.com/berthdev/berth/pkg/version"
 )
 
@@ -45,7 +49,19 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return fmt.Errorf("creating the berth client: %w", err)
 	}
-	if err := checkCRDInstalled(ctx, kubeClient); err != nil {
+	if err := checkCRDInstalled(ctx, kubeClient.Discovery()); err != nil {
+		return err
+	}
+	routeKind, routeKindInstalled, err := resolveRouteKind(ctx, kubeClient.Discovery(), opts.routeKind)
+	if err != nil {
+		return err
+	}
+	gatewayClient, err := gatewayversioned.NewForConfig(config)
+	if err != nil {
+		return fmt.Errorf("creating the Gateway API client: %w", err)
+	}
+	gatewayNamespace, gatewayName, err := parseGateway(opts.gateway)
+	if err != nil {
 		return err
 	}
 
@@ -67,13 +83,24 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
-	informers := controller.NewInformers(kubeClient, berthClient, namespaces, opts.resyncPeriod)
+	informerOpts := controller.InformerOptions{Namespaces: namespaces, Resync: opts.resyncPeriod,
+		GatewayClient: gatewayClient}
+	if routeKindInstalled {
+		informerOpts.RouteKind = routeKind
+	} else {
+		logger.Info("The cluster does not serve the kind of route berth makes: Apps with spec.route are Degraded "+
+			"until it does and berth restarts", "routeKind", routeKind)
+	}
+	informers := controller.NewInformers(kubeClient, berthClient, informerOpts)
 	ctrl, err := controller.NewFromInformers(ctx, kubeClient, berthClient, informers, recorder,
 		metrics.NewReconcile(legacyregistry.MustRegister),
 		controller.Options{
 			BackoffBase:   opts.backoffBase,
 			BackoffMax:    opts.backoffMax,
 			ClusterDomain: opts.clusterDomain,
+			Route: plan.RouteOptions{Kind: routeKind, GatewayNamespace: gatewayNamespace, GatewayName: gatewayName,
+				IngressClassName: opts.ingressClass},
+			GatewayClient: gatewayClient,
 			DrainTimeout:  opts.drainTimeout,
 
 			CorrectionLimit:   opts.correctionLimit,
@@ -129,7 +156,7 @@ func run(ctx context.Context, opts options) error {
 
 	build := version.Get()
 	logger.Info("Starting berth", "version", build.Version, "commit", build.Commit, "go", build.GoVersion,
-		"namespace", opts.namespace, "workers", opts.workers, "host", config.Host, "leaderElect", opts.leaderElect)
+		"namespace", opts.namespace, "workers", opts.workers, "routeKind", routeKind, "host", config.Host, "leaderElect", opts.leaderElect)
 	runController := func(ctx context.Context, stop <-chan struct{}) error { return ctrl.Run(ctx, stop, opts.workers) }
 	if !opts.leaderElect {
 		// Nothing but a shutdown ends the work of a lone replica, and a shutdown drains it.
@@ -191,33 +218,65 @@ func restConfig(opts options, requests *metrics.APIRequests) (*rest.Config, erro
 }
 
 // checkCRDInstalled fails with a readable message when the API server does not serve Apps, rather than letting
-// the informers log list errors forever. Any other error may pass (the API server restarting, failing a request,
-// throttling): it is logged and the question asked again, ever less often, until ctx is done. A berth started
-// while the API server is away waits for it, rather than exit and be restarted with a growing back-off.
-func checkCRDInstalled(ctx context.Context, client kubernetes.Interface) error {
+// the informers log list errors forever.
+func checkCRDInstalled(ctx context.Context, client discovery.DiscoveryInterface) error {
 	gv := berthv1alpha1.GroupVersion.String()
+	served, err := serves(ctx, client, gv, "apps")
+	switch {
+	case err != nil:
+		return err
+	case !served:
+		return fmt.Errorf("the API server does not serve %s apps: the App CRD is not installed; "+
+			"install it with `kubectl apply -k artifacts/crds`", gv)
+	}
+	return nil
+}
+
+// resolveRouteKind decides of which kind berth makes the Apps' routes (--route-kind), and whether the cluster
+// serves that kind, which is asked once: a kind installed later needs berth's restart.
+func resolveRouteKind(ctx context.Context, client discovery.DiscoveryInterface, flag string) (kind string,
+	installed bool, err error) {
+	gateway, err := serves(ctx, client, gatewayv1.GroupVersion.String(), "httproutes")
+	if err != nil {
+		return "", false, err
+	}
+	switch flag {
+	case plan.RouteKindHTTPRoute:
+		return plan.RouteKindHTTPRoute, gateway, nil
+	case plan.RouteKindIngress:
+		return plan.RouteKindIngress, true, nil
+	}
+	if gateway {
+		return plan.RouteKindHTTPRoute, true, nil
+	}
+	return plan.RouteKindIngress, true, nil
+}
+
+// serves tells whether the API server serves resource in the group version gv. An error of the question (the
+// API server restarting, failing a request, throttling) is logged and the question asked again, ever less often,
+// until ctx is done: a berth started while the API server is away waits for it, rather than exit and be restarted
+// with a growing back-off.
+func serves(ctx context.Context, client discovery.DiscoveryInterface, gv, resource string) (bool, error) {
 	retry := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 10, Cap: 10 * time.Second}
 	for {
-		resources, err := client.Discovery().ServerResourcesForGroupVersion(gv)
+		resources, err := client.ServerResourcesForGroupVersion(gv)
 		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("the API server does not serve %s: the App CRD is not installed; "+
-				"install it with `kubectl apply -k artifacts/crds`", gv)
+			return false, nil
 		}
 		if err == nil {
 			for _, r := range resources.APIResources {
-				if r.Name == "apps" {
-					return nil
+				if r.Name == resource {
+					return true, nil
 				}
 			}
-			return fmt.Errorf("the API server serves %s but not its apps resource: reinstall the CRD with "+
-				"`kubectl apply -k artifacts/crds`", gv)
+			return false, nil
 		}
 		delay := retry.Step()
-		klog.FromContext(ctx).Info("Cannot ask the API server whether it serves Apps yet; asking again",
+		klog.FromContext(ctx).Info("Cannot ask the API server what it serves yet; asking again",
 			"groupVersion", gv, "err", err, "after", delay)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("asking the API server whether it serves %s: %w", gv, err)
+			return false, fmt.Errorf("asking the API server whether it serves %s %s: %w", gv, resource, err)
 		case <-time.After(delay):
 		}
 	}

@@ -18,10 +18,13 @@ import (
 	"k8s.io/client-go/rest"
 	clienttesting "k8s.io/client-go/testing"
 	k8smetrics "k8s.io/component-base/metrics"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayversioned "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	"github.com/berthdev/berth/pkg/metrics"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // clientServingApps is a fake client whose discovery serves the apps resource of berth's group, once it has
@@ -45,13 +48,13 @@ func clientServingApps(failures int, err error) *fake.Clientset {
 func TestCheckCRDInstalledWaitsForTheAPIServer(t *testing.T) {
 	// A failure that may pass is asked again: berth started while the API server is away waits for it.
 	client := clientServingApps(2, apierrors.NewInternalError(assert.AnError))
-	require.NoError(t, checkCRDInstalled(t.Context(), client))
+	require.NoError(t, checkCRDInstalled(t.Context(), client.Discovery()))
 	assert.Len(t, client.Actions(), 3, "asked until the API server answered")
 }
 
 func TestCheckCRDInstalledFailsWhenTheCRDIsMissing(t *testing.T) {
 	client := fake.NewClientset() // its discovery serves no berth.dev
-	err := checkCRDInstalled(t.Context(), client)
+	err := checkCRDInstalled(t.Context(), client.Discovery())
 	require.ErrorContains(t, err, "the App CRD is not installed")
 	assert.Len(t, client.Actions(), 1, "a missing CRD is not asked about again")
 }
@@ -60,9 +63,39 @@ func TestCheckCRDInstalledStopsWithItsContext(t *testing.T) {
 	client := clientServingApps(1000, apierrors.NewServiceUnavailable("restarting"))
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
-	err := checkCRDInstalled(ctx, client)
+	err := checkCRDInstalled(ctx, client.Discovery())
 	require.Error(t, err)
 	assert.True(t, apierrors.IsServiceUnavailable(err), "the last error is returned: %v", err)
+}
+
+func TestResolveRouteKind(t *testing.T) {
+	withGateway := fake.NewClientset()
+	withGateway.Discovery().(*fakediscovery.FakeDiscovery).Resources = []*metav1.APIResourceList{{
+		GroupVersion: gatewayv1.GroupVersion.String(),
+		APIResources: []metav1.APIResource{{Name: "httproutes", Kind: "HTTPRoute", Namespaced: true}},
+	}}
+	withoutGateway := fake.NewClientset()
+	tests := []struct {
+		name          string
+		client        *fake.Clientset
+		flag          string
+		wantKind      string
+		wantInstalled bool
+	}{
+		{"auto, with Gateway API", withGateway, routeKindAuto, plan.RouteKindHTTPRoute, true},
+		{"auto, without", withoutGateway, routeKindAuto, plan.RouteKindIngress, true},
+		{"HTTPRoute, with Gateway API", withGateway, plan.RouteKindHTTPRoute, plan.RouteKindHTTPRoute, true},
+		{"HTTPRoute, without: reported on the Apps", withoutGateway, plan.RouteKindHTTPRoute, plan.RouteKindHTTPRoute, false},
+		{"Ingress, with Gateway API", withGateway, plan.RouteKindIngress, plan.RouteKindIngress, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kind, installed, err := resolveRouteKind(t.Context(), tt.client.Discovery(), tt.flag)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantKind, kind)
+			assert.Equal(t, tt.wantInstalled, installed)
+		})
+	}
 }
 
 // TestBerthsClientsShareOneTokenBucket: berth's Kubernetes and berth clientsets are built from one rest.Config.
@@ -89,9 +122,12 @@ current-context: c
 	require.NoError(t, err)
 	berthClient, err := versioned.NewForConfig(config)
 	require.NoError(t, err)
+	gatewayClient, err := gatewayversioned.NewForConfig(config)
+	require.NoError(t, err)
 	for name, client := range map[string]rest.Interface{
 		"apps/v1": kubeClient.AppsV1().RESTClient(), "core/v1": kubeClient.CoreV1().RESTClient(),
-		"berth.dev/v1alpha1": berthClient.BerthV1alpha1().RESTClient(),
+		"berth.dev/v1alpha1":           berthClient.BerthV1alpha1().RESTClient(),
+		"gateway.networking.k8s.io/v1": gatewayClient.GatewayV1().RESTClient(),
 	} {
 		assert.Same(t, config.RateLimiter, client.GetRateLimiter(), "the %s client takes its tokens from it", name)
 	}

@@ -18,9 +18,11 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+	gatewayversioned "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	berthlisters "github.com/berthdev/berth/pkg/generated/listers/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // QueueName names berth's workqueue in its metrics.
@@ -49,6 +51,11 @@ type Options struct {
 	CorrectionLimit   int
 	CorrectionWindow  time.Duration
 	CorrectionBackoff time.Duration
+	// Route is how the Apps' routes are made: of which kind, to which Gateway or with which IngressClass. The
+	// informers (InformerOptions.RouteKind) tell whether the cluster serves the kind.
+	Route plan.RouteOptions
+	// GatewayClient writes the Apps' HTTPRoutes, when Route.Kind is plan.RouteKindHTTPRoute.
+	GatewayClient gatewayversioned.Interface
 }
 
 func (o Options) withDefaults() Options {
@@ -167,7 +174,7 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 		ownedChangeDelay: opts.OwnedChangeDelay,
 	}
 
-	c.deploymentKind, c.owned = newOwnedKinds(sets, kubeClient)
+	c.deploymentKind, c.owned = newOwnedKinds(sets, kubeClient, opts.GatewayClient, opts.Route)
 	c.syncHandler = c.syncApp
 
 	logger := klog.FromContext(ctx)
@@ -187,7 +194,11 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 		}
 		for _, k := range c.owned {
 			resource := k.resourceName()
-			handlers = append(handlers, informerHandler{resource, s.owned[resource],
+			informer, ok := s.owned[resource]
+			if !ok {
+				continue // a kind the cluster does not serve (uninstalledRoute)
+			}
+			handlers = append(handlers, informerHandler{resource, informer,
 				ownedObjectHandler(c.handleOwnedObject, c.observeDeletion(resource))})
 		}
 		for _, h := range handlers {

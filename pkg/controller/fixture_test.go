@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -75,9 +76,12 @@ func newFixtureWithOptions(t testing.TB, opts Options, objects ...runtime.Object
 	f.kubeFactory = kubeinformers.NewSharedInformerFactory(f.kubeClient, 0)
 	f.berthFactory = berthinformers.NewSharedInformerFactory(f.berthClient, 0)
 	answerAppAppliesAsSent(f.berthClient)
-	c, err := NewFromInformers(ctx, f.kubeClient, f.berthClient,
-		Informers{{Namespace: metav1.NamespaceAll, Owned: f.kubeFactory, Berth: f.berthFactory}},
-		f.recorder, nil, opts)
+	// The fake kube clientset serves Ingresses; Gateway API's HTTPRoutes it does not.
+	informers := Informers{{Namespace: metav1.NamespaceAll, Owned: f.kubeFactory, Berth: f.berthFactory}}
+	if opts.Route.Kind == plan.RouteKindIngress {
+		informers[0].RouteKind = plan.RouteKindIngress
+	}
+	c, err := NewFromInformers(ctx, f.kubeClient, f.berthClient, informers, f.recorder, nil, opts)
 	require.NoError(t, err)
 	f.controller = c
 	t.Cleanup(c.queue.ShutDown)
@@ -124,6 +128,8 @@ func (f *fixture) indexerFor(obj runtime.Object) cache.Indexer {
 		return f.kubeFactory.Policy().V1().PodDisruptionBudgets().Informer().GetIndexer()
 	case *autoscalingv2.HorizontalPodAutoscaler:
 		return f.kubeFactory.Autoscaling().V2().HorizontalPodAutoscalers().Informer().GetIndexer()
+	case *networkingv1.Ingress:
+		return f.kubeFactory.Networking().V1().Ingresses().Informer().GetIndexer()
 	}
 	f.t.Fatalf("no informer for %T", obj)
 	return nil

@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	gatewayversioned "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+	gatewayinformers "sigs.k8s.io/gateway-api/pkg/client/informers/externalversions"
 
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	berthinformers "github.com/berthdev/berth/pkg/generated/informers/externalversions"
@@ -36,32 +38,58 @@ type Informers []NamespaceInformers
 type NamespaceInformers struct {
 	// Namespace is the namespace the factories watch; metav1.NamespaceAll ("") for all.
 	Namespace string
-	// Owned serves berth's Deployments, Services and Pods: those labelled app.kubernetes.io/managed-by=berth.
+	// Owned serves berth's Deployments, Services, Pods and the other kinds of Kubernetes' own API that an App
+	// owns: those labelled app.kubernetes.io/managed-by=berth.
 	Owned kubeinformers.SharedInformerFactory
 	// Berth serves Apps.
 	Berth berthinformers.SharedInformerFactory
+	// Gateway serves berth's HTTPRoutes, when the Apps' routes are HTTPRoutes; nil otherwise.
+	Gateway gatewayinformers.SharedInformerFactory
+	// RouteKind is the kind of the Apps' routes that the factories serve (plan.RouteKindHTTPRoute or
+	// plan.RouteKindIngress), or "" when the cluster does not serve the kind berth makes them of.
+	RouteKind string
 }
 
-// NewInformers builds berth's informer factories: a pair for each of namespaces, which must differ, or one for
-// all namespaces when there are none. Every cache drops what berth never reads: the managedFields of other
+// InformerOptions say what berth's informers watch.
+type InformerOptions struct {
+	// Namespaces are the namespaces to watch, each with factories of its own; none for all namespaces.
+	Namespaces []string
+	// Resync is how often the informers hand every object to the handlers again.
+	Resync time.Duration
+	// RouteKind is the kind of the Apps' routes: plan.RouteKindHTTPRoute (watched through GatewayClient) or
+	// plan.RouteKindIngress, or "" when the cluster does not serve the kind berth makes them of.
+	RouteKind     string
+	GatewayClient gatewayversioned.Interface
+}
+
+// NewInformers builds berth's informer factories: a set for each namespace of opts, which must differ, or one
+// for all namespaces when there are none. Every cache drops what berth never reads: the managedFields of other
 // managers (see TrimManagedFields; an App keeps none), and most of a Pod (see TrimPod).
-func NewInformers(kubeClient kubernetes.Interface, berthClient versioned.Interface, namespaces []string,
-	resync time.Duration) Informers {
+func NewInformers(kubeClient kubernetes.Interface, berthClient versioned.Interface, opts InformerOptions) Informers {
+	namespaces := opts.Namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
 	informers := make(Informers, 0, len(namespaces))
 	for _, namespace := range namespaces {
-		informers = append(informers, NamespaceInformers{
+		n := NamespaceInformers{
 			Namespace: namespace,
-			Owned: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
+			Owned: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, opts.Resync,
 				kubeinformers.WithNamespace(namespace),
 				kubeinformers.WithTweakListOptions(OwnedListOptions),
 				kubeinformers.WithTransform(trimOwned)),
-			Berth: berthinformers.NewSharedInformerFactoryWithOptions(berthClient, resync,
+			Berth: berthinformers.NewSharedInformerFactoryWithOptions(berthClient, opts.Resync,
 				berthinformers.WithNamespace(namespace),
 				berthinformers.WithTransform(trimApp)),
-		})
+			RouteKind: opts.RouteKind,
+		}
+		if opts.RouteKind == plan.RouteKindHTTPRoute {
+			n.Gateway = gatewayinformers.NewSharedInformerFactoryWithOptions(opts.GatewayClient, opts.Resync,
+				gatewayinformers.WithNamespace(namespace),
+				gatewayinformers.WithTweakListOptions(OwnedListOptions),
+				gatewayinformers.WithTransform(TrimManagedFields))
+		}
+		informers = append(informers, n)
 	}
 	return informers
 }
@@ -71,6 +99,9 @@ func (i Informers) Start(ctx context.Context) {
 	for _, n := range i {
 		n.Owned.Start(ctx.Done())
 		n.Berth.Start(ctx.Done())
+		if n.Gateway != nil {
+			n.Gateway.Start(ctx.Done())
+		}
 	}
 }
 
@@ -79,6 +110,9 @@ func (i Informers) Shutdown() {
 	for _, n := range i {
 		n.Owned.Shutdown()
 		n.Berth.Shutdown()
+		if n.Gateway != nil {
+			n.Gateway.Shutdown()
+		}
 	}
 }
 

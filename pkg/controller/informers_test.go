@@ -189,7 +189,7 @@ func TestInformersCacheOnlyWhatBerthReads(t *testing.T) {
 		&policyv1.PodDisruptionBudget{ObjectMeta: berths}, &policyv1.PodDisruptionBudget{ObjectMeta: theirs},
 		&autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: berths},
 		&autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: theirs})
-	informers := NewInformers(kubeClient, berthfake.NewSimpleClientset(app), nil, 0)
+	informers := NewInformers(kubeClient, berthfake.NewSimpleClientset(app), InformerOptions{})
 	set := informers.sets()[0]
 	caches := maps.Clone(set.owned)
 	caches["pods"] = set.pods.Informer()

@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -14,9 +15,13 @@ import (
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1ac "sigs.k8s.io/gateway-api/applyconfiguration/apis/v1"
+	gatewayversioned "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/plan"
@@ -44,19 +49,27 @@ type ownedSync interface {
 // ownedInformers are the informers of the kinds an App owns, from one namespace's factories, by resource.
 // Asking a factory for an informer is what makes it start one: only the kinds berth owns are asked for.
 func ownedInformers(n NamespaceInformers) map[string]cache.SharedIndexInformer {
-	return map[string]cache.SharedIndexInformer{
+	informers := map[string]cache.SharedIndexInformer{
 		"deployments":              n.Owned.Apps().V1().Deployments().Informer(),
 		"services":                 n.Owned.Core().V1().Services().Informer(),
 		"poddisruptionbudgets":     n.Owned.Policy().V1().PodDisruptionBudgets().Informer(),
 		"horizontalpodautoscalers": n.Owned.Autoscaling().V2().HorizontalPodAutoscalers().Informer(),
 	}
+	switch n.RouteKind {
+	case plan.RouteKindHTTPRoute:
+		informers["httproutes"] = n.Gateway.Gateway().V1().HTTPRoutes().Informer()
+	case plan.RouteKindIngress:
+		informers["ingresses"] = n.Owned.Networking().V1().Ingresses().Informer()
+	}
+	return informers
 }
 
-// newOwnedKinds describes the kinds an App owns, read through the sets' informers and written through client,
+// newOwnedKinds describes the kinds an App owns, read through the sets' informers and written through clients,
 // in the order a sync makes them. The Deployment comes first: the others are made once it exists. A Service with
 // nothing behind it is of no use, and an object of the App's name that is someone else's is in the way only of
-// an App that runs.
-func newOwnedKinds(sets []informerSet, client kubernetes.Interface) (
+// an App that runs. The Apps' routes are of the kind route says, when the informers serve it.
+func newOwnedKinds(sets []informerSet, client kubernetes.Interface, gatewayClient gatewayversioned.Interface,
+	route plan.RouteOptions) (
 	ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration], []ownedSync) {
 	deployments := ownedKind[*appsv1.Deployment, *appsv1ac.DeploymentApplyConfiguration]{
 		kind:     "Deployment",
@@ -74,7 +87,7 @@ func newOwnedKinds(sets []informerSet, client kubernetes.Interface) (
 		desired: func(app *berthv1alpha1.App) (*appsv1ac.DeploymentApplyConfiguration, bool) {
 			return plan.Deployment(app), true
 		},
-		observe: func(obs *observation, d *appsv1.Deployment) { obs.Deployment = d },
+		observe: func(obs *observation, _ *berthv1alpha1.App, d *appsv1.Deployment) { obs.Deployment = d },
 		beforeApply: func(ctx context.Context, c *Controller, live *appsv1.Deployment,
 			desired *appsv1ac.DeploymentApplyConfiguration) (*appsv1.Deployment, bool, error) {
 			return releaseReplicas(ctx, client.AppsV1(), c.expectations, live, desired)
@@ -134,7 +147,88 @@ func newOwnedKinds(sets []informerSet, client kubernetes.Interface) (
 		desired:  wantedIfNotNil(plan.HorizontalPodAutoscaler),
 		unwanted: "the App is no longer autoscaled",
 	}
-	return deployments, []ownedSync{deployments, services, budgets, autoscalers}
+	kinds := []ownedSync{deployments, services, budgets, autoscalers}
+	// The route comes last, once the Service it sends to exists.
+	_, installed := sets[0].owned[routeResource(route.Kind)]
+	observeRoute := func(obs *observation, app *berthv1alpha1.App, exists bool) {
+		obs.Routed = exists
+		obs.RouteProblem.Reason, obs.RouteProblem.Message = plan.RouteProblem(app, route, installed)
+	}
+	switch {
+	case !installed:
+		kinds = append(kinds, uninstalledRoute{observe: observeRoute})
+	case route.Kind == plan.RouteKindHTTPRoute:
+		kinds = append(kinds, ownedKind[*gatewayv1.HTTPRoute, *gatewayv1ac.HTTPRouteApplyConfiguration]{
+			kind:     "HTTPRoute",
+			resource: "httproutes",
+			cached:   cachedFrom[*gatewayv1.HTTPRoute](sets, gatewayv1.Resource("httproutes")),
+			client: func(namespace string) ownedClient[*gatewayv1.HTTPRoute, *gatewayv1ac.HTTPRouteApplyConfiguration] {
+				return gatewayClient.GatewayV1().HTTPRoutes(namespace)
+			},
+			extract:   gatewayv1ac.ExtractHTTPRoute,
+			newObject: func() *gatewayv1.HTTPRoute { return &gatewayv1.HTTPRoute{} },
+			withUID:   func(r *gatewayv1ac.HTTPRouteApplyConfiguration, uid types.UID) { r.WithUID(uid) },
+			withAnnotation: func(r *gatewayv1ac.HTTPRouteApplyConfiguration, key, value string) {
+				r.WithAnnotations(map[string]string{key: value})
+			},
+			desired: wantedIfNotNil(func(app *berthv1alpha1.App) *gatewayv1ac.HTTPRouteApplyConfiguration {
+				return plan.HTTPRoute(app, route)
+			}),
+			observe: func(obs *observation, app *berthv1alpha1.App, r *gatewayv1.HTTPRoute) {
+				observeRoute(obs, app, r != nil)
+			},
+			unwanted: "the App has no route",
+		})
+	case route.Kind == plan.RouteKindIngress:
+		kinds = append(kinds, ownedKind[*networkingv1.Ingress, *networkingv1ac.IngressApplyConfiguration]{
+			kind:     "Ingress",
+			resource: "ingresses",
+			cached:   cachedFrom[*networkingv1.Ingress](sets, networkingv1.Resource("ingresses")),
+			client: func(namespace string) ownedClient[*networkingv1.Ingress, *networkingv1ac.IngressApplyConfiguration] {
+				return client.NetworkingV1().Ingresses(namespace)
+			},
+			extract:   networkingv1ac.ExtractIngress,
+			newObject: func() *networkingv1.Ingress { return &networkingv1.Ingress{} },
+			withUID:   func(i *networkingv1ac.IngressApplyConfiguration, uid types.UID) { i.WithUID(uid) },
+			withAnnotation: func(i *networkingv1ac.IngressApplyConfiguration, key, value string) {
+				i.WithAnnotations(map[string]string{key: value})
+			},
+			desired: wantedIfNotNil(func(app *berthv1alpha1.App) *networkingv1ac.IngressApplyConfiguration {
+				return plan.Ingress(app, route)
+			}),
+			observe: func(obs *observation, app *berthv1alpha1.App, i *networkingv1.Ingress) {
+				observeRoute(obs, app, i != nil)
+			},
+			unwanted: "the App has no route",
+		})
+	}
+	return deployments, kinds
+}
+
+// routeResource is the resource of a kind of route.
+func routeResource(kind string) string {
+	switch kind {
+	case plan.RouteKindHTTPRoute:
+		return "httproutes"
+	case plan.RouteKindIngress:
+		return "ingresses"
+	}
+	return ""
+}
+
+// uninstalledRoute stands for the kind of the Apps' routes when the cluster does not serve it: an App that asks
+// for a route is Degraded, saying so, and is not retried (the kind's installation needs berth's restart).
+type uninstalledRoute struct {
+	observe func(obs *observation, app *berthv1alpha1.App, exists bool)
+}
+
+func (uninstalledRoute) resourceName() string { return "" }
+
+func (uninstalledRoute) cachedVersion(cache.ObjectName) (string, bool, error) { return "", false, nil }
+
+func (u uninstalledRoute) sync(_ context.Context, _ *Controller, app *berthv1alpha1.App, obs *observation) error {
+	u.observe(obs, app, false)
+	return nil
 }
 
 // wantedIfNotNil turns a function of pkg/plan that returns nil for an object the App does not want into an
@@ -189,7 +283,7 @@ func (k ownedKind[T, A]) sync(ctx context.Context, c *Controller, app *berthv1al
 		return err
 	}
 	if k.observe != nil {
-		k.observe(obs, obj)
+		k.observe(obs, app, obj)
 	}
 	return nil
 }

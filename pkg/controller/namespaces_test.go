@@ -52,7 +52,7 @@ func newNamespacesFixture(t *testing.T, namespaces []string, objects ...runtime.
 		berthClient: berthfake.NewSimpleClientset(berthObjects...),
 	}
 	answerAppAppliesAsSent(f.berthClient)
-	f.informers = NewInformers(f.kubeClient, f.berthClient, namespaces, 0)
+	f.informers = NewInformers(f.kubeClient, f.berthClient, InformerOptions{Namespaces: namespaces})
 	c, err := NewFromInformers(ctx, f.kubeClient, f.berthClient, f.informers, record.NewFakeRecorder(100), nil,
 		Options{})
 	require.NoError(t, err)
@@ -100,11 +100,11 @@ func (f *namespacesFixture) fill(t *testing.T, namespace string, obj runtime.Obj
 func TestNewInformersMakesAPairPerNamespace(t *testing.T) {
 	kubeClient, berthClient := kubefake.NewClientset(), berthfake.NewSimpleClientset()
 
-	all := NewInformers(kubeClient, berthClient, nil, 0)
+	all := NewInformers(kubeClient, berthClient, InformerOptions{})
 	require.Len(t, all, 1)
 	assert.Equal(t, metav1.NamespaceAll, all[0].Namespace, "no namespace: one pair for all")
 
-	list := NewInformers(kubeClient, berthClient, []string{"a", "b"}, 0)
+	list := NewInformers(kubeClient, berthClient, InformerOptions{Namespaces: []string{"a", "b"}})
 	require.Len(t, list, 2)
 	assert.Equal(t, "a", list[0].Namespace)
 	assert.Equal(t, "b", list[1].Namespace)
@@ -115,9 +115,9 @@ func TestInformersThatWouldAnswerANamespaceTwiceAreRefused(t *testing.T) {
 	kubeClient, berthClient := kubefake.NewClientset(), berthfake.NewSimpleClientset()
 	_, ctx := ktesting.NewTestContext(t)
 	for name, informers := range map[string]Informers{
-		"a namespace twice": NewInformers(kubeClient, berthClient, []string{"a", "b", "a"}, 0),
-		"all namespaces and one": append(NewInformers(kubeClient, berthClient, nil, 0),
-			NewInformers(kubeClient, berthClient, []string{"a"}, 0)...),
+		"a namespace twice": NewInformers(kubeClient, berthClient, InformerOptions{Namespaces: []string{"a", "b", "a"}}),
+		"all namespaces and one": append(NewInformers(kubeClient, berthClient, InformerOptions{}),
+			NewInformers(kubeClient, berthClient, InformerOptions{Namespaces: []string{"a"}})...),
 		"none": {},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -50,7 +50,7 @@ type ownedKind[T ownedObject, A any] struct {
 	// desired is what app wants of its object of this kind (from pkg/plan), and whether it wants one.
 	desired func(app *berthv1alpha1.App) (A, bool)
 	// observe, when not nil, records in obs the App's object of this kind as the sync left it (nil when none).
-	observe func(obs *observation, obj T)
+	observe func(obs *observation, app *berthv1alpha1.App, obj T)
 	// beforeApply, when not nil, prepares live for berth's apply of desired, and may write it to do so (see
 	// replicas.go). It returns live as it left it, and whether it wrote.
 	beforeApply func(ctx context.Context, c *Controller, live T, desired A) (T, bool, error)

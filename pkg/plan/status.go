@@ -75,6 +75,15 @@ type Observed struct {
 	// Contested tells of a fight over fields of an owned object that berth has given up for now, when there is
 	// one: the message of the Degraded condition.
 	Contested string
+	// Routed tells that the App's route (HTTPRoute or Ingress) exists.
+	Routed bool
+	// RouteProblem is why berth cannot make the route the App asks for (see RouteProblem); zero when it can.
+	RouteProblem Problem
+}
+
+// Problem is the reason and message of a Degraded condition.
+type Problem struct {
+	Reason, Message string
 }
 
 // Refusal is a write of an owned object that the API server refused, for a reason the App's user must see.
@@ -112,6 +121,9 @@ func Status(app *berthv1alpha1.App, obs Observed, clusterDomain string, now meta
 	}
 	status.Ready = fmt.Sprintf("%d/%d", status.ReadyReplicas, desired)
 	status.URL = url(app, clusterDomain)
+	if obs.Routed && app.Spec.Route != nil {
+		status.URL = routeURL(app.Spec.Route)
+	}
 
 	for _, c := range []metav1.Condition{
 		availableCondition(obs),
@@ -217,6 +229,10 @@ func degradedCondition(obs Observed, now time.Time) metav1.Condition {
 	if obs.Deployment != nil && isProgressDeadlineExceeded(obs.Deployment) {
 		c.Reason = ReasonProgressDeadlineExceeded
 		c.Message = fmt.Sprintf("the rollout made no progress within %ds", progressDeadline(obs.Deployment))
+		return c
+	}
+	if obs.RouteProblem.Reason != "" {
+		c.Reason, c.Message = obs.RouteProblem.Reason, obs.RouteProblem.Message
 		return c
 	}
 	c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonAsExpected, "no failing Pods"

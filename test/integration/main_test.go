@@ -117,7 +117,7 @@ func (e *env) startControllerIn(namespaces []string, hooks ...hook) *running {
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.FromContext(e.ctx)))
 	recorder, stopEvents, err := controller.NewEventRecorder(ctx, kube)
 	require.NoError(e.t, err)
-	informers := controller.NewInformers(kube, berth, namespaces, 0)
+	informers := controller.NewInformers(kube, berth, controller.InformerOptions{Namespaces: namespaces})
 	syncs := &syncCounter{}
 	c, err := controller.NewFromInformers(ctx, kube, berth, informers, recorder, syncs,
 		controller.Options{BackoffBase: 10 * time.Millisecond, BackoffMax: time.Second,
