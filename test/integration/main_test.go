@@ -49,7 +49,12 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "installing the CRD: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "etcd and kube-apiserver ready, CRD installed, in %s\n", time.Since(start).Round(time.Millisecond))
+	if err := framework.InstallGatewayAPI(ctx, controlPlane.Config); err != nil {
+		fmt.Fprintf(os.Stderr, "installing Gateway API's CRDs: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "etcd and kube-apiserver ready, CRDs installed (berth's, Gateway API's), in %s\n",
+		time.Since(start).Round(time.Millisecond))
 	return m.Run()
 }
 

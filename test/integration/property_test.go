@@ -20,8 +20,11 @@ import (
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
 	"k8s.io/utils/ptr"
+	gatewayv1ac "sigs.k8s.io/gateway-api/applyconfiguration/apis/v1"
+	gatewayversioned "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/controller"
@@ -31,8 +34,8 @@ import (
 // generatedApps is how many Apps TestWhatBerthAppliesIsWhatTheAPIServerStores tries.
 const generatedApps = 300
 
-// TestWhatBerthAppliesIsWhatTheAPIServerStores is a property test over generated Apps: for every App, the
-// Deployment and Service berth applies, once stored by the real API server, read back as berth's fields
+// TestWhatBerthAppliesIsWhatTheAPIServerStores is a property test over generated Apps: for every App, each object
+// berth applies (Deployment, Service, PodDisruptionBudget, HorizontalPodAutoscaler, HTTPRoute or Ingress), once stored by the real API server, read back as berth's fields
 // (Extract*, what a sync compares with) equal what berth applied. Where they differ, every sync of that App
 // would apply again and announce an update that changes nothing. The applies are dry runs, so that nothing is
 // stored and each App is tried on its own. BERTH_PROPERTY_SEED repeats a run.
@@ -48,6 +51,8 @@ func TestWhatBerthAppliesIsWhatTheAPIServerStores(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed, seed))
 
 	dryRun := metav1.ApplyOptions{FieldManager: controller.FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}}
+	gatewayClient := gatewayversioned.NewForConfigOrDie(controlPlane.Config)
+	routeOptions := plan.RouteOptions{GatewayNamespace: "infra", GatewayName: "public", IngressClassName: "nginx"}
 	var failures []string
 	for i := range generatedApps {
 		a := randomApp(r, e.namespace, i)
@@ -78,6 +83,26 @@ func TestWhatBerthAppliesIsWhatTheAPIServerStores(t *testing.T) {
 			require.NoError(t, err)
 			if !equality.Semantic.DeepEqual(desired, extracted) {
 				failures = append(failures, fmt.Sprintf("%s\n  PodDisruptionBudget: %s", describe(a.Spec),
+					jsonDiff(t, desired, extracted)))
+			}
+		}
+		if desired := plan.HTTPRoute(a, routeOptions); desired != nil {
+			stored, err := gatewayClient.GatewayV1().HTTPRoutes(e.namespace).Apply(e.ctx, desired, dryRun)
+			require.NoError(t, err, "applying the HTTPRoute of %s", describe(a))
+			extracted, err := gatewayv1ac.ExtractHTTPRoute(stored, controller.FieldManager)
+			require.NoError(t, err)
+			if !equality.Semantic.DeepEqual(desired, extracted) {
+				failures = append(failures, fmt.Sprintf("%s\n  HTTPRoute: %s", describe(a.Spec),
+					jsonDiff(t, desired, extracted)))
+			}
+		}
+		if desired := plan.Ingress(a, routeOptions); desired != nil {
+			stored, err := e.kube.NetworkingV1().Ingresses(e.namespace).Apply(e.ctx, desired, dryRun)
+			require.NoError(t, err, "applying the Ingress of %s", describe(a))
+			extracted, err := networkingv1ac.ExtractIngress(stored, controller.FieldManager)
+			require.NoError(t, err)
+			if !equality.Semantic.DeepEqual(desired, extracted) {
+				failures = append(failures, fmt.Sprintf("%s\n  Ingress: %s", describe(a.Spec),
 					jsonDiff(t, desired, extracted)))
 			}
 		}
@@ -197,6 +222,19 @@ func randomApp(r *rand.Rand, namespace string, i int) *berthv1alpha1.App {
 	randomIdentity(r, a)
 	randomPlacement(r, a)
 	randomScaling(r, a)
+	if (a.Spec.Port != nil || len(a.Spec.Ports) > 0) && r.IntN(2) == 0 {
+		a.Spec.Route = &berthv1alpha1.Route{Host: pick(r, "a.example.com", "x", "api.shop.example")}
+		if r.IntN(2) == 0 {
+			a.Spec.Route.Path = pick(r, "/", "/v1", "/a/b/")
+		}
+		if r.IntN(2) == 0 {
+			a.Spec.Route.TLSSecretName = "tls"
+		}
+		if r.IntN(2) == 0 {
+			a.Spec.Route.Gateway = &berthv1alpha1.GatewayReference{Name: "private",
+				Namespace: pick(r, "", "infra"), SectionName: pick(r, "", "https")}
+		}
+	}
 	return a
 }
 

@@ -58,6 +58,13 @@ No Secrets, no wildcards.
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [get, list, watch, create, patch, delete]
+# The Apps' routes: HTTPRoutes (Gateway API) or Ingresses, as --route-kind says; the same verbs.
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, list, watch, create, patch, delete]
 # berth's Pods, for the Degraded condition.
 - apiGroups: [""]
   resources: [pods]

@@ -29,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	gatewayversioned "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
@@ -39,11 +40,12 @@ import (
 const timeout = 2 * time.Minute
 
 var (
-	cluster     *framework.Cluster
-	binary      string // berth, taken out of its image (framework.ImageBerth)
-	logDir      string // berth's logs, in the cluster's folder
-	kubeClient  kubernetes.Interface
-	berthClient versioned.Interface
+	cluster       *framework.Cluster
+	binary        string // berth, taken out of its image (framework.ImageBerth)
+	logDir        string // berth's logs, in the cluster's folder
+	kubeClient    kubernetes.Interface
+	berthClient   versioned.Interface
+	gatewayClient gatewayversioned.Interface
 
 	// recordInputs makes go test rerun the suite when berth's sources or the cluster's files change.
 	recordInputs sync.Once
@@ -74,9 +76,14 @@ func run(m *testing.M) (code int) {
 			code = fail("stopping the local cluster: %v", err)
 		}
 	}()
+	// With Gateway API installed, berth makes the Apps' routes as HTTPRoutes unless told otherwise.
+	if err := framework.InstallGatewayAPI(ctx, cluster.Config); err != nil {
+		return fail("installing Gateway API's CRDs: %v", err)
+	}
 	kubeClient = kubernetes.NewForConfigOrDie(cluster.Config)
 	berthClient = versioned.NewForConfigOrDie(cluster.Config)
-	fmt.Fprintf(os.Stderr, "e2e/production: local cluster up, berth of the image found, CRD installed in %s (%s)\n",
+	gatewayClient = gatewayversioned.NewForConfigOrDie(cluster.Config)
+	fmt.Fprintf(os.Stderr, "e2e/production: local cluster up, berth of the image found, CRDs installed in %s (%s)\n",
 		time.Since(start).Round(time.Millisecond), cluster.Dir)
 	return m.Run()
 }
@@ -267,9 +274,12 @@ func newApp(ctx context.Context, namespace, name string) error {
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: berthv1alpha1.AppSpec{Image: "nginxinc/nginx-unprivileged:1.27", Replicas: ptr.To[int32](1),
 			Port: ptr.To[int32](8080),
-			// Autoscaled up to 2 Pods, the App has every kind of object berth makes: a Deployment, a Service,
-			// a PodDisruptionBudget and a HorizontalPodAutoscaler.
+			// Autoscaled up to 2 Pods and routed, the App has every kind of object berth makes: a Deployment,
+			// a Service, a PodDisruptionBudget, a HorizontalPodAutoscaler and a route (an HTTPRoute, or an
+			// Ingress with --route-kind=Ingress; the Gateway need not exist).
 			Autoscaling: &berthv1alpha1.Autoscaling{MaxReplicas: 2, CPUUtilization: ptr.To[int32](80)},
+			Route: &berthv1alpha1.Route{Host: name + ".example.com",
+				Gateway: &berthv1alpha1.GatewayReference{Name: "public"}},
 			Resources: &berthv1alpha1.Resources{Requests: corev1.ResourceList{
 				corev1.ResourceCPU: resource.MustParse("10m")}},
 		},
@@ -277,8 +287,8 @@ func newApp(ctx context.Context, namespace, name string) error {
 	return err
 }
 
-// converged returns nil when berth has done all it does for the App: its Deployment, Service, PodDisruptionBudget
-// and HorizontalPodAutoscaler exist and the App controls them, its status describes its current generation with Available=True, and berth recorded an Event
+// converged returns nil when berth has done all it does for the App: its Deployment, Service, PodDisruptionBudget,
+// HorizontalPodAutoscaler and route (HTTPRoute or Ingress) exist and the App controls them, its status describes its current generation with Available=True, and berth recorded an Event
 // about it. Otherwise the error says what is missing.
 func converged(ctx context.Context, namespace, name string) error {
 	app, err := berthClient.BerthV1alpha1().Apps(namespace).Get(ctx, name, metav1.GetOptions{})
@@ -312,6 +322,17 @@ func converged(ctx context.Context, namespace, name string) error {
 	}
 	if !controlledBy(h, app) {
 		return fmt.Errorf("HorizontalPodAutoscaler %s is not controlled by App %s: %v", name, name, h.OwnerReferences)
+	}
+	var route metav1.Object
+	if r, err := gatewayClient.GatewayV1().HTTPRoutes(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		route = r
+	} else if i, err := kubeClient.NetworkingV1().Ingresses(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		route = i
+	} else {
+		return fmt.Errorf("App %s has neither an HTTPRoute nor an Ingress: %w", name, err)
+	}
+	if !controlledBy(route, app) {
+		return fmt.Errorf("the route of App %s is not controlled by it: %v", name, route.GetOwnerReferences())
 	}
 	if app.Status.ObservedGeneration != app.Generation {
 		return fmt.Errorf("App %s: status.observedGeneration %d, generation %d", name, app.Status.ObservedGeneration,

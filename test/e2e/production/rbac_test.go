@@ -42,14 +42,24 @@ const failWindow = 35 * time.Second
 // subtests would not do: go test runs only GOMAXPROCS of them at a time, two on a small machine.)
 func TestRBACIsLeast(t *testing.T) {
 	clusterRules, leaseRules := shippedRules(t)
-	cases := []*rbacCase{{name: "with every rule", clusterRules: clusterRules, leaseRules: leaseRules}}
+	// Gateway API is installed: berth makes the App's route as an HTTPRoute, and as an Ingress when told to.
+	ingress := []string{"--route-kind=Ingress"}
+	cases := []*rbacCase{
+		{name: "with every rule", clusterRules: clusterRules, leaseRules: leaseRules},
+		{name: "with every rule, --route-kind=Ingress", clusterRules: clusterRules, leaseRules: leaseRules, args: ingress},
+	}
 	for i, rule := range clusterRules {
-		cases = append(cases, &rbacCase{
+		c := &rbacCase{
 			name:         "without ClusterRole rule " + describeRule(rule),
 			clusterRules: slices.Delete(slices.Clone(clusterRules), i, i+1),
 			leaseRules:   leaseRules,
 			removed:      &rule,
-		})
+		}
+		if slices.Contains(rule.Resources, "ingresses") {
+			c.name += ", --route-kind=Ingress"
+			c.args = ingress
+		}
+		cases = append(cases, c)
 	}
 	for i, rule := range leaseRules {
 		cases = append(cases, &rbacCase{
@@ -84,6 +94,7 @@ type rbacCase struct {
 	name                     string
 	clusterRules, leaseRules []rbacv1.PolicyRule
 	removed                  *rbacv1.PolicyRule // nil: every rule
+	args                     []string           // berth's flags beyond those of startWithRules
 
 	namespace string
 	berth     *replica
@@ -96,7 +107,7 @@ type rbacCase struct {
 // it converges (or timeout), without one for failWindow (or until it converges, which fails the case).
 func (c *rbacCase) start(t *testing.T) {
 	t.Helper()
-	c.namespace, c.berth = startWithRules(t, c.clusterRules, c.leaseRules)
+	c.namespace, c.berth = startWithRules(t, c.clusterRules, c.leaseRules, c.args...)
 	c.berth.quiet = true // check prints the log of a case that fails
 	require.NoError(t, newApp(t.Context(), c.namespace, "web"))
 	within := failWindow
