@@ -34,6 +34,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	gatewayversioned "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	"github.com/berthdev/berth/test/framework"
@@ -49,10 +50,11 @@ const (
 )
 
 var (
-	cluster     *framework.Cluster
-	berth       *framework.Process
-	kubeClient  kubernetes.Interface
-	berthClient versioned.Interface
+	cluster       *framework.Cluster
+	berth         *framework.Process
+	kubeClient    kubernetes.Interface
+	berthClient   versioned.Interface
+	gatewayClient gatewayversioned.Interface
 
 	// recordInputs makes go test rerun the suite when berth's sources or the cluster's files change.
 	recordInputs sync.Once
@@ -95,6 +97,12 @@ func run(m *testing.M) (code int) {
 	}
 	kubeClient = kubernetes.NewForConfigOrDie(cluster.Config)
 	berthClient = versioned.NewForConfigOrDie(cluster.Config)
+	gatewayClient = gatewayversioned.NewForConfigOrDie(cluster.Config)
+	// Gateway API is installed before berth starts, which then makes the Apps' routes as HTTPRoutes
+	// (--route-kind=auto); the Ingresses are tested in test/e2e/production.
+	if err := framework.InstallGatewayAPI(ctx, cluster.Config); err != nil {
+		return fail("installing Gateway API's CRDs: %v", err)
+	}
 
 	token, err := cluster.ServiceAccountToken(ctx, berthNamespace, berthServiceAccount, 2*time.Hour)
 	if err != nil {

@@ -9,9 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // TestARealServiceInOneApp applies artifacts/examples/api.yaml as written, in a namespace that enforces the
@@ -72,8 +74,32 @@ func TestARealServiceInOneApp(t *testing.T) {
 		Effect: corev1.TaintEffectNoSchedule}}, pod.Tolerations, "operator Equal is the CRD's default")
 	assert.Len(t, pod.TopologySpreadConstraints, 2, "spread over nodes and zones by default")
 
+	// The objects beside the Deployment and the Service: an autoscaler, a disruption budget and a route, which
+	// is an HTTPRoute since the suite's cluster has Gateway API.
+	h, err := kubeClient.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(t.Context(), "api", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, ptr.To[int32](2), h.Spec.MinReplicas)
+	assert.Equal(t, int32(10), h.Spec.MaxReplicas)
+	b, err := kubeClient.PolicyV1().PodDisruptionBudgets(ns).Get(t.Context(), "api", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, ptr.To(intstr.FromInt32(1)), b.Spec.MaxUnavailable)
+	r, err := gatewayClient.GatewayV1().HTTPRoutes(ns).Get(t.Context(), "api", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []gatewayv1.Hostname{"api.example.com"}, r.Spec.Hostnames)
+	assert.Equal(t, gatewayv1.ObjectName("public"), r.Spec.ParentRefs[0].Name)
+	assert.Equal(t, "http://api.example.com", app.Status.URL, "the external URL")
+
 	// The user removes every field but the image, the replicas and the port.
 	apply(t, ns, appManifest("api", goodImage, 2, 8080))
+	eventually(t, "the autoscaler and the route to go", func(ctx context.Context) error {
+		if _, err := kubeClient.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, "api", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("HorizontalPodAutoscaler api: %v", err)
+		}
+		if _, err := gatewayClient.GatewayV1().HTTPRoutes(ns).Get(ctx, "api", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("HTTPRoute api: %v", err)
+		}
+		return nil
+	})
 	eventually(t, "Deployment api to lose what the App no longer says", func(ctx context.Context) error {
 		d, err := kubeClient.AppsV1().Deployments(ns).Get(ctx, "api", metav1.GetOptions{})
 		if err != nil {
