@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,10 +11,14 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan"
 )
 
 // TestARealServiceInOneApp applies artifacts/examples/api.yaml as written, in a namespace that enforces the
@@ -197,4 +202,40 @@ func TestPortsAndProbes(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestAMissingSecretDegradesTheApp: an App that requires a Secret that does not exist cannot start its Pods
+// (kwok's pod-missing-reference Stage plays the kubelet: names starting missing- stand for objects that do not
+// exist); the App is Degraded, CreateContainerConfigError, naming the Secret. The same reference made optional
+// runs, as does one to a ConfigMap of envFrom that is optional.
+func TestAMissingSecretDegradesTheApp(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	required := appManifest("api", goodImage, 1, 0) + `  env:
+  - name: DB_PASSWORD
+    secretKeyRef: {name: missing-db, key: password}
+`
+	apply(t, ns, required)
+	eventually(t, "App api to be Degraded, naming the Secret", func(ctx context.Context) error {
+		app, err := getApp(ctx, ns, "api")
+		if err != nil {
+			return err
+		}
+		if err := degradedNamingAPod(ctx, app, plan.ReasonCreateContainerConfigError); err != nil {
+			return err
+		}
+		message := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded).Message
+		if !strings.Contains(message, `secret "missing-db" not found`) {
+			return fmt.Errorf("the Degraded message %q does not name the Secret", message)
+		}
+		return nil
+	})
+
+	apply(t, ns, appManifest("api", goodImage, 1, 0)+`  env:
+  - name: DB_PASSWORD
+    secretKeyRef: {name: missing-db, key: password, optional: true}
+  envFrom:
+  - configMapRef: {name: missing-settings, optional: true}
+`)
+	waitAvailable(t, ns, "api", 1)
 }
