@@ -326,7 +326,7 @@ func admissible(app *berthv1alpha1.App) []string {
 			refuse("spec.healthCheck.periodSeconds")
 		}
 	}
-	return errs
+	return append(errs, admissibleScalingAndRoute(s)...)
 }
 
 // admissibleObjectName mirrors the CRD's pattern of the names of Secrets, ConfigMaps and ServiceAccounts: a DNS

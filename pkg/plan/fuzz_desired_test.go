@@ -56,7 +56,10 @@ func FuzzDesiredState(f *testing.F) {
 	f.Add("api", "nginx:1.27", int32(2), int32(0), "", "", "", int32(0), int32(0), uint8(0),
 		"port api 8080 TCP 80\nport metrics 9090 TCP - internal\nport dns 5353 UDP\n"+
 			"probe readiness http /ready\ntiming readiness 0 5 2 2 4\nprobe liveness tcp metrics\n"+
-			"probe startup grpc 9090 api.v1\ntiming startup - 10 - 1 30")
+			"probe startup grpc 9090 api.v1\ntiming startup - 10 - 1 30\n"+
+			"budget 50%\nroute api.example.com /v1 api tls public infra https")
+	f.Add("web", "nginx:1.27", int32(1), int32(8080), "", "requests cpu=100m\nrequests memory=64Mi", "", int32(0),
+		int32(0), uint8(fuzzHasPort), "autoscale 2 10 70 90\nbudget 1\nroute web.example.com - - -")
 	f.Fuzz(func(t *testing.T, name, image string, replicas, port int32, env, resources, path string,
 		initialDelay, period int32, flags uint8, more string) {
 		app, ok := fuzzApp(name, image, replicas, port, env, resources, path, initialDelay, period, flags)
@@ -76,6 +79,8 @@ func FuzzDesiredState(f *testing.F) {
 		if errs := validateDeployment(&d); len(errs) > 0 {
 			t.Errorf("the Deployment of %s is invalid: %v", describeApp(app), errs)
 		}
+
+		checkScalingAndRoute(t, app)
 
 		service := Service(app)
 		if (service == nil) != (len(exposedPorts(app)) == 0) {
@@ -366,7 +371,10 @@ func fuzzMore(app *berthv1alpha1.App, more string) (ok bool) {
 			app.Spec.Spread = &berthv1alpha1.Spread{MaxSkew: ptr.To(int32(skew)),
 				WhenUnsatisfiable: corev1.UnsatisfiableConstraintAction(args[1]), TopologyKeys: args[2:]}
 		default:
-			return false
+			known, ok := fuzzMoreScalingAndRoute(app, field, args)
+			if !known || !ok {
+				return false
+			}
 		}
 	}
 	return true

@@ -24,8 +24,9 @@ import (
 func validateDeployment(d *appsv1.Deployment) field.ErrorList {
 	errs := apivalidation.ValidateObjectMeta(&d.ObjectMeta, true, apivalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
 	spec := field.NewPath("spec")
-	if d.Spec.Replicas == nil || *d.Spec.Replicas < 0 {
-		errs = append(errs, field.Invalid(spec.Child("replicas"), d.Spec.Replicas, "must be set and not negative"))
+	// Unset (an autoscaled App's), the API server defaults it to 1.
+	if d.Spec.Replicas != nil && *d.Spec.Replicas < 0 {
+		errs = append(errs, field.Invalid(spec.Child("replicas"), d.Spec.Replicas, "must not be negative"))
 	}
 	if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels)+len(d.Spec.Selector.MatchExpressions) == 0 {
 		return append(errs, field.Required(spec.Child("selector"), "an empty selector selects every Pod"))
