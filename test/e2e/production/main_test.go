@@ -33,6 +33,7 @@ import (
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
+	"github.com/berthdev/berth/pkg/plan"
 	"github.com/berthdev/berth/test/framework"
 )
 
@@ -272,23 +273,31 @@ func (r *replica) reconciles(t *testing.T) float64 {
 func newApp(ctx context.Context, namespace, name string) error {
 	_, err := berthClient.BerthV1alpha1().Apps(namespace).Create(ctx, &berthv1alpha1.App{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       berthv1alpha1.AppSpec{Image: "nginxinc/nginx-unprivileged:1.27", Replicas: ptr.To[int32](1), Port: ptr.To[int32](8080)},
+	}, metav1.CreateOptions{})
+	return err
+}
+
+// newAppOfEveryKind creates an App that owns an object of every kind berth makes: a Deployment, a Service, a
+// PodDisruptionBudget and a HorizontalPodAutoscaler (autoscaled up to 2 Pods), and a route (an HTTPRoute, or an
+// Ingress with --route-kind=Ingress; its Gateway need not exist).
+func newAppOfEveryKind(ctx context.Context, namespace, name string) error {
+	_, err := berthClient.BerthV1alpha1().Apps(namespace).Create(ctx, &berthv1alpha1.App{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: berthv1alpha1.AppSpec{Image: "nginxinc/nginx-unprivileged:1.27", Replicas: ptr.To[int32](1),
-			Port: ptr.To[int32](8080),
-			// Autoscaled up to 2 Pods and routed, the App has every kind of object berth makes: a Deployment,
-			// a Service, a PodDisruptionBudget, a HorizontalPodAutoscaler and a route (an HTTPRoute, or an
-			// Ingress with --route-kind=Ingress; the Gateway need not exist).
+			Port:        ptr.To[int32](8080),
 			Autoscaling: &berthv1alpha1.Autoscaling{MaxReplicas: 2, CPUUtilization: ptr.To[int32](80)},
-			Route: &berthv1alpha1.Route{Host: name + ".example.com",
-				Gateway: &berthv1alpha1.GatewayReference{Name: "public"}},
 			Resources: &berthv1alpha1.Resources{Requests: corev1.ResourceList{
 				corev1.ResourceCPU: resource.MustParse("10m")}},
+			Route: &berthv1alpha1.Route{Host: name + ".example.com",
+				Gateway: &berthv1alpha1.GatewayReference{Name: "public"}},
 		},
 	}, metav1.CreateOptions{})
 	return err
 }
 
-// converged returns nil when berth has done all it does for the App: its Deployment, Service, PodDisruptionBudget,
-// HorizontalPodAutoscaler and route (HTTPRoute or Ingress) exist and the App controls them, its status describes its current generation with Available=True, and berth recorded an Event
+// converged returns nil when berth has done all it does for the App: its Deployment and Service exist and the App
+// controls them, as it does the PodDisruptionBudget, HorizontalPodAutoscaler and route it asks for, its status describes its current generation with Available=True, and berth recorded an Event
 // about it. Otherwise the error says what is missing.
 func converged(ctx context.Context, namespace, name string) error {
 	app, err := berthClient.BerthV1alpha1().Apps(namespace).Get(ctx, name, metav1.GetOptions{})
@@ -309,30 +318,8 @@ func converged(ctx context.Context, namespace, name string) error {
 	if !controlledBy(s, app) {
 		return fmt.Errorf("Service %s is not controlled by App %s: %v", name, name, s.OwnerReferences)
 	}
-	b, err := kubeClient.PolicyV1().PodDisruptionBudgets(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
+	if err := ownsWhatItAsks(ctx, app); err != nil {
 		return err
-	}
-	if !controlledBy(b, app) {
-		return fmt.Errorf("PodDisruptionBudget %s is not controlled by App %s: %v", name, name, b.OwnerReferences)
-	}
-	h, err := kubeClient.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if !controlledBy(h, app) {
-		return fmt.Errorf("HorizontalPodAutoscaler %s is not controlled by App %s: %v", name, name, h.OwnerReferences)
-	}
-	var route metav1.Object
-	if r, err := gatewayClient.GatewayV1().HTTPRoutes(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
-		route = r
-	} else if i, err := kubeClient.NetworkingV1().Ingresses(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
-		route = i
-	} else {
-		return fmt.Errorf("App %s has neither an HTTPRoute nor an Ingress: %w", name, err)
-	}
-	if !controlledBy(route, app) {
-		return fmt.Errorf("the route of App %s is not controlled by it: %v", name, route.GetOwnerReferences())
 	}
 	if app.Status.ObservedGeneration != app.Generation {
 		return fmt.Errorf("App %s: status.observedGeneration %d, generation %d", name, app.Status.ObservedGeneration,
@@ -351,6 +338,44 @@ func converged(ctx context.Context, namespace, name string) error {
 		}
 	}
 	return fmt.Errorf("no Event of berth about App %s", name)
+}
+
+// ownsWhatItAsks returns nil when the App controls the PodDisruptionBudget, HorizontalPodAutoscaler and route
+// (HTTPRoute or Ingress) that it asks for.
+func ownsWhatItAsks(ctx context.Context, app *berthv1alpha1.App) error {
+	namespace, name := app.Namespace, app.Name
+	if plan.PodDisruptionBudget(app) != nil {
+		b, err := kubeClient.PolicyV1().PodDisruptionBudgets(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if !controlledBy(b, app) {
+			return fmt.Errorf("PodDisruptionBudget %s is not controlled by App %s: %v", name, name, b.OwnerReferences)
+		}
+	}
+	if app.Spec.Autoscaling != nil {
+		h, err := kubeClient.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if !controlledBy(h, app) {
+			return fmt.Errorf("HorizontalPodAutoscaler %s is not controlled by App %s: %v", name, name, h.OwnerReferences)
+		}
+	}
+	if app.Spec.Route != nil {
+		var route metav1.Object
+		if r, err := gatewayClient.GatewayV1().HTTPRoutes(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			route = r
+		} else if i, err := kubeClient.NetworkingV1().Ingresses(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			route = i
+		} else {
+			return fmt.Errorf("App %s has neither an HTTPRoute nor an Ingress: %w", name, err)
+		}
+		if !controlledBy(route, app) {
+			return fmt.Errorf("the route of App %s is not controlled by it: %v", name, route.GetOwnerReferences())
+		}
+	}
+	return nil
 }
 
 // controlledBy tells whether the App is obj's controller.

@@ -88,8 +88,8 @@ func shippedRules(t *testing.T) (clusterRules, leaseRules []rbacv1.PolicyRule) {
 	return clusterRole.Rules, leaseRole.Rules
 }
 
-// rbacCase is berth with one set of rules, and what was seen of the scenario: an App with a port, created as
-// berth starts, converges (see converged).
+// rbacCase is berth with one set of rules, and what was seen of the scenario: an App that owns an object of every
+// kind (newAppOfEveryKind), created as berth starts, converges (see converged).
 type rbacCase struct {
 	name                     string
 	clusterRules, leaseRules []rbacv1.PolicyRule
@@ -109,7 +109,7 @@ func (c *rbacCase) start(t *testing.T) {
 	t.Helper()
 	c.namespace, c.berth = startWithRules(t, c.clusterRules, c.leaseRules, c.args...)
 	c.berth.quiet = true // check prints the log of a case that fails
-	require.NoError(t, newApp(t.Context(), c.namespace, "web"))
+	require.NoError(t, newAppOfEveryKind(t.Context(), c.namespace, "web"))
 	within := failWindow
 	if c.removed == nil {
 		within = timeout
