@@ -28,10 +28,11 @@ func TestKubectlGetWide(t *testing.T) {
 	out := kubectl(t, "get", "apps.berth.dev", "--namespace="+ns, "-o", "wide")
 	t.Logf("kubectl get apps.berth.dev -o wide:\n%s", out)
 	header, rows := table(t, out)
-	assert.Equal(t, []string{"NAME", "IMAGE", "READY", "AVAILABLE", "AGE", "DEGRADED", "URL"}, header)
-	assert.Equal(t, []string{"crashing", crashLoopImage, "0/1", "False", "", "CrashLoopBackOff", ""},
+	assert.Equal(t, []string{"NAME", "IMAGE", "READY", "AVAILABLE", "AGE", "DEGRADED", "CURRENT", "DESIRED", "URL"}, header)
+	assert.Equal(t, []string{"crashing", crashLoopImage, "0/1", "False", "", "CrashLoopBackOff", "1", "1", ""},
 		withoutAge(rows["crashing"]))
-	assert.Equal(t, []string{"web", goodImage, "1/1", "True", "", "AsExpected", web.Status.URL}, withoutAge(rows["web"]))
+	assert.Equal(t, []string{"web", goodImage, "1/1", "True", "", "AsExpected", "1", "1", web.Status.URL},
+		withoutAge(rows["web"]))
 
 	plain := kubectl(t, "get", "apps.berth.dev", "--namespace="+ns)
 	header, _ = table(t, plain)
