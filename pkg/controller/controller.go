@@ -175,6 +175,9 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 	}
 
 	c.deploymentKind, c.owned = newOwnedKinds(sets, kubeClient, opts.GatewayClient, opts.Route)
+	if len(c.owned) > maxOwnedKinds {
+		return nil, fmt.Errorf("%d kinds of owned object, more than maxOwnedKinds (%d)", len(c.owned), maxOwnedKinds)
+	}
 	c.syncHandler = c.syncApp
 
 	logger := klog.FromContext(ctx)

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"hash/maphash"
-	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,9 +19,9 @@ import (
 // readVersions are the versions of what one sync read of an App from the caches.
 type readVersions struct {
 	app string
-	// owned are the resourceVersions of the App's objects of each kind, in the order of the controller's kinds,
-	// each ended by a comma; "" for an object that is not there.
-	owned string
+	// owned are the resourceVersions of the App's objects of each kind, in the order of the controller's kinds;
+	// "" for an object that is not there.
+	owned [maxOwnedKinds]string
 	pods  uint64 // a hash of the names and resourceVersions of the App's Pods
 }
 
@@ -39,14 +38,11 @@ func newConvergedApps() *convergedApps {
 }
 
 // versionsOf is what a sync read, as readVersions.
-func (c *convergedApps) versionsOf(app *berthv1alpha1.App, owned []ownedVersion, pods []*corev1.Pod) readVersions {
+func (c *convergedApps) versionsOf(app *berthv1alpha1.App, owned ownedVersions, pods []*corev1.Pod) readVersions {
 	v := readVersions{app: app.ResourceVersion}
-	var b strings.Builder
-	for _, o := range owned {
-		b.WriteString(o.version)
-		b.WriteByte(',')
+	for i, o := range owned {
+		v.owned[i] = o.version
 	}
-	v.owned = b.String()
 	// Summed, so that the order of the cache's index does not matter; each Pod's hash mixes its name and
 	// version, so that one Pod replaced by another does not cancel out.
 	var h maphash.Hash

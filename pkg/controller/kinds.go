@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
@@ -241,36 +240,32 @@ func wantedIfNotNil[A comparable](desired func(*berthv1alpha1.App) A) func(*bert
 	}
 }
 
-// cachedFrom reads objects of one kind from the sets' informers of resource, as a lister would.
-func cachedFrom[T ownedObject](sets []informerSet, resource schema.GroupResource) func(namespace, name string) (T, error) {
+// cachedFrom reads objects of one kind from the sets' informers of resource, as a lister would, but tells an
+// absent object by found rather than by an error: most Apps own no object of most kinds, and a NotFound error is
+// costly to make for a lookup that every sync does, converged or not.
+func cachedFrom[T ownedObject](sets []informerSet, resource schema.GroupResource) func(namespace, name string) (T, bool, error) {
 	indexers := newByNamespace(sets, func(s informerSet) cache.Indexer {
 		return s.owned[resource.Resource].GetIndexer()
 	}, newEmptyIndexer())
-	return func(namespace, name string) (T, error) {
+	return func(namespace, name string) (T, bool, error) {
 		var none T
-		obj, exists, err := indexers.in(namespace).GetByKey(cache.NewObjectName(namespace, name).String())
-		switch {
-		case err != nil:
-			return none, err
-		case !exists:
-			return none, apierrors.NewNotFound(resource, name)
+		obj, exists, err := indexers.in(namespace).GetByKey(namespace + "/" + name)
+		if err != nil || !exists {
+			return none, false, err
 		}
 		typed, ok := obj.(T)
 		if !ok {
-			return none, fmt.Errorf("the cache of %s holds a %T", resource, obj)
+			return none, false, fmt.Errorf("the cache of %s holds a %T", resource, obj)
 		}
-		return typed, nil
+		return typed, true, nil
 	}
 }
 
 func (k ownedKind[T, A]) resourceName() string { return k.resource }
 
 func (k ownedKind[T, A]) cachedVersion(key cache.ObjectName) (string, bool, error) {
-	obj, err := k.cached(key.Namespace, key.Name)
-	switch {
-	case apierrors.IsNotFound(err):
-		return "", false, nil
-	case err != nil:
+	obj, found, err := k.cached(key.Namespace, key.Name)
+	if !found || err != nil {
 		return "", false, err
 	}
 	return obj.GetResourceVersion(), true, nil

@@ -145,14 +145,15 @@ func TestListersOfAListReadTheInformersOfTheNamespaceTheyName(t *testing.T) {
 		app, err := c.appLister.Apps(namespace).Get("web")
 		require.NoError(t, err)
 		assert.Equal(t, namespace, app.Namespace)
-		d, err := c.deploymentKind.cached(namespace, "web")
+		d, found, err := c.deploymentKind.cached(namespace, "web")
 		require.NoError(t, err)
+		require.True(t, found)
 		assert.Equal(t, namespace, d.Namespace)
 		owned, err := c.ownedVersions(cache.NewObjectName(namespace, "web"))
 		require.NoError(t, err)
 		filled := map[string]bool{"deployments": true, "services": true, "poddisruptionbudgets": true}
-		for i, o := range owned {
-			assert.Equal(t, filled[c.owned[i].resourceName()], o.exists, "the App's %s", c.owned[i].resourceName())
+		for i, k := range c.owned {
+			assert.Equal(t, filled[k.resourceName()], owned[i].exists, "the App's %s", k.resourceName())
 		}
 		pods, err := c.appPods(cache.NewObjectName(namespace, "web"))
 		require.NoError(t, err)
@@ -163,12 +164,13 @@ func TestListersOfAListReadTheInformersOfTheNamespaceTheyName(t *testing.T) {
 	// A namespace that is not on the list holds nothing.
 	_, err := c.appLister.Apps("c").Get("web")
 	assert.True(t, apierrors.IsNotFound(err), "an App of another namespace: %v", err)
-	_, err = c.deploymentKind.cached("c", "web")
-	assert.True(t, apierrors.IsNotFound(err), "a Deployment of another namespace: %v", err)
+	_, found, err := c.deploymentKind.cached("c", "web")
+	require.NoError(t, err)
+	assert.False(t, found, "a Deployment of another namespace")
 	owned, err := c.ownedVersions(cache.NewObjectName("c", "web"))
 	require.NoError(t, err)
-	for i, o := range owned {
-		assert.False(t, o.exists, "an object of another namespace: %s", c.owned[i].resourceName())
+	for i, k := range c.owned {
+		assert.False(t, owned[i].exists, "an object of another namespace: %s", k.resourceName())
 	}
 	pods, err := c.appPods(cache.NewObjectName("c", "web"))
 	require.NoError(t, err)

@@ -34,8 +34,8 @@ type ownedClient[T ownedObject, A any] interface {
 type ownedKind[T ownedObject, A any] struct {
 	kind     string // "Deployment": in conditions, Events and errors
 	resource string // "deployments": in expectations
-	// cached reads the object from the informer's cache.
-	cached func(namespace, name string) (T, error)
+	// cached reads the object from the informer's cache; found is false when the cache holds none.
+	cached func(namespace, name string) (obj T, found bool, err error)
 	client func(namespace string) ownedClient[T, A]
 	// extract returns the fields of obj that berth owns, as an apply configuration.
 	extract func(obj T, fieldManager string) (A, error)
@@ -71,13 +71,15 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 	var none T
 	key := cache.MetaObjectToName(app)
 	client := k.client(app.Namespace)
-	existing, err := k.cached(app.Namespace, app.Name)
+	existing, found, err := k.cached(app.Namespace, app.Name)
 	// fresh tells that existing was read from the API server, with every manager's managedFields.
 	fresh := false
 	switch {
-	case apierrors.IsNotFound(err) && !want:
+	case err != nil:
+		return none, err
+	case !found && !want:
 		return none, nil
-	case apierrors.IsNotFound(err):
+	case !found:
 		created, err := createOwned(ctx, c, app, k, desired)
 		if err == nil {
 			obs.wrote = true
@@ -95,8 +97,6 @@ func syncOwned[T ownedObject, A any](ctx context.Context, c *Controller, app *be
 			return none, err
 		}
 		fresh = true
-	case err != nil:
-		return none, err
 	}
 
 	switch {

@@ -140,14 +140,20 @@ type ownedVersion struct {
 	exists  bool
 }
 
-// ownedVersions reads from the caches the versions of the App's objects, of each kind it may own, in the order of
-// c.owned.
-func (c *Controller) ownedVersions(key cache.ObjectName) ([]ownedVersion, error) {
-	versions := make([]ownedVersion, len(c.owned))
+// maxOwnedKinds bounds the kinds an App may own, so that what a sync reads of them fits in arrays: no allocation
+// on the path of a converged App's sync, the most common sync there is.
+const maxOwnedKinds = 8
+
+// ownedVersions are the versions of the App's objects of each kind, in the order of c.owned.
+type ownedVersions [maxOwnedKinds]ownedVersion
+
+// ownedVersions reads from the caches the versions of the App's objects, of each kind it may own.
+func (c *Controller) ownedVersions(key cache.ObjectName) (ownedVersions, error) {
+	var versions ownedVersions
 	for i, k := range c.owned {
 		version, exists, err := k.cachedVersion(key)
 		if err != nil {
-			return nil, err
+			return versions, err
 		}
 		versions[i] = ownedVersion{version: version, exists: exists}
 	}
@@ -156,7 +162,7 @@ func (c *Controller) ownedVersions(key cache.ObjectName) ([]ownedVersion, error)
 
 // cacheCaughtUp tells whether the caches show berth's last writes of the App's status and of its objects of
 // each kind, whose versions the cache shows (owned, in the order of c.owned).
-func (c *Controller) cacheCaughtUp(key cache.ObjectName, app *berthv1alpha1.App, owned []ownedVersion) bool {
+func (c *Controller) cacheCaughtUp(key cache.ObjectName, app *berthv1alpha1.App, owned ownedVersions) bool {
 	if !c.expectations.caughtUp("apps", key, true, app.ResourceVersion) {
 		return false
 	}
