@@ -228,10 +228,16 @@ func statusApplyConfiguration(app *berthv1alpha1.App, status berthv1alpha1.AppSt
 		WithAvailableReplicas(status.AvailableReplicas).
 		WithUpdatedReplicas(status.UpdatedReplicas).
 		WithDesiredReplicas(status.DesiredReplicas).
+		WithRevision(status.Revision).
+		WithImages(status.Images...).
+		WithAvailableRevision(status.AvailableRevision).
 		WithReady(status.Ready).
 		WithSelector(status.Selector)
 	if status.URL != "" {
 		s.WithURL(status.URL)
+	}
+	if status.RevisionSince != nil {
+		s.WithRevisionSince(*status.RevisionSince)
 	}
 	for _, c := range status.Conditions {
 		if !plan.IsBerthCondition(c.Type) {

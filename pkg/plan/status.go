@@ -120,6 +120,7 @@ func Status(app *berthv1alpha1.App, obs Observed, clusterDomain string, now meta
 		status.UpdatedReplicas = d.Status.UpdatedReplicas
 	}
 	status.Ready = fmt.Sprintf("%d/%d", status.ReadyReplicas, desired)
+	setRevision(&status, app, obs.Deployment, now)
 	status.URL = url(app, clusterDomain)
 	if obs.Routed && app.Spec.Route != nil {
 		status.URL = routeURL(app.Spec.Route)

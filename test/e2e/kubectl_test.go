@@ -2,15 +2,20 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 )
 
 // TestKubectlGetWide checks the columns that `kubectl get -o wide` adds for Apps, from the CRD's printer columns as
-// the API server serves them: the reason of the Degraded condition, and the URL of the App's Service.
+// the API server serves them: the reason of the Degraded condition, the current and desired Pods, the revision,
+// and the URL of the App's Service.
 func TestKubectlGetWide(t *testing.T) {
 	ns := newNamespace(t)
 	apply(t, ns, appManifest("web", goodImage, 1, 8080))
@@ -28,10 +33,11 @@ func TestKubectlGetWide(t *testing.T) {
 	out := kubectl(t, "get", "apps.berth.dev", "--namespace="+ns, "-o", "wide")
 	t.Logf("kubectl get apps.berth.dev -o wide:\n%s", out)
 	header, rows := table(t, out)
-	assert.Equal(t, []string{"NAME", "IMAGE", "READY", "AVAILABLE", "AGE", "DEGRADED", "CURRENT", "DESIRED", "URL"}, header)
-	assert.Equal(t, []string{"crashing", crashLoopImage, "0/1", "False", "", "CrashLoopBackOff", "1", "1", ""},
+	assert.Equal(t, []string{"NAME", "IMAGE", "READY", "AVAILABLE", "AGE", "DEGRADED", "CURRENT", "DESIRED",
+		"REVISION", "URL"}, header)
+	assert.Equal(t, []string{"crashing", crashLoopImage, "0/1", "False", "", "CrashLoopBackOff", "1", "1", "1", ""},
 		withoutAge(rows["crashing"]))
-	assert.Equal(t, []string{"web", goodImage, "1/1", "True", "", "AsExpected", "1", "1", web.Status.URL},
+	assert.Equal(t, []string{"web", goodImage, "1/1", "True", "", "AsExpected", "1", "1", "1", web.Status.URL},
 		withoutAge(rows["web"]))
 
 	plain := kubectl(t, "get", "apps.berth.dev", "--namespace="+ns)
@@ -133,4 +139,48 @@ func assertFilled(t *testing.T, lines []string) {
 		assert.Greater(t, len(lines[i])+1+len(next), width,
 			"line %d breaks early: %q, then %q (lines up to %d characters)", i+1, lines[i], lines[i+1], width)
 	}
+}
+
+// TestStatusTellsTheRevision: the App's status says which revision its Pods run, since when, with which image,
+// and which revision last rolled out; a change of image is a new revision, and one that cannot roll out (its
+// image cannot be pulled) leaves the last available revision where it was.
+func TestStatusTellsTheRevision(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	apply(t, ns, appManifest("web", goodImage, 2, 0))
+	first := waitRevision(t, ns, 1, 1)
+	assert.Equal(t, []string{goodImage}, first.Status.Images)
+	require.NotNil(t, first.Status.RevisionSince)
+
+	const next = "nginxinc/nginx-unprivileged:1.28"
+	apply(t, ns, appManifest("web", next, 2, 0))
+	second := waitRevision(t, ns, 2, 2)
+	assert.Equal(t, []string{next}, second.Status.Images)
+	assert.True(t, second.Status.RevisionSince.After(first.Status.RevisionSince.Time) ||
+		second.Status.RevisionSince.Equal(first.Status.RevisionSince), "since the second revision")
+	out := kubectl(t, "get", "apps.berth.dev", "web", "--namespace="+ns, "-o", "wide")
+	header, rows := table(t, out)
+	require.Contains(t, header, "REVISION")
+	assert.Equal(t, "2", rows["web"][slices.Index(header, "REVISION")], "kubectl get -o wide:\n%s", out)
+
+	apply(t, ns, appManifest("web", imagePullsFailed, 2, 0))
+	third := waitRevision(t, ns, 3, 2)
+	assert.Equal(t, []string{imagePullsFailed}, third.Status.Images)
+}
+
+// waitRevision waits until the App web of namespace is at revision, with availableRevision, and returns it.
+func waitRevision(t *testing.T, namespace string, revision, available int64) *berthv1alpha1.App {
+	t.Helper()
+	var app *berthv1alpha1.App
+	eventually(t, fmt.Sprintf("App web at revision %d, %d available", revision, available), func(ctx context.Context) error {
+		var err error
+		if app, err = getApp(ctx, namespace, "web"); err != nil {
+			return err
+		}
+		if app.Status.Revision != revision || app.Status.AvailableRevision != available {
+			return fmt.Errorf("revision %d, available revision %d", app.Status.Revision, app.Status.AvailableRevision)
+		}
+		return nil
+	})
+	return app
 }

@@ -30,6 +30,7 @@ const (
 // +kubebuilder:printcolumn:name="Degraded",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Current",type=integer,JSONPath=`.status.replicas`,priority=1
 // +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.status.desiredReplicas`,priority=1
+// +kubebuilder:printcolumn:name="Revision",type=integer,JSONPath=`.status.revision`,priority=1
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`,priority=1
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a valid Service name (DNS-1035 label): at most 63 lower-case letters, digits and '-', starting with a letter and ending with a letter or digit"
 
@@ -263,6 +264,25 @@ type AppStatus struct {
 	// autoscaled, the number its autoscaler last asked for.
 	// +optional
 	DesiredReplicas int32 `json:"desiredReplicas,omitempty"`
+
+	// Revision is the revision of the App that its Pods run, or are rolling out to: the revision of its
+	// Deployment, which every change of what the Pods run increases. 0 until the Deployment reports one.
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+
+	// RevisionSince is when berth first saw the App at its revision.
+	// +optional
+	RevisionSince *metav1.Time `json:"revisionSince,omitempty"`
+
+	// Images are the images of the revision's containers, in their order.
+	// +optional
+	// +listType=atomic
+	Images []string `json:"images,omitempty"`
+
+	// AvailableRevision is the last revision whose rollout completed with every Pod available: what a failed
+	// rollout would go back to.
+	// +optional
+	AvailableRevision int64 `json:"availableRevision,omitempty"`
 
 	// Ready is readyReplicas/desired replicas, for display, e.g. "2/3".
 	// +optional

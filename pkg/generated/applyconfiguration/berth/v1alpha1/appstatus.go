@@ -19,7 +19,8 @@ limitations under the License.
 package v1alpha1
 
 import (
-	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
 // AppStatusApplyConfiguration represents a declarative configuration of the AppStatus type for use
@@ -40,6 +41,16 @@ type AppStatusApplyConfiguration struct {
 	// DesiredReplicas is the number of Pods the App should have now: spec.replicas, or, when the App is
 	// autoscaled, the number its autoscaler last asked for.
 	DesiredReplicas *int32 `json:"desiredReplicas,omitempty"`
+	// Revision is the revision of the App that its Pods run, or are rolling out to: the revision of its
+	// Deployment, which every change of what the Pods run increases. 0 until the Deployment reports one.
+	Revision *int64 `json:"revision,omitempty"`
+	// RevisionSince is when berth first saw the App at its revision.
+	RevisionSince *v1.Time `json:"revisionSince,omitempty"`
+	// Images are the images of the revision's containers, in their order.
+	Images []string `json:"images,omitempty"`
+	// AvailableRevision is the last revision whose rollout completed with every Pod available: what a failed
+	// rollout would go back to.
+	AvailableRevision *int64 `json:"availableRevision,omitempty"`
 	// Ready is readyReplicas/desired replicas, for display, e.g. "2/3".
 	Ready *string `json:"ready,omitempty"`
 	// Selector is the label selector of the App's Pods, in string form; the scale subresource reads it.
@@ -48,7 +59,7 @@ type AppStatusApplyConfiguration struct {
 	// route exists, else inside the cluster through its Service. Empty when the App has no port.
 	URL *string `json:"url,omitempty"`
 	// Conditions are the latest observations of the App: Available, Progressing and Degraded.
-	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
+	Conditions []metav1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
 
 // AppStatusApplyConfiguration constructs a declarative configuration of the AppStatus type for use with
@@ -105,6 +116,40 @@ func (b *AppStatusApplyConfiguration) WithDesiredReplicas(value int32) *AppStatu
 	return b
 }
 
+// WithRevision sets the Revision field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Revision field is set to the value of the last call.
+func (b *AppStatusApplyConfiguration) WithRevision(value int64) *AppStatusApplyConfiguration {
+	b.Revision = &value
+	return b
+}
+
+// WithRevisionSince sets the RevisionSince field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RevisionSince field is set to the value of the last call.
+func (b *AppStatusApplyConfiguration) WithRevisionSince(value v1.Time) *AppStatusApplyConfiguration {
+	b.RevisionSince = &value
+	return b
+}
+
+// WithImages adds the given value to the Images field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Images field.
+func (b *AppStatusApplyConfiguration) WithImages(values ...string) *AppStatusApplyConfiguration {
+	for i := range values {
+		b.Images = append(b.Images, values[i])
+	}
+	return b
+}
+
+// WithAvailableRevision sets the AvailableRevision field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AvailableRevision field is set to the value of the last call.
+func (b *AppStatusApplyConfiguration) WithAvailableRevision(value int64) *AppStatusApplyConfiguration {
+	b.AvailableRevision = &value
+	return b
+}
+
 // WithReady sets the Ready field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the Ready field is set to the value of the last call.
@@ -132,7 +177,7 @@ func (b *AppStatusApplyConfiguration) WithURL(value string) *AppStatusApplyConfi
 // WithConditions adds the given value to the Conditions field in the declarative configuration
 // and returns the receiver, so that objects can be build by chaining "With" function invocations.
 // If called multiple times, values provided by each call will be appended to the Conditions field.
-func (b *AppStatusApplyConfiguration) WithConditions(values ...*v1.ConditionApplyConfiguration) *AppStatusApplyConfiguration {
+func (b *AppStatusApplyConfiguration) WithConditions(values ...*metav1.ConditionApplyConfiguration) *AppStatusApplyConfiguration {
 	for i := range values {
 		if values[i] == nil {
 			panic("nil value passed to WithConditions")
