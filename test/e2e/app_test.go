@@ -26,6 +26,8 @@ const (
 	goodImage        = "nginxinc/nginx-unprivileged:1.27" // as in artifacts/examples: its user is not root
 	crashLoopImage   = "crash-loop.invalid/web:1"
 	imagePullsFailed = "pull-fails.invalid/web:1"
+	// neverReadyImage runs and never becomes ready, as a container whose readiness probe never passes.
+	neverReadyImage = "never-ready.invalid/web:1"
 	// runsAsRootImage is an image whose user is root: it runs, unless its container must run as non-root
 	// (runAsNonRoot, and no runAsUser to run it as instead), which the kubelet refuses with
 	// CreateContainerConfigError.
