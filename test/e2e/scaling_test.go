@@ -60,12 +60,13 @@ func TestDisruptionBudget(t *testing.T) {
 
 	kubectl(t, "scale", "app/web", "--replicas=1", "--namespace="+ns)
 	waitNoBudget(t, ns, "at 1 replica")
+	// The first deletion of the App's objects: its Event says which, and why.
+	waitEvent(t, ns, "web", "Normal", "Deleted")
 
 	apply(t, ns, appManifest("web", goodImage, 2, 8080))
 	waitBudget(t, ns, func(*policyv1.PodDisruptionBudget) error { return nil })
 	apply(t, ns, appManifest("web", goodImage, 2, 8080)+"  disruptionBudget:\n    disabled: true\n")
 	waitNoBudget(t, ns, "turned off")
-	waitEvent(t, ns, "web", "Normal", "Deleted")
 }
 
 // TestAutoscaling: an autoscaled App has a HorizontalPodAutoscaler, and berth and the autoscaler do not fight

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -45,70 +46,31 @@ func TestWhatBerthAppliesIsWhatTheAPIServerStores(t *testing.T) {
 	t.Logf("seed %d (BERTH_PROPERTY_SEED=%d repeats this run)", seed, seed)
 	r := rand.New(rand.NewPCG(seed, seed))
 
-	dryRun := metav1.ApplyOptions{FieldManager: controller.FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}}
 	gatewayClient := gatewayversioned.NewForConfigOrDie(controlPlane.Config)
 	routeOptions := plan.RouteOptions{GatewayNamespace: "infra", GatewayName: "public", IngressClassName: "nginx"}
 	var failures []string
 	for i := range generatedApps {
 		a := randomApp(r, e.namespace, i)
 
-		desired := plan.Deployment(a)
-		stored, err := e.kube.AppsV1().Deployments(e.namespace).Apply(e.ctx, desired, dryRun)
-		require.NoError(t, err, "applying the Deployment of %s", describe(a))
-		extracted, err := appsv1ac.ExtractDeployment(stored, controller.FieldManager)
-		require.NoError(t, err)
-		if !equality.Semantic.DeepEqual(desired, extracted) {
-			failures = append(failures, fmt.Sprintf("%s\n  Deployment: %s", describe(a.Spec), jsonDiff(t, desired, extracted)))
-		}
-
-		if desired := plan.Service(a); desired != nil {
-			stored, err := e.kube.CoreV1().Services(e.namespace).Apply(e.ctx, desired, dryRun)
-			require.NoError(t, err, "applying the Service of %s", describe(a))
-			extracted, err := corev1ac.ExtractService(stored, controller.FieldManager)
-			require.NoError(t, err)
-			if !equality.Semantic.DeepEqual(desired, extracted) {
-				failures = append(failures, fmt.Sprintf("%s\n  Service: %s", describe(a.Spec),
-					jsonDiff(t, desired, extracted)))
-			}
-		}
-		if desired := plan.PodDisruptionBudget(a); desired != nil {
-			stored, err := e.kube.PolicyV1().PodDisruptionBudgets(e.namespace).Apply(e.ctx, desired, dryRun)
-			require.NoError(t, err, "applying the PodDisruptionBudget of %s", describe(a))
-			extracted, err := policyv1ac.ExtractPodDisruptionBudget(stored, controller.FieldManager)
-			require.NoError(t, err)
-			if !equality.Semantic.DeepEqual(desired, extracted) {
-				failures = append(failures, fmt.Sprintf("%s\n  PodDisruptionBudget: %s", describe(a.Spec),
-					jsonDiff(t, desired, extracted)))
-			}
-		}
-		if desired := plan.HTTPRoute(a, routeOptions); desired != nil {
-			stored, err := gatewayClient.GatewayV1().HTTPRoutes(e.namespace).Apply(e.ctx, desired, dryRun)
-			require.NoError(t, err, "applying the HTTPRoute of %s", describe(a))
-			extracted, err := gatewayv1ac.ExtractHTTPRoute(stored, controller.FieldManager)
-			require.NoError(t, err)
-			if !equality.Semantic.DeepEqual(desired, extracted) {
-				failures = append(failures, fmt.Sprintf("%s\n  HTTPRoute: %s", describe(a.Spec),
-					jsonDiff(t, desired, extracted)))
-			}
-		}
-		if desired := plan.Ingress(a, routeOptions); desired != nil {
-			stored, err := e.kube.NetworkingV1().Ingresses(e.namespace).Apply(e.ctx, desired, dryRun)
-			require.NoError(t, err, "applying the Ingress of %s", describe(a))
-			extracted, err := networkingv1ac.ExtractIngress(stored, controller.FieldManager)
-			require.NoError(t, err)
-			if !equality.Semantic.DeepEqual(desired, extracted) {
-				failures = append(failures, fmt.Sprintf("%s\n  Ingress: %s", describe(a.Spec),
-					jsonDiff(t, desired, extracted)))
-			}
-		}
-		if desired := plan.HorizontalPodAutoscaler(a); desired != nil {
-			stored, err := e.kube.AutoscalingV2().HorizontalPodAutoscalers(e.namespace).Apply(e.ctx, desired, dryRun)
-			require.NoError(t, err, "applying the HorizontalPodAutoscaler of %s", describe(a))
-			extracted, err := autoscalingv2ac.ExtractHorizontalPodAutoscaler(stored, controller.FieldManager)
-			require.NoError(t, err)
-			if !equality.Semantic.DeepEqual(desired, extracted) {
-				failures = append(failures, fmt.Sprintf("%s\n  HorizontalPodAutoscaler: %s", describe(a.Spec),
-					jsonDiff(t, desired, extracted)))
+		kube := e.kube
+		// Each object berth applies, in the order of a sync.
+		for _, o := range []struct{ kind, diff string }{
+			{"Deployment", readBack(t, e.ctx, plan.Deployment(a), kube.AppsV1().Deployments(e.namespace).Apply,
+				appsv1ac.ExtractDeployment)},
+			{"Service", readBack(t, e.ctx, plan.Service(a), kube.CoreV1().Services(e.namespace).Apply,
+				corev1ac.ExtractService)},
+			{"PodDisruptionBudget", readBack(t, e.ctx, plan.PodDisruptionBudget(a),
+				kube.PolicyV1().PodDisruptionBudgets(e.namespace).Apply, policyv1ac.ExtractPodDisruptionBudget)},
+			{"HorizontalPodAutoscaler", readBack(t, e.ctx, plan.HorizontalPodAutoscaler(a),
+				kube.AutoscalingV2().HorizontalPodAutoscalers(e.namespace).Apply,
+				autoscalingv2ac.ExtractHorizontalPodAutoscaler)},
+			{"HTTPRoute", readBack(t, e.ctx, plan.HTTPRoute(a, routeOptions),
+				gatewayClient.GatewayV1().HTTPRoutes(e.namespace).Apply, gatewayv1ac.ExtractHTTPRoute)},
+			{"Ingress", readBack(t, e.ctx, plan.Ingress(a, routeOptions),
+				kube.NetworkingV1().Ingresses(e.namespace).Apply, networkingv1ac.ExtractIngress)},
+		} {
+			if o.diff != "" {
+				failures = append(failures, fmt.Sprintf("%s\n  %s: %s", describe(a.Spec), o.kind, o.diff))
 			}
 		}
 	}
@@ -119,6 +81,27 @@ func TestWhatBerthAppliesIsWhatTheAPIServerStores(t *testing.T) {
 			strings.Join(shown, "\n"))
 	}
 	t.Logf("%d generated Apps: what berth applies is what it reads back", generatedApps)
+}
+
+// readBack applies desired, when the App wants the object (desired is not nil), as berth does but as a dry run,
+// and reads back berth's fields of what the API server would store: it returns how they differ from desired
+// (jsonDiff), or "" when they do not.
+func readBack[T any, A comparable](t *testing.T, ctx context.Context, desired A,
+	apply func(context.Context, A, metav1.ApplyOptions) (T, error), extract func(T, string) (A, error)) string {
+	t.Helper()
+	var none A
+	if desired == none {
+		return ""
+	}
+	dryRun := metav1.ApplyOptions{FieldManager: controller.FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}}
+	stored, err := apply(ctx, desired, dryRun)
+	require.NoError(t, err, "applying %s", describe(desired))
+	extracted, err := extract(stored, controller.FieldManager)
+	require.NoError(t, err)
+	if equality.Semantic.DeepEqual(desired, extracted) {
+		return ""
+	}
+	return jsonDiff(t, desired, extracted)
 }
 
 // jsonDiff lists the leaves of applied and read back (as JSON) that differ: path, then the two values. Quantities
