@@ -83,8 +83,9 @@ func newOwnedKinds(sets []informerSet, client kubernetes.Interface, gatewayClien
 		withAnnotation: func(d *appsv1ac.DeploymentApplyConfiguration, key, value string) {
 			d.WithAnnotations(map[string]string{key: value})
 		},
-		desired: func(app *berthv1alpha1.App) (*appsv1ac.DeploymentApplyConfiguration, bool) {
-			return plan.Deployment(app), true
+		// The sync works out the Deployment before the kinds are made (rollback.go).
+		desired: func(_ *berthv1alpha1.App, obs *observation) (*appsv1ac.DeploymentApplyConfiguration, bool) {
+			return obs.deployment, true
 		},
 		observe: func(obs *observation, _ *berthv1alpha1.App, d *appsv1.Deployment) { obs.Deployment = d },
 		beforeApply: func(ctx context.Context, c *Controller, live *appsv1.Deployment,
@@ -232,8 +233,8 @@ func (u uninstalledRoute) sync(_ context.Context, _ *Controller, app *berthv1alp
 
 // wantedIfNotNil turns a function of pkg/plan that returns nil for an object the App does not want into an
 // ownedKind's desired.
-func wantedIfNotNil[A comparable](desired func(*berthv1alpha1.App) A) func(*berthv1alpha1.App) (A, bool) {
-	return func(app *berthv1alpha1.App) (A, bool) {
+func wantedIfNotNil[A comparable](desired func(*berthv1alpha1.App) A) func(*berthv1alpha1.App, *observation) (A, bool) {
+	return func(app *berthv1alpha1.App, _ *observation) (A, bool) {
 		var none A
 		d := desired(app)
 		return d, d != none
@@ -272,7 +273,7 @@ func (k ownedKind[T, A]) cachedVersion(key cache.ObjectName) (string, bool, erro
 }
 
 func (k ownedKind[T, A]) sync(ctx context.Context, c *Controller, app *berthv1alpha1.App, obs *observation) error {
-	desired, want := k.desired(app)
+	desired, want := k.desired(app, obs)
 	obj, err := syncOwned(ctx, c, app, k, desired, want, obs)
 	if err != nil {
 		return err

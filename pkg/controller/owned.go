@@ -47,8 +47,9 @@ type ownedKind[T ownedObject, A any] struct {
 	withAnnotation func(A, string, string)
 	// unwanted says, in the Event of its deletion, why an App no longer has an object of this kind.
 	unwanted string
-	// desired is what app wants of its object of this kind (from pkg/plan), and whether it wants one.
-	desired func(app *berthv1alpha1.App) (A, bool)
+	// desired is what app wants of its object of this kind (from pkg/plan), and whether it wants one, given what
+	// the sync has worked out so far.
+	desired func(app *berthv1alpha1.App, obs *observation) (A, bool)
 	// observe, when not nil, records in obs the App's object of this kind as the sync left it (nil when none).
 	observe func(obs *observation, app *berthv1alpha1.App, obj T)
 	// beforeApply, when not nil, prepares live for berth's apply of desired, and may write it to do so (see

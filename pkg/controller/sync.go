@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -42,6 +43,10 @@ type observation struct {
 	// retry, when not zero, is when the App must be synced again although nothing it reads changes: a
 	// correction that waits, or the end of a hold.
 	retry time.Duration
+	// deployment is the Deployment the sync applies (desiredDeployment).
+	deployment *appsv1ac.DeploymentApplyConfiguration
+	// rollbackErr is why the sync could not tell whether the App's revision must be rolled back.
+	rollbackErr error
 }
 
 // retryAfter asks for the App to be synced again after d, or sooner if another part of the sync asked so.
@@ -90,6 +95,9 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	// A crash loop can end with no change in the cluster: the App recovers when the window of its last exit
 	// passes.
 	obs.retryAfter(plan.CrashLoopRecheck(pods, time.Now()))
+	if obs.deployment, err = c.desiredDeployment(ctx, app, &obs); err != nil {
+		return err
+	}
 	for i, k := range c.owned {
 		if i > 0 && obs.Deployment == nil {
 			// The other kinds wait for the Deployment (see newOwnedKinds).
@@ -112,6 +120,8 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		return fmt.Errorf("%w: %s is not controlled by it", errUnsatisfiable, obs.Conflict)
 	case obs.Refused != nil:
 		return fmt.Errorf("%w: %s", errRefused, obs.Refused.Message)
+	case obs.rollbackErr != nil:
+		return obs.rollbackErr
 	case !obs.wrote && !wroteStatus && obs.WaitingFor == "" && obs.retry == 0:
 		// After a write, what was read is out of date: the events of berth's writes bring the App back.
 		c.converged.set(key, read)
@@ -231,6 +241,7 @@ func statusApplyConfiguration(app *berthv1alpha1.App, status berthv1alpha1.AppSt
 		WithRevision(status.Revision).
 		WithImages(status.Images...).
 		WithAvailableRevision(status.AvailableRevision).
+		WithPreviousAvailableRevision(status.PreviousAvailableRevision).
 		WithReady(status.Ready).
 		WithSelector(status.Selector)
 	if status.URL != "" {
@@ -238,6 +249,9 @@ func statusApplyConfiguration(app *berthv1alpha1.App, status berthv1alpha1.AppSt
 	}
 	if status.RevisionSince != nil {
 		s.WithRevisionSince(*status.RevisionSince)
+	}
+	if status.AvailableSince != nil {
+		s.WithAvailableSince(*status.AvailableSince)
 	}
 	for _, c := range status.Conditions {
 		if !plan.IsBerthCondition(c.Type) {

@@ -591,6 +591,7 @@ func TestStatusApplyConfigurationCarriesEveryField(t *testing.T) {
 		ObservedGeneration: 2, Replicas: 3, ReadyReplicas: 2, AvailableReplicas: 1, UpdatedReplicas: 3,
 		DesiredReplicas: 4, Ready: "2/4", Selector: "app.kubernetes.io/instance=web", URL: "http://web.shop",
 		Revision: 3, RevisionSince: ptr.To(metav1.Unix(2, 0)), Images: []string{"web:3"}, AvailableRevision: 2,
+		AvailableSince: ptr.To(metav1.Unix(3, 0)), PreviousAvailableRevision: 1,
 		Conditions: []metav1.Condition{{Type: berthv1alpha1.ConditionAvailable, Status: metav1.ConditionTrue,
 			ObservedGeneration: 2, LastTransitionTime: metav1.Unix(1, 0), Reason: "Available", Message: "3 of 3"}},
 	}

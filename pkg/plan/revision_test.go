@@ -39,11 +39,21 @@ func TestStatusTellsTheRevision(t *testing.T) {
 	}{
 		{"no Deployment yet", berthv1alpha1.AppStatus{}, nil, berthv1alpha1.AppStatus{}},
 		{"the first revision, rolled out", berthv1alpha1.AppStatus{}, atRevision("1", "web:1", true),
-			berthv1alpha1.AppStatus{Revision: 1, RevisionSince: &now, Images: []string{"web:1"}, AvailableRevision: 1}},
+			berthv1alpha1.AppStatus{Revision: 1, RevisionSince: &now, Images: []string{"web:1"}, AvailableRevision: 1,
+				AvailableSince: &now}},
 		{"the same revision: since stays", was(1, 1, "web:1"), atRevision("1", "web:1", true), was(1, 1, "web:1")},
 		{"a new revision rolling out", was(1, 1, "web:1"), atRevision("2", "web:2", false),
 			berthv1alpha1.AppStatus{Revision: 2, RevisionSince: &now, Images: []string{"web:2"}, AvailableRevision: 1}},
-		{"the new revision rolled out", was(2, 1, "web:2"), atRevision("2", "web:2", true), was(2, 2, "web:2")},
+		{"the new revision rolled out: the one before is kept, its window starts", was(2, 1, "web:2"),
+			atRevision("2", "web:2", true),
+			berthv1alpha1.AppStatus{Revision: 2, RevisionSince: &earlier, Images: []string{"web:2"},
+				AvailableRevision: 2, AvailableSince: &now, PreviousAvailableRevision: 1}},
+		{"the available revision still rolled out: its window's start stays",
+			berthv1alpha1.AppStatus{Revision: 2, RevisionSince: &earlier, Images: []string{"web:2"},
+				AvailableRevision: 2, AvailableSince: &earlier, PreviousAvailableRevision: 1},
+			atRevision("2", "web:2", true),
+			berthv1alpha1.AppStatus{Revision: 2, RevisionSince: &earlier, Images: []string{"web:2"},
+				AvailableRevision: 2, AvailableSince: &earlier, PreviousAvailableRevision: 1}},
 		{"a template the deployment controller has not seen: the status waits", was(1, 1, "web:1"),
 			plantest.DeploymentStatus(func(d *appsv1.Deployment) {
 				d.Generation, d.Status.ObservedGeneration = 3, 2

@@ -79,6 +79,9 @@ type Observed struct {
 	Routed bool
 	// RouteProblem is why berth cannot make the route the App asks for (see RouteProblem); zero when it can.
 	RouteProblem Problem
+	// RolledBack says what berth's rollback of the App's Pod template did (RollbackMessage), while the App asks
+	// for the template that failed; empty otherwise.
+	RolledBack string
 }
 
 // Problem is the reason and message of a Degraded condition.
@@ -212,6 +215,11 @@ func degradedCondition(obs Observed, now time.Time) metav1.Condition {
 	}
 	if obs.Contested != "" {
 		c.Reason, c.Message = ReasonFieldContested, obs.Contested
+		return c
+	}
+	if obs.RolledBack != "" {
+		// Whatever the Pods do now, that the App does not run what it asks for is what its user must know first.
+		c.Reason, c.Message = ReasonRolledBack, obs.RolledBack
 		return c
 	}
 	if rf := replicaFailure(obs.Deployment); rf != nil {

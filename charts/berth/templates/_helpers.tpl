@@ -47,6 +47,11 @@ No Secrets, no wildcards.
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]
+# ReplicaSets: listed (not watched, not cached) only when a Pod of an App fails during or after a rollout, to tell
+# the failing revision's Pods from the others and to read the template of the revision to roll back to.
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [list]
 # Services: the same, and deleted when an App drops its port.
 - apiGroups: [""]
   resources: [services]

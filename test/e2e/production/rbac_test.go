@@ -89,18 +89,20 @@ func shippedRules(t *testing.T) (clusterRules, leaseRules []rbacv1.PolicyRule) {
 }
 
 // rbacCase is berth with one set of rules, and what was seen of the scenario: an App that owns an object of every
-// kind (newAppOfEveryKind), created as berth starts, converges (see converged).
+// kind (newAppOfEveryKind), created as berth starts, converges (see converged); then its image is changed to one
+// that cannot be pulled, and berth rolls the App back (see rolledBack).
 type rbacCase struct {
 	name                     string
 	clusterRules, leaseRules []rbacv1.PolicyRule
 	removed                  *rbacv1.PolicyRule // nil: every rule
 	args                     []string           // berth's flags beyond those of startWithRules
 
-	namespace string
-	berth     *replica
-	watched   chan struct{} // closed when the watch is over
-	converged time.Duration // how long after its creation the App converged; 0 if it did not
-	last      error         // why the App had not converged, at the last look
+	namespace  string
+	berth      *replica
+	watched    chan struct{} // closed when the watch is over
+	converged  time.Duration // how long after its creation the App converged; 0 if it did not
+	rolledBack time.Duration // how long after its creation the App was rolled back; 0 if it was not
+	last       error         // why the App had not converged, or not been rolled back, at the last look
 }
 
 // start runs berth with the case's rules, creates the App, and watches it in a goroutine: with every rule until
@@ -119,9 +121,17 @@ func (c *rbacCase) start(t *testing.T) {
 		defer close(c.watched)
 		begin := time.Now()
 		for time.Since(begin) < within {
-			if c.last = converged(t.Context(), c.namespace, "web"); c.last == nil {
-				c.converged = time.Since(begin)
-				return
+			switch {
+			case c.converged == 0:
+				if c.last = converged(t.Context(), c.namespace, "web"); c.last == nil {
+					c.converged = time.Since(begin)
+					c.last = breakImage(t.Context(), c.namespace, "web")
+				}
+			default:
+				if c.last = rolledBack(t.Context(), c.namespace, "web"); c.last == nil {
+					c.rolledBack = time.Since(begin)
+					return
+				}
 			}
 			select {
 			case <-t.Context().Done():
@@ -145,17 +155,18 @@ func (c *rbacCase) check(t *testing.T) {
 	}
 	log := c.berth.Log()
 	if c.removed == nil {
-		require.NoError(t, c.last, "with every rule, the App converges")
-		t.Logf("with every rule, the App converged %s after it was created", c.converged.Round(time.Millisecond))
+		require.NoError(t, c.last, "with every rule, the App converges, and is rolled back")
+		t.Logf("with every rule, the App converged %s after it was created, and was rolled back at %s",
+			c.converged.Round(time.Millisecond), c.rolledBack.Round(time.Millisecond))
 		assert.Empty(t, framework.PermissionDenials(log), "with every rule, berth is refused nothing")
 		return
 	}
 
 	if c.last == nil {
-		t.Fatalf("the App converged without the rule %s (after %s): berth does not need it", describeRule(*c.removed),
-			c.converged.Round(time.Millisecond))
+		t.Fatalf("the App converged and was rolled back without the rule %s (after %s): berth does not need it",
+			describeRule(*c.removed), c.rolledBack.Round(time.Millisecond))
 	}
-	t.Logf("as expected, the App did not converge in %s: %v", failWindow, c.last)
+	t.Logf("as expected, the App did not converge, or was not rolled back, in %s: %v", failWindow, c.last)
 	want := forbiddenText(*c.removed)
 	if line := forbiddenLine(log, want); line != "" {
 		t.Logf("berth's log says: %s", line)

@@ -64,6 +64,28 @@ type Rollout struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=86400
 	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
+
+	// Rollback tunes how berth puts the Pods back on the last revision that was available when a new one fails
+	// (its Pods cannot pull their image, cannot start, crash-loop, or never become ready within the progress
+	// deadline): on by default.
+	// +optional
+	Rollback *Rollback `json:"rollback,omitempty"`
+}
+
+// Rollback tunes berth's automatic rollback of a failing revision.
+type Rollback struct {
+	// Disabled turns automatic rollback off: a failing revision is reported (Degraded) and left in place, as a
+	// Deployment leaves it.
+	// +optional
+	Disabled bool `json:"disabled,omitempty"`
+
+	// VerifySeconds is how long after a revision has rolled out (every Pod available) a failure of its Pods still
+	// rolls it back: a revision that goes live and then crash-loops within this window is rolled back; after it,
+	// it is only reported. Defaults to 300; 0 rolls back only revisions that never rolled out.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	VerifySeconds *int32 `json:"verifySeconds,omitempty"`
 }
 
 // Toleration lets the Pods run on nodes with a matching taint.

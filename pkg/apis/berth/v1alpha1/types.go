@@ -284,6 +284,16 @@ type AppStatus struct {
 	// +optional
 	AvailableRevision int64 `json:"availableRevision,omitempty"`
 
+	// AvailableSince is when the available revision rolled out: its verification window
+	// (spec.rollout.rollback.verifySeconds) starts then.
+	// +optional
+	AvailableSince *metav1.Time `json:"availableSince,omitempty"`
+
+	// PreviousAvailableRevision is the available revision before the current one: what berth rolls back to when
+	// the available revision fails within its verification window.
+	// +optional
+	PreviousAvailableRevision int64 `json:"previousAvailableRevision,omitempty"`
+
 	// Ready is readyReplicas/desired replicas, for display, e.g. "2/3".
 	// +optional
 	Ready string `json:"ready,omitempty"`

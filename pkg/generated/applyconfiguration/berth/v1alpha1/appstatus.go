@@ -51,6 +51,12 @@ type AppStatusApplyConfiguration struct {
 	// AvailableRevision is the last revision whose rollout completed with every Pod available: what a failed
 	// rollout would go back to.
 	AvailableRevision *int64 `json:"availableRevision,omitempty"`
+	// AvailableSince is when the available revision rolled out: its verification window
+	// (spec.rollout.rollback.verifySeconds) starts then.
+	AvailableSince *v1.Time `json:"availableSince,omitempty"`
+	// PreviousAvailableRevision is the available revision before the current one: what berth rolls back to when
+	// the available revision fails within its verification window.
+	PreviousAvailableRevision *int64 `json:"previousAvailableRevision,omitempty"`
 	// Ready is readyReplicas/desired replicas, for display, e.g. "2/3".
 	Ready *string `json:"ready,omitempty"`
 	// Selector is the label selector of the App's Pods, in string form; the scale subresource reads it.
@@ -147,6 +153,22 @@ func (b *AppStatusApplyConfiguration) WithImages(values ...string) *AppStatusApp
 // If called multiple times, the AvailableRevision field is set to the value of the last call.
 func (b *AppStatusApplyConfiguration) WithAvailableRevision(value int64) *AppStatusApplyConfiguration {
 	b.AvailableRevision = &value
+	return b
+}
+
+// WithAvailableSince sets the AvailableSince field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AvailableSince field is set to the value of the last call.
+func (b *AppStatusApplyConfiguration) WithAvailableSince(value v1.Time) *AppStatusApplyConfiguration {
+	b.AvailableSince = &value
+	return b
+}
+
+// WithPreviousAvailableRevision sets the PreviousAvailableRevision field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the PreviousAvailableRevision field is set to the value of the last call.
+func (b *AppStatusApplyConfiguration) WithPreviousAvailableRevision(value int64) *AppStatusApplyConfiguration {
+	b.PreviousAvailableRevision = &value
 	return b
 }
 

@@ -40,6 +40,10 @@ type RolloutApplyConfiguration struct {
 	// ProgressDeadlineSeconds is how long a rollout may go without progress before the App reports it as
 	// Degraded (reason ProgressDeadlineExceeded); the rollout itself goes on. Defaults to 600.
 	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
+	// Rollback tunes how berth puts the Pods back on the last revision that was available when a new one fails
+	// (its Pods cannot pull their image, cannot start, crash-loop, or never become ready within the progress
+	// deadline): on by default.
+	Rollback *RollbackApplyConfiguration `json:"rollback,omitempty"`
 }
 
 // RolloutApplyConfiguration constructs a declarative configuration of the Rollout type for use with
@@ -77,5 +81,13 @@ func (b *RolloutApplyConfiguration) WithMinReadySeconds(value int32) *RolloutApp
 // If called multiple times, the ProgressDeadlineSeconds field is set to the value of the last call.
 func (b *RolloutApplyConfiguration) WithProgressDeadlineSeconds(value int32) *RolloutApplyConfiguration {
 	b.ProgressDeadlineSeconds = &value
+	return b
+}
+
+// WithRollback sets the Rollback field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Rollback field is set to the value of the last call.
+func (b *RolloutApplyConfiguration) WithRollback(value *RollbackApplyConfiguration) *RolloutApplyConfiguration {
+	b.Rollback = value
 	return b
 }
