@@ -73,7 +73,6 @@ func TestAFailingRevisionIsRolledBack(t *testing.T) {
 	out, err := diff.CombinedOutput()
 	assert.NoError(t, err, "kubectl diff of the applied manifest sees no change (exit code 0): %s", out)
 
-	waitAvailable(t, ns, "web", 2)
 	app = waitRevision(t, ns, 3, 3)
 	assert.Equal(t, []string{goodImage}, app.Status.Images, "revision 3 is revision 1's template, back")
 	require.NoError(t, hasCondition(app, berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, plan.ReasonRolledBack),
@@ -234,9 +233,12 @@ func TestFailuresThatAreNotTheRevisionsDoNotRollBack(t *testing.T) {
 		pods, err := appPods(t.Context(), app)
 		require.NoError(t, err)
 		require.NotEmpty(t, pods)
+		// As kubectl drain does: each Pod evicted, retried while the App's disruption budget refuses it.
 		for _, p := range pods {
-			require.NoError(t, kubeClient.CoreV1().Pods(ns).EvictV1(t.Context(), &policyv1.Eviction{
-				ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: ns}}), "evict %s", p.Name)
+			eventually(t, "the eviction of Pod "+p.Name, func(ctx context.Context) error {
+				return kubeClient.CoreV1().Pods(ns).EvictV1(ctx, &policyv1.Eviction{
+					ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: ns}})
+			})
 		}
 		waitAvailable(t, ns, "web", 2)
 		app = waitRevision(t, ns, 2, 2)
