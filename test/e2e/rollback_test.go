@@ -57,15 +57,19 @@ func TestAFailingRevisionIsRolledBack(t *testing.T) {
 	ns := newNamespace(t)
 	apply(t, ns, appManifest("web", goodImage, 2, 0))
 	waitRevision(t, ns, 1, 1)
+	// A second revision first: the Deployment, created by berth, is then berth's to apply (ownership.go), and its
+	// next change is one write.
+	apply(t, ns, appManifest("web", nextImage, 2, 0))
+	waitRevision(t, ns, 2, 2)
 
 	broken := appManifest("web", imagePullsFailed, 2, 0)
 	before := time.Now()
 	apply(t, ns, broken)
 	app := waitRolledBack(t, ns)
 	degraded := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded)
-	assert.Equal(t, "revision 2 ("+imagePullsFailed+") failed: ImagePullBackOff, in 1 of 1 Pods; rolled back to revision 1 ("+
-		goodImage+")", degraded.Message)
-	assert.Equal(t, goodImage, deploymentImage(t, ns), "the Deployment runs the good revision's template again")
+	assert.Equal(t, "revision 3 ("+imagePullsFailed+") failed: ImagePullBackOff, in 1 of 1 Pods; rolled back to revision 2 ("+
+		nextImage+")", degraded.Message)
+	assert.Equal(t, nextImage, deploymentImage(t, ns), "the Deployment runs the good revision's template again")
 	assert.Equal(t, imagePullsFailed, app.Spec.Image, "the App's spec is the user's")
 	diff, err := cluster.KubectlCommand(t.Context(), "diff", "--namespace="+ns, "-f", "-")
 	require.NoError(t, err)
@@ -73,8 +77,8 @@ func TestAFailingRevisionIsRolledBack(t *testing.T) {
 	out, err := diff.CombinedOutput()
 	assert.NoError(t, err, "kubectl diff of the applied manifest sees no change (exit code 0): %s", out)
 
-	app = waitRevision(t, ns, 3, 3)
-	assert.Equal(t, []string{goodImage}, app.Status.Images, "revision 3 is revision 1's template, back")
+	app = waitRevision(t, ns, 4, 4)
+	assert.Equal(t, []string{nextImage}, app.Status.Images, "revision 4 is revision 2's template, back")
 	require.NoError(t, hasCondition(app, berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, plan.ReasonRolledBack),
 		"the App goes on saying it was rolled back while it asks for the failed image")
 
@@ -103,11 +107,11 @@ func TestAFailingRevisionIsRolledBack(t *testing.T) {
 	assert.Empty(t, others, "no other write")
 	assert.Equal(t, 1, appEventCounts(t, ns, "web")["Warning RolledBack"], "one Warning Event RolledBack")
 
-	// Forward: a new image that runs ends the rollback.
-	apply(t, ns, appManifest("web", nextImage, 2, 0))
-	app = waitRevision(t, ns, 4, 4)
-	assert.Equal(t, []string{nextImage}, app.Status.Images)
-	assert.Equal(t, nextImage, deploymentImage(t, ns))
+	// Forward: an image that runs ends the rollback (revision 1's template, which comes back as revision 5).
+	apply(t, ns, appManifest("web", goodImage, 2, 0))
+	app = waitRevision(t, ns, 5, 5)
+	assert.Equal(t, []string{goodImage}, app.Status.Images)
+	assert.Equal(t, goodImage, deploymentImage(t, ns))
 	eventually(t, "App web no longer degraded", func(ctx context.Context) error {
 		app, err := getApp(ctx, ns, "web")
 		if err != nil {
