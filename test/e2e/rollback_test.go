@@ -262,3 +262,64 @@ func TestFailuresThatAreNotTheRevisionsDoNotRollBack(t *testing.T) {
 		assert.Equal(t, 0, appEventCounts(t, ns, "web")["Warning RolledBack"])
 	})
 }
+
+// crashLaterImage runs and is ready for 15 s, then crash-loops (kwok's pod-crash-later): a revision that goes live
+// and then fails.
+const crashLaterImage = "crash-later.invalid/web:1"
+
+// TestARevisionThatFailsAfterGoingLive: a revision that rolled out and then crash-loops is rolled back within its
+// verification window, and only reported after it.
+func TestARevisionThatFailsAfterGoingLive(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		verifySeconds int
+		rolledBack    bool
+	}{
+		{"within the verification window, rolled back", 120, true},
+		{"past the verification window, reported", 5, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ns := newNamespace(t)
+			rollout := fmt.Sprintf("  rollout: {rollback: {verifySeconds: %d}}\n", tc.verifySeconds)
+			apply(t, ns, appManifest("web", goodImage, 2, 0)+rollout)
+			waitRevision(t, ns, 1, 1)
+			apply(t, ns, appManifest("web", crashLaterImage, 2, 0)+rollout)
+			waitRevision(t, ns, 2, 2)
+
+			if tc.rolledBack {
+				app := waitRolledBack(t, ns)
+				degraded := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded)
+				assert.Contains(t, degraded.Message, "revision 2 ("+crashLaterImage+") failed after it rolled out: "+
+					"CrashLoopBackOff, exit code 1, in ")
+				assert.Contains(t, degraded.Message, "; rolled back to revision 1 ("+goodImage+")")
+				assert.Equal(t, goodImage, deploymentImage(t, ns))
+				waitRevision(t, ns, 3, 3)
+				return
+			}
+			eventually(t, "a Pod of App web restarted 3 times", func(ctx context.Context) error {
+				app, err := getApp(ctx, ns, "web")
+				if err != nil {
+					return err
+				}
+				pods, err := appPods(ctx, app)
+				if err != nil {
+					return err
+				}
+				for _, p := range pods {
+					for _, c := range p.Status.ContainerStatuses {
+						if c.RestartCount >= 3 {
+							return nil
+						}
+					}
+				}
+				return fmt.Errorf("no Pod restarted 3 times yet")
+			})
+			app, err := getApp(t.Context(), ns, "web")
+			require.NoError(t, err)
+			assert.NoError(t, hasCondition(app, berthv1alpha1.ConditionDegraded, metav1.ConditionTrue, plan.ReasonCrashLoopBackOff))
+			assert.Equal(t, crashLaterImage, deploymentImage(t, ns), "not rolled back")
+		})
+	}
+}
