@@ -13,8 +13,9 @@
 #   BERTH_CLUSTER_DIR [.cache/cluster]   BERTH_BIN_DIR [.cache/bin]
 #   BERTH_SKIP_BUILD=1           do not call hack/build-kube.sh (the binaries must be there)
 #   BERTH_UP_TIMEOUT [120]       seconds to wait for each step
-#   BERTH_AUDIT_LOG              when set, the API server logs there every write but those of Events and Leases
-#                                (audit level Metadata, JSON lines): the e2e tests read who wrote what from it
+#   BERTH_AUDIT_LOG              when set, the API server logs there every write but those of Events and Leases,
+#                                and every request on Secrets (audit level Metadata, JSON lines): the e2e tests
+#                                read who wrote what from it, and who read Secrets how
 #
 # Stop it with hack/cluster-down.sh.
 set -euo pipefail
@@ -185,6 +186,10 @@ rules:
   - {group: coordination.k8s.io, resources: [leases]}
 - level: Metadata
   verbs: [create, update, patch, delete, deletecollection]
+# Every request on Secrets, reads too: the tests check that berth only lists and watches their metadata.
+- level: Metadata
+  resources:
+  - {group: "", resources: [secrets]}
 - level: None
 POLICY
   audit_flags=(--audit-policy-file="${CLUSTER_DIR}/audit-policy.yaml" --audit-log-path="${BERTH_AUDIT_LOG}"

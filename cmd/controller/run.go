@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
@@ -83,8 +84,13 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
+	// Secrets and ConfigMaps are watched through their metadata alone: their data never reaches berth.
+	metadataClient, err := metadata.NewForConfig(config)
+	if err != nil {
+		return fmt.Errorf("creating the metadata client: %w", err)
+	}
 	informerOpts := controller.InformerOptions{Namespaces: namespaces, Resync: opts.resyncPeriod,
-		GatewayClient: gatewayClient}
+		GatewayClient: gatewayClient, MetadataClient: metadataClient}
 	if routeKindInstalled {
 		informerOpts.RouteKind = routeKind
 	} else {

@@ -99,6 +99,8 @@ type Controller struct {
 
 	// The caches, of one namespace, of all, or of several (namespaces.go): each lookup names its namespace.
 	appLister berthlisters.AppLister
+	// configCaches hold the metadata of the Secrets and ConfigMaps, by kind; nil when berth does not watch them.
+	configCaches map[string]byNamespace[cache.Indexer]
 	// podIndexers hold berth's Pods, indexed by App (podsByApp).
 	podIndexers byNamespace[cache.Indexer]
 	// namespaces tell whether the caches of each set of informers have synced (synced.go).
@@ -153,6 +155,9 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 		if err := s.pods.Informer().AddIndexers(cache.Indexers{podsByApp: indexPodByApp}); err != nil {
 			return nil, fmt.Errorf("indexing Pods by App: %w", err)
 		}
+		if err := s.apps.Informer().AddIndexers(cache.Indexers{appsByConfig: indexAppByConfig}); err != nil {
+			return nil, fmt.Errorf("indexing Apps by their Secrets and ConfigMaps: %w", err)
+		}
 	}
 	priorities := newPriorityQueue()
 	c := &Controller{
@@ -179,6 +184,16 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 		return nil, fmt.Errorf("%d kinds of owned object, more than maxOwnedKinds (%d)", len(c.owned), maxOwnedKinds)
 	}
 	c.syncHandler = c.syncApp
+	appIndexers := newByNamespace(sets, func(s informerSet) cache.Indexer { return s.apps.Informer().GetIndexer() },
+		newEmptyIndexer())
+	if sets[0].config != nil {
+		c.configCaches = map[string]byNamespace[cache.Indexer]{}
+		for kind := range sets[0].config {
+			c.configCaches[kind] = newByNamespace(sets, func(s informerSet) cache.Indexer {
+				return s.config[kind].GetIndexer()
+			}, newEmptyIndexer())
+		}
+	}
 
 	logger := klog.FromContext(ctx)
 	appHandler := cache.ResourceEventHandlerDetailedFuncs{
@@ -203,6 +218,9 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 			}
 			handlers = append(handlers, informerHandler{resource, informer,
 				ownedObjectHandler(c.handleOwnedObject, c.observeDeletion(resource))})
+		}
+		for kind, informer := range s.config {
+			handlers = append(handlers, informerHandler{configResource(kind), informer, c.configHandler(kind, appIndexers)})
 		}
 		for _, h := range handlers {
 			registration, err := h.informer.AddEventHandlerWithOptions(h.handler,

@@ -249,10 +249,12 @@ func (f *fixture) startInformers() {
 	ctx, cancel := context.WithCancel(f.ctx)
 	f.kubeFactory.Start(ctx.Done())
 	f.berthFactory.Start(ctx.Done())
+	f.config.start(ctx)
 	f.t.Cleanup(func() {
 		cancel()
 		f.kubeFactory.Shutdown()
 		f.berthFactory.Shutdown()
+		f.config.shutdown()
 	})
 }
 

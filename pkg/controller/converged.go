@@ -11,7 +11,8 @@ import (
 )
 
 // A sync of an App that has nothing to do is the most common sync there is: every App, at every resync. Its
-// answer depends only on what it reads from the caches (the App, its objects of each kind and its Pods), and
+// answer depends only on what it reads from the caches (the App, its objects of each kind, its Pods, and the
+// versions of the Secrets and ConfigMaps its Pods read), and
 // every change of those changes their resourceVersions. So when a sync finds an App converged, berth remembers
 // the versions it read; a later sync that reads the same versions knows the answer without working it out again,
 // which means comparing managedFields, the costliest thing a sync does.
@@ -23,6 +24,8 @@ type readVersions struct {
 	// "" for an object that is not there.
 	owned [maxOwnedKinds]string
 	pods  uint64 // a hash of the names and resourceVersions of the App's Pods
+	// config are the versions of the Secrets and ConfigMaps the App's Pods read (plan.ConfigVersions).
+	config string
 }
 
 // convergedApps remembers, for each App that its last sync found converged, the versions that sync read.
@@ -38,8 +41,9 @@ func newConvergedApps() *convergedApps {
 }
 
 // versionsOf is what a sync read, as readVersions.
-func (c *convergedApps) versionsOf(app *berthv1alpha1.App, owned ownedVersions, pods []*corev1.Pod) readVersions {
-	v := readVersions{app: app.ResourceVersion}
+func (c *convergedApps) versionsOf(app *berthv1alpha1.App, owned ownedVersions, pods []*corev1.Pod,
+	config string) readVersions {
+	v := readVersions{app: app.ResourceVersion, config: config}
 	for i, o := range owned {
 		v.owned[i] = o.version
 	}

@@ -30,21 +30,23 @@ func TestReadVersionsChangeWithEveryObjectRead(t *testing.T) {
 		}
 		return versions
 	}
-	base := c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "1"), pod("b", "2")})
-	assert.Equal(t, base, c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("b", "2"), pod("a", "1")}),
+	base := c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "1"), pod("b", "2")}, "Secret/db=7")
+	assert.Equal(t, base, c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("b", "2"), pod("a", "1")}, "Secret/db=7"),
 		"the order of the Pods does not matter")
 
 	changed := map[string]readVersions{
-		"App":           c.versionsOf(withVersion(app, "13"), owned(d, s), []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
-		"no Deployment": c.versionsOf(app, owned(nil, s), []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
-		"no Service":    c.versionsOf(app, owned(d, nil), []*corev1.Pod{pod("a", "1"), pod("b", "2")}),
+		"App":           c.versionsOf(withVersion(app, "13"), owned(d, s), []*corev1.Pod{pod("a", "1"), pod("b", "2")}, "Secret/db=7"),
+		"no Deployment": c.versionsOf(app, owned(nil, s), []*corev1.Pod{pod("a", "1"), pod("b", "2")}, "Secret/db=7"),
+		"no Service":    c.versionsOf(app, owned(d, nil), []*corev1.Pod{pod("a", "1"), pod("b", "2")}, "Secret/db=7"),
 		"versions swapped between kinds": c.versionsOf(app, ownedVersions{{"12", true}, {"11", true}},
-			[]*corev1.Pod{pod("a", "1"), pod("b", "2")}),
-		"a Pod changed":  c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "3"), pod("b", "2")}),
-		"a Pod gone":     c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "1")}),
-		"a Pod replaced": c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "1"), pod("c", "2")}),
+			[]*corev1.Pod{pod("a", "1"), pod("b", "2")}, "Secret/db=7"),
+		"a Pod changed":  c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "3"), pod("b", "2")}, "Secret/db=7"),
+		"a Pod gone":     c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "1")}, "Secret/db=7"),
+		"a Pod replaced": c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "1"), pod("c", "2")}, "Secret/db=7"),
 		"versions swapped between Pods": c.versionsOf(app, owned(d, s),
-			[]*corev1.Pod{pod("a", "2"), pod("b", "1")}),
+			[]*corev1.Pod{pod("a", "2"), pod("b", "1")}, "Secret/db=7"),
+		"a Secret changed": c.versionsOf(app, owned(d, s), []*corev1.Pod{pod("a", "1"), pod("b", "2")},
+			"Secret/db=8"),
 	}
 	for what, v := range changed {
 		assert.NotEqual(t, base, v, what)

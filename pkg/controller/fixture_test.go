@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	kubeinformers "k8s.io/client-go/informers"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -41,6 +42,7 @@ type fixture struct {
 
 	kubeFactory  kubeinformers.SharedInformerFactory
 	berthFactory berthinformers.SharedInformerFactory
+	config       *configInformers
 }
 
 // newFixture builds a controller whose clients and caches both hold the given objects.
@@ -48,12 +50,16 @@ func newFixture(t testing.TB, objects ...runtime.Object) *fixture {
 	return newFixtureWithOptions(t, Options{}, objects...)
 }
 
-// splitObjects sorts objects into those of the kube clientset and those of berth's (Apps).
+// splitObjects sorts objects into those of the kube clientset and those of berth's (Apps); the metadata of
+// Secrets and ConfigMaps goes to neither.
 func splitObjects(objects []runtime.Object) (kubeObjects, berthObjects []runtime.Object) {
 	for _, obj := range objects {
-		if _, ok := obj.(*berthv1alpha1.App); ok {
+		switch obj.(type) {
+		case *berthv1alpha1.App:
 			berthObjects = append(berthObjects, obj)
-		} else {
+		case *metav1.PartialObjectMetadata:
+			// The metadata of a Secret or ConfigMap: berth only ever reads it from its cache.
+		default:
 			kubeObjects = append(kubeObjects, obj)
 		}
 	}
@@ -77,7 +83,12 @@ func newFixtureWithOptions(t testing.TB, opts Options, objects ...runtime.Object
 	f.berthFactory = berthinformers.NewSharedInformerFactory(f.berthClient, 0)
 	answerAppAppliesAsSent(f.berthClient)
 	// The fake kube clientset serves Ingresses; Gateway API's HTTPRoutes it does not.
-	informers := Informers{{Namespace: metav1.NamespaceAll, Owned: f.kubeFactory, Berth: f.berthFactory}}
+	// The metadata informers of Secrets and ConfigMaps run on a fake client too; their caches are filled by hand.
+	scheme := runtime.NewScheme()
+	require.NoError(t, metav1.AddMetaToScheme(scheme))
+	informers := Informers{{Namespace: metav1.NamespaceAll, Owned: f.kubeFactory, Berth: f.berthFactory,
+		Config: newConfigInformers(metadatafake.NewSimpleMetadataClient(scheme), metav1.NamespaceAll, 0)}}
+	f.config = informers[0].Config
 	if opts.Route.Kind == plan.RouteKindIngress {
 		informers[0].RouteKind = plan.RouteKindIngress
 	}
@@ -118,7 +129,7 @@ func answerAppAppliesAsSent(client *berthfake.Clientset) {
 }
 
 func (f *fixture) indexerFor(obj runtime.Object) cache.Indexer {
-	switch obj.(type) {
+	switch obj := obj.(type) {
 	case *berthv1alpha1.App:
 		return f.berthFactory.Berth().V1alpha1().Apps().Informer().GetIndexer()
 	case *appsv1.Deployment:
@@ -133,6 +144,8 @@ func (f *fixture) indexerFor(obj runtime.Object) cache.Indexer {
 		return f.kubeFactory.Autoscaling().V2().HorizontalPodAutoscalers().Informer().GetIndexer()
 	case *networkingv1.Ingress:
 		return f.kubeFactory.Networking().V1().Ingresses().Informer().GetIndexer()
+	case *metav1.PartialObjectMetadata:
+		return f.config.informers[obj.Kind].GetIndexer()
 	}
 	f.t.Fatalf("no informer for %T", obj)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	gatewayversioned "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
@@ -48,6 +49,8 @@ type NamespaceInformers struct {
 	// RouteKind is the kind of the Apps' routes that the factories serve (plan.RouteKindHTTPRoute or
 	// plan.RouteKindIngress), or "" when the cluster does not serve the kind berth makes them of.
 	RouteKind string
+	// Config watches the metadata of the Secrets and ConfigMaps (config.go); nil when berth does not.
+	Config *configInformers
 }
 
 // InformerOptions say what berth's informers watch.
@@ -60,6 +63,9 @@ type InformerOptions struct {
 	// plan.RouteKindIngress, or "" when the cluster does not serve the kind berth makes them of.
 	RouteKind     string
 	GatewayClient gatewayversioned.Interface
+	// MetadataClient, when not nil, watches the metadata of Secrets and ConfigMaps, whose changes roll out the
+	// Apps that read them.
+	MetadataClient metadata.Interface
 }
 
 // NewInformers builds berth's informer factories: a set for each namespace of opts, which must differ, or one
@@ -89,6 +95,9 @@ func NewInformers(kubeClient kubernetes.Interface, berthClient versioned.Interfa
 				gatewayinformers.WithTweakListOptions(OwnedListOptions),
 				gatewayinformers.WithTransform(TrimManagedFields))
 		}
+		if opts.MetadataClient != nil {
+			n.Config = newConfigInformers(opts.MetadataClient, namespace, opts.Resync)
+		}
 		informers = append(informers, n)
 	}
 	return informers
@@ -102,6 +111,9 @@ func (i Informers) Start(ctx context.Context) {
 		if n.Gateway != nil {
 			n.Gateway.Start(ctx.Done())
 		}
+		if n.Config != nil {
+			n.Config.start(ctx)
+		}
 	}
 }
 
@@ -112,6 +124,9 @@ func (i Informers) Shutdown() {
 		n.Berth.Shutdown()
 		if n.Gateway != nil {
 			n.Gateway.Shutdown()
+		}
+		if n.Config != nil {
+			n.Config.shutdown()
 		}
 	}
 }
@@ -125,12 +140,16 @@ func (i Informers) AppLister() berthlisters.AppLister {
 func (i Informers) sets() []informerSet {
 	sets := make([]informerSet, 0, len(i))
 	for _, n := range i {
-		sets = append(sets, informerSet{
+		set := informerSet{
 			namespace: n.Namespace,
 			apps:      n.Berth.Berth().V1alpha1().Apps(),
 			pods:      n.Owned.Core().V1().Pods(),
 			owned:     ownedInformers(n),
-		})
+		}
+		if n.Config != nil {
+			set.config = n.Config.informers
+		}
+		sets = append(sets, set)
 	}
 	return sets
 }

@@ -27,6 +27,9 @@ type informerSet struct {
 	pods      coreinformers.PodInformer
 	// owned are the informers of the kinds an App owns, by resource (kinds.go).
 	owned map[string]cache.SharedIndexInformer
+	// config are the metadata informers of Secrets and ConfigMaps, by kind (config.go); nil when berth does not
+	// watch them.
+	config map[string]cache.SharedIndexInformer
 }
 
 // checkInformerSets refuses sets that would answer a namespace twice.
@@ -75,7 +78,8 @@ func (b byNamespace[T]) in(namespace string) T {
 
 // newEmptyIndexer is an indexer that stays empty, with the indexes that the controller's lookups name.
 func newEmptyIndexer() cache.Indexer {
-	return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{podsByApp: indexPodByApp})
+	return cache.NewIndexer(cache.MetaNamespaceKeyFunc,
+		cache.Indexers{podsByApp: indexPodByApp, appsByConfig: indexAppByConfig})
 }
 
 // newAppLister reads Apps through the sets' listers; with one set, it is that set's lister.

@@ -22,12 +22,16 @@ import (
 // pkg/plan's (RollbackCandidate, RevisionFailure); what it needs from the cluster, the ReplicaSets that tell the
 // revisions' Pods apart and hold the earlier templates, is read here, and only when a Pod of the App fails.
 
-// desiredDeployment is the Deployment the App's sync applies: the App's (plan.Deployment), or, when the App's
+// desiredDeployment is the Deployment the App's sync applies: the App's (plan.Deployment, with the versions of the
+// Secrets and ConfigMaps its Pods read unless the App ignores them), or, when the App's
 // revision has failed, the App's with the template of the revision it is rolled back to. A rollback is kept for as
 // long as the App asks for the template that failed; obs.RolledBack then says what it did.
 func (c *Controller) desiredDeployment(ctx context.Context, app *berthv1alpha1.App, obs *observation) (
 	*appsv1ac.DeploymentApplyConfiguration, error) {
 	desired := plan.Deployment(app)
+	if plan.ConfigChangesRollOut(app) {
+		plan.WithConfigVersions(desired, obs.configVersions)
+	}
 	live, found, err := c.deploymentKind.cached(app.Namespace, app.Name)
 	if err != nil || !found || !isControlledBy(live, app) {
 		return desired, err

@@ -45,6 +45,8 @@ type observation struct {
 	retry time.Duration
 	// deployment is the Deployment the sync applies (desiredDeployment).
 	deployment *appsv1ac.DeploymentApplyConfiguration
+	// configVersions are the versions of the Secrets and ConfigMaps the App's Pods read (plan.ConfigVersions).
+	configVersions string
 	// rollbackErr is why the sync could not tell whether the App's revision must be rolled back.
 	rollbackErr error
 }
@@ -84,14 +86,19 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
-	read := c.converged.versionsOf(app, owned, pods)
+	configVersions, missingConfig, err := c.configVersions(app)
+	if err != nil {
+		return err
+	}
+	read := c.converged.versionsOf(app, owned, pods, configVersions)
 	if c.converged.is(key, read) {
 		return nil
 	}
 	// Remembered again below only if this sync, too, finds the App converged.
 	c.converged.forget(key)
 
-	obs := observation{Observed: plan.Observed{Pods: pods}}
+	obs := observation{Observed: plan.Observed{Pods: pods, MissingConfig: missingConfig},
+		configVersions: configVersions}
 	// A crash loop can end with no change in the cluster: the App recovers when the window of its last exit
 	// passes.
 	obs.retryAfter(plan.CrashLoopRecheck(pods, time.Now()))

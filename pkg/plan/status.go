@@ -79,6 +79,8 @@ type Observed struct {
 	Routed bool
 	// RouteProblem is why berth cannot make the route the App asks for (see RouteProblem); zero when it can.
 	RouteProblem Problem
+	// MissingConfig are the Secrets and ConfigMaps that the App's Pods require and that do not exist.
+	MissingConfig []ConfigRef
 	// RolledBack says what berth's rollback of the App's Pod template did (RollbackMessage), while the App asks
 	// for the template that failed; empty otherwise.
 	RolledBack string
@@ -233,6 +235,11 @@ func degradedCondition(obs Observed, now time.Time) metav1.Condition {
 	}
 	if reason, message, ok := PodFailure(obs.Pods, now); ok {
 		c.Reason, c.Message = reason, message
+		return c
+	}
+	if len(obs.MissingConfig) > 0 {
+		// Pods that mount a missing object wait in ContainerCreating, which tells nothing.
+		c.Reason, c.Message = ReasonMissingReference, MissingMessage(obs.MissingConfig)
 		return c
 	}
 	if obs.Deployment != nil && isProgressDeadlineExceeded(obs.Deployment) {

@@ -46,8 +46,8 @@ func (e AuditEvent) ByBerth() bool {
 	return strings.HasPrefix(e.UserAgent, "berth")
 }
 
-// Writes reads the audit log of writes (WithAuditLog) and returns those that completed after since and that match
-// says are of interest, in the order the API server logged them.
+// Writes reads the audit log of writes (WithAuditLog; it holds the reads of Secrets too) and returns the requests
+// that completed after since and that match says are of interest, in the order the API server logged them.
 func (c *Cluster) Writes(since time.Time, match func(AuditEvent) bool) ([]AuditEvent, error) {
 	if c.AuditLog == "" {
 		return nil, errors.New("the cluster has no audit log: start it WithAuditLog")

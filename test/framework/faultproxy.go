@@ -97,6 +97,9 @@ type Answered struct {
 	Code           int
 	// At is when the answer came back to the proxy: the API server had done what was asked by then.
 	At time.Time
+	// Accept is the request's Accept header, and ContentType the answer's Content-Type: what the client asked
+	// for and got (a metadata client asks for PartialObjectMetadata).
+	Accept, ContentType string
 }
 
 // StartFaultProxy starts a FaultProxy in front of this cluster's API server. Close it when done.
@@ -208,7 +211,8 @@ func (p *FaultProxy) forward(w http.ResponseWriter, r *http.Request, verb, resou
 	p.proxy.ServeHTTP(recorder, r)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.answered = append(p.answered, Answered{Verb: verb, Resource: resource, Code: recorder.code, At: time.Now()})
+	p.answered = append(p.answered, Answered{Verb: verb, Resource: resource, Code: recorder.code, At: time.Now(),
+		Accept: r.Header.Get("Accept"), ContentType: recorder.Header().Get("Content-Type")})
 }
 
 // codeRecorder remembers the status code of an answer. It passes Flush on, for the streams of watches.

@@ -27,7 +27,7 @@ app.kubernetes.io/component: controller
 {{/*
 Exactly what berth does with Apps and what they own, and nothing more: the rules of the ClusterRole of
 artifacts/deploy/rbac.yaml, and of the Role of artifacts/deploy/namespaced/rbac.yaml in each watched namespace.
-No Secrets, no wildcards.
+No wildcards, and of Secrets only their metadata.
 */}}
 {{- define "berth.appRules" -}}
 # Apps are watched, and their status is written with server-side apply.
@@ -70,6 +70,15 @@ No Secrets, no wildcards.
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, list, watch, create, patch, delete]
+# Secrets and ConfigMaps: the metadata of those the Apps' Pods read (name and version, never their data: berth asks
+# for PartialObjectMetadata), so that a change of one rolls its Apps out. The rule itself would allow reading the
+# data: --namespace limits it to the namespaces berth manages (see the README, "Rollouts").
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [list, watch]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [list, watch]
 # berth's Pods, for the Degraded condition.
 - apiGroups: [""]
   resources: [pods]

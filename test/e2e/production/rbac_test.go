@@ -187,6 +187,16 @@ func (c *rbacCase) check(t *testing.T) {
 // managing that namespace only, with its Lease there.
 func startWithRules(t *testing.T, clusterRules, leaseRules []rbacv1.PolicyRule, args ...string) (string, *replica) {
 	t.Helper()
+	ns, name := namespaceWithRules(t, clusterRules, leaseRules)
+	berth := startReplica(t, "berth-"+ns, tokenKubeconfig(t, ns, name),
+		append([]string{"--namespace=" + ns, "--leader-elect", "--leader-election-namespace=" + ns}, args...)...)
+	return ns, berth
+}
+
+// namespaceWithRules creates a namespace with a ServiceAccount that has exactly these rules there, as
+// startWithRules runs berth, and returns the namespace and the ServiceAccount's name.
+func namespaceWithRules(t *testing.T, clusterRules, leaseRules []rbacv1.PolicyRule) (string, string) {
+	t.Helper()
 	ctx := t.Context()
 	ns := newNamespace(t, "rbac", nil)
 	const name = "berth"
@@ -222,10 +232,7 @@ func startWithRules(t *testing.T, clusterRules, leaseRules []rbacv1.PolicyRule, 
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	waitAllowed(t, ns, name, ns, append(slices.Clone(clusterRules), leaseRules...))
-
-	berth := startReplica(t, "berth-"+ns, tokenKubeconfig(t, ns, name),
-		append([]string{"--namespace=" + ns, "--leader-elect", "--leader-election-namespace=" + ns}, args...)...)
-	return ns, berth
+	return ns, name
 }
 
 // waitAllowed waits until the API server's authorizer, whose caches learn of new roles and bindings a moment

@@ -65,6 +65,13 @@ type Rollout struct {
 	// +kubebuilder:validation:Maximum=86400
 	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
 
+	// IgnoreConfigChanges keeps a change of a Secret or ConfigMap that the Pods read (in env, envFrom or files)
+	// from rolling the App out. By default berth puts the versions of those objects into the Pod template, so that
+	// changing one replaces the Pods, as a change of the App does; the kubelet alone would update mounted files
+	// in place and never environment variables.
+	// +optional
+	IgnoreConfigChanges bool `json:"ignoreConfigChanges,omitempty"`
+
 	// Rollback tunes how berth puts the Pods back on the last revision that was available when a new one fails
 	// (its Pods cannot pull their image, cannot start, crash-loop, or never become ready within the progress
 	// deadline): on by default.

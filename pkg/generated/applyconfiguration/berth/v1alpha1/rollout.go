@@ -40,6 +40,11 @@ type RolloutApplyConfiguration struct {
 	// ProgressDeadlineSeconds is how long a rollout may go without progress before the App reports it as
 	// Degraded (reason ProgressDeadlineExceeded); the rollout itself goes on. Defaults to 600.
 	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
+	// IgnoreConfigChanges keeps a change of a Secret or ConfigMap that the Pods read (in env, envFrom or files)
+	// from rolling the App out. By default berth puts the versions of those objects into the Pod template, so that
+	// changing one replaces the Pods, as a change of the App does; the kubelet alone would update mounted files
+	// in place and never environment variables.
+	IgnoreConfigChanges *bool `json:"ignoreConfigChanges,omitempty"`
 	// Rollback tunes how berth puts the Pods back on the last revision that was available when a new one fails
 	// (its Pods cannot pull their image, cannot start, crash-loop, or never become ready within the progress
 	// deadline): on by default.
@@ -81,6 +86,14 @@ func (b *RolloutApplyConfiguration) WithMinReadySeconds(value int32) *RolloutApp
 // If called multiple times, the ProgressDeadlineSeconds field is set to the value of the last call.
 func (b *RolloutApplyConfiguration) WithProgressDeadlineSeconds(value int32) *RolloutApplyConfiguration {
 	b.ProgressDeadlineSeconds = &value
+	return b
+}
+
+// WithIgnoreConfigChanges sets the IgnoreConfigChanges field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the IgnoreConfigChanges field is set to the value of the last call.
+func (b *RolloutApplyConfiguration) WithIgnoreConfigChanges(value bool) *RolloutApplyConfiguration {
+	b.IgnoreConfigChanges = &value
 	return b
 }
 
