@@ -76,6 +76,8 @@ type FaultProxy struct {
 	mu       sync.Mutex
 	random   *rand.Rand
 	requests map[string]int
+	received []Received
+	captured map[string]bool // resources whose answers' bodies are kept
 	faults   map[string]int
 	// blocked, when not nil, matches the requests that Block holds; unblocked is closed when they may go.
 	blocked   func(verb, resource string) bool
@@ -130,6 +132,7 @@ func (c *Cluster) StartFaultProxy(opts FaultOptions) (*FaultProxy, error) {
 		closed:    make(chan struct{}),
 		random:    rand.New(rand.NewPCG(opts.Seed, opts.Seed)),
 		requests:  map[string]int{},
+		captured:  map[string]bool{},
 		faults:    map[string]int{},
 
 		openWatches: map[*openWatch]struct{}{},
@@ -156,6 +159,11 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !p.waitUnblocked(r.Context(), verb, resource) {
 		return
 	}
+	p.mu.Lock()
+	p.received = append(p.received, Received{Verb: verb, Resource: resource, Accept: r.Header.Get("Accept")})
+	received := len(p.received) - 1
+	p.mu.Unlock()
+	r = r.WithContext(context.WithValue(r.Context(), receivedKey{}, received))
 	fault, cutAfter := p.decide(verb)
 	switch fault {
 	case FaultInternalError:
@@ -193,7 +201,24 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // forward sends r to the API server and its answer to the client, and records the answer. A watch can be cut
 // by Block.
 func (p *FaultProxy) forward(w http.ResponseWriter, r *http.Request, verb, resource string) {
-	recorder := &codeRecorder{ResponseWriter: w, code: http.StatusOK}
+	i, known := r.Context().Value(receivedKey{}).(int)
+	recorder := &codeRecorder{ResponseWriter: w, code: http.StatusOK, onHeader: func(header http.Header) {
+		// A watch's answer starts long before it ends: what the API server sends is known from its headers.
+		if known {
+			p.mu.Lock()
+			p.received[i].ContentType = header.Get("Content-Type")
+			p.mu.Unlock()
+		}
+	}}
+	p.mu.Lock()
+	if known && p.captured[resource] {
+		recorder.onBody = func(b []byte) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.received[i].Body = append(p.received[i].Body, b...)
+		}
+	}
+	p.mu.Unlock()
 	if verb == "watch" {
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
@@ -219,12 +244,29 @@ func (p *FaultProxy) forward(w http.ResponseWriter, r *http.Request, verb, resou
 type codeRecorder struct {
 	http.ResponseWriter
 	code int
+	// onHeader, when not nil, is given the answer's headers as they are sent.
+	onHeader func(http.Header)
+	// onBody, when not nil, is given the answer's body as it is sent.
+	onBody func([]byte)
+}
+
+func (c *codeRecorder) Write(b []byte) (int, error) {
+	if c.onBody != nil {
+		c.onBody(b)
+	}
+	return c.ResponseWriter.Write(b)
 }
 
 func (c *codeRecorder) WriteHeader(code int) {
 	c.code = code
+	if c.onHeader != nil {
+		c.onHeader(c.Header())
+	}
 	c.ResponseWriter.WriteHeader(code)
 }
+
+// receivedKey keys, in a forwarded request's context, its index in the proxy's received requests.
+type receivedKey struct{}
 
 func (c *codeRecorder) Flush() {
 	if f, ok := c.ResponseWriter.(http.Flusher); ok {
@@ -335,6 +377,30 @@ func writeStatus(w http.ResponseWriter, code int, reason metav1.StatusReason, me
 
 // Requests counts the requests the proxy received, faulty or not, by verb (get, list, watch, create, update,
 // patch, apply, delete; see metrics.RequestVerbAndResource).
+// Received are the requests the proxy received, answered or not (a watch is answered when it ends), in order.
+func (p *FaultProxy) Received() []Received {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.received)
+}
+
+// Received is a request the proxy received: its verb and resource (as metrics.RequestVerbAndResource names
+// them), what the client asked for (its Accept header), and what it got.
+type Received struct {
+	Verb, Resource, Accept string
+	// ContentType is the Content-Type of the answer the API server began to send, once it did.
+	ContentType string
+	// Body is what the API server sent, so far, for a resource of CaptureBodies.
+	Body []byte
+}
+
+// CaptureBodies has the proxy keep the bodies of the answers to later requests on resource (see Received).
+func (p *FaultProxy) CaptureBodies(resource string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.captured[resource] = true
+}
+
 func (p *FaultProxy) Requests() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
