@@ -11,7 +11,9 @@
 #    spread of the convergence time beside the rate limit's bound, writes per App, idle writes, memory, requests
 #    by verb and resource) and writes it to .cache/bench/: scale.md, scale.csv, scale-requests.csv, the chart
 #    scale.svg, and berth's CPU and heap profiles in logs/.
-#    berth's first run of each N also measures an idle window of a minute and 10,000 foreign Deployments. On 2
+#    Each App reads one of 10 Secrets of its own (created with the Apps, 4 KiB each, with kubectl's copy in an
+#    annotation); berth's first run of each N also measures an idle window of a minute, 10,000 foreign
+#    Deployments, and as many Secrets again that no App reads (the heap per Secret). On 2
 #    cores the default (100,1000) takes about 15 minutes; N=10000 is possible (BENCH_APPS=100,1000,10000) but
 #    takes long: with -scale.runs=1, an hour or more on top, most of it spent by the control plane on 10,000
 #    Deployments and their Pods.
@@ -21,7 +23,7 @@
 #   BENCH_APPS [100,1000]    the numbers of Apps of the scale benchmark; empty skips it
 #   BENCH_FLAGS              more flags for the scale benchmark, e.g. "-scale.update-docs" (copies the chart to
 #                            docs/bench/scale.svg), "-scale.qps=100 -scale.burst=200 -scale.workers=8" (berth's
-#                            limits and the floor's), "-scale.runs=1", "-scale.foreign=0"; see
+#                            limits and the floor's), "-scale.runs=1", "-scale.foreign=0", "-scale.secrets-per-app=0"; see
 #                            test/scale/scale_test.go
 #   BERTH_BIN_DIR            the local cluster's binaries [.cache/bin]: built when missing (about 10 minutes)
 set -euo pipefail

@@ -167,6 +167,21 @@ func runBerth(ctx context.Context, t *testing.T, s setup, n int, full bool) (res
 		filepath.Join(s.logDir, fmt.Sprintf("heap-%d-foreign.pprof", n))); err != nil {
 		return failed(err)
 	}
+	// As many Secrets again, in the Apps' namespaces, that no App reads: berth caches their metadata alone.
+	secretsStart := time.Now()
+	if err := createSecrets(ctx, kube, "other", n); err != nil {
+		return failed(fmt.Errorf("creating the Secrets no App reads: %w", err))
+	}
+	t.Logf("created %d Secrets in %s", n*s.secrets, time.Since(secretsStart).Round(time.Millisecond))
+	select {
+	case <-time.After(foreignSettle):
+	case <-ctx.Done():
+		return r, ctx.Err()
+	}
+	if r.heapSecrets, _, err = berthMemory(ctx, metricsAddress,
+		filepath.Join(s.logDir, fmt.Sprintf("heap-%d-secrets.pprof", n))); err != nil {
+		return failed(err)
+	}
 	if berth.Exited() {
 		return failed(fmt.Errorf("berth exited"))
 	}

@@ -1,7 +1,9 @@
 package scale
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sync"
@@ -87,9 +89,10 @@ func appKey(i int) (namespace, name string) {
 	return fmt.Sprintf("scale-%03d", i/appsPerNamespace), fmt.Sprintf("app-%05d", i)
 }
 
-// newApp is an App of 1 replica with a port, as the benchmark creates them.
+// newApp is an App of 1 replica with a port, as the benchmark creates them; with Secrets (-scale.secrets-per-app),
+// it reads a key of the first of its own (appSecret) in an environment variable.
 func newApp(namespace, name string) *berthv1alpha1.App {
-	return &berthv1alpha1.App{
+	app := &berthv1alpha1.App{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: berthv1alpha1.AppSpec{
 			Image:    image,
@@ -97,6 +100,45 @@ func newApp(namespace, name string) *berthv1alpha1.App {
 			Port:     ptr.To[int32](8080),
 		},
 	}
+	if *secretsFlag > 0 {
+		app.Spec.Env = []berthv1alpha1.EnvVar{{Name: "PASSWORD",
+			SecretKeyRef: &berthv1alpha1.KeyRef{Name: appSecret("db", name, 0), Key: "password"}}}
+	}
+	return app
+}
+
+// appSecret names the j-th Secret of the App name, of a batch (prefix).
+func appSecret(prefix, name string, j int) string {
+	return fmt.Sprintf("%s-%s-%d", prefix, name, j)
+}
+
+// secretData is what each of the benchmark's Secrets holds: 4 KiB, which berth must never cache.
+var secretData = bytes.Repeat([]byte("s3cr3t!!"), 512)
+
+// createSecrets creates -scale.secrets-per-app Secrets for each of the n Apps, in its namespace, named after it
+// (appSecret, of prefix): 4 KiB of data, and the copy of the whole Secret that a client-side kubectl apply keeps
+// in an annotation, as Secrets in clusters often have.
+func createSecrets(ctx context.Context, kube kubernetes.Interface, prefix string, n int) error {
+	perApp := *secretsFlag
+	return parallel(ctx, n*perApp, func(i int) error {
+		namespace, name := appKey(i / perApp)
+		if i/perApp == n {
+			namespace, name = appKey(0)
+			name = "new-app"
+		}
+		return createSecret(ctx, kube, namespace, appSecret(prefix, name, i%perApp))
+	})
+}
+
+func createSecret(ctx context.Context, kube kubernetes.Interface, namespace, name string) error {
+	lastApplied := fmt.Sprintf(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":%q},"data":{"password":%q}}`,
+		name, base64.StdEncoding.EncodeToString(secretData))
+	_, err := kube.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name,
+			Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": lastApplied}},
+		Data: map[string][]byte{"password": secretData},
+	}, metav1.CreateOptions{})
+	return err
 }
 
 // createApps creates n Apps (and their namespaces) as fast as the API server takes them, and returns them as
@@ -111,6 +153,10 @@ func createApps(ctx context.Context, kube kubernetes.Interface, berth versioned.
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the namespaces: %w", err)
+	}
+	// The Apps' Secrets first (and those of the App created during the run), so that no App finds its missing.
+	if err := createSecrets(ctx, kube, "db", n+1); err != nil {
+		return nil, fmt.Errorf("creating the Secrets: %w", err)
 	}
 	apps := make([]*berthv1alpha1.App, n)
 	err = parallel(ctx, n, func(i int) error {

@@ -68,6 +68,11 @@ func markdown(s setup, m measurement) string {
 	row("RSS", fmt.Sprintf("%s (%s per App)", mib(b.rss), kib(b.rss/perApp(m))), "", "")
 	row(fmt.Sprintf("Go heap after a GC, before / after %d foreign Deployments", s.foreign),
 		fmt.Sprintf("%s / %s", mib(b.heap), mib(b.heapForeign)), "", "")
+	if secrets := float64(m.n * s.secrets); secrets > 0 {
+		row(fmt.Sprintf("Go heap after a GC, before / after %d more Secrets (4 KiB each; no App reads them)",
+			m.n*s.secrets), fmt.Sprintf("%s / %s (%.0f bytes per Secret)", mib(b.heapForeign), mib(b.heapSecrets),
+			(b.heapSecrets-b.heapForeign)/secrets), "", "")
+	}
 	if !b.requests.knowsResources() {
 		out.WriteString("\nberth has no berth_api_requests_total: its requests are client-go's " +
 			"rest_client_requests_total, by HTTP method only (resource ?; \"get\" includes watches).\n")
@@ -119,7 +124,7 @@ func writeReport(dir string, s setup, all []measurement) error {
 	figures = append(figures, []string{"apps", "runner", "run", "converge_s", "bound_s",
 		"bucket_requests_until_converged", "machine_cpu_busy", "cpu_s_until_converged", "extra_app_s",
 		"writes_per_app", "writes_per_app_without_events", "idle_writes", "idle_reads", "heap_bytes",
-		"heap_per_app_bytes", "rss_bytes", "heap_after_foreign_bytes"})
+		"heap_per_app_bytes", "rss_bytes", "heap_after_foreign_bytes", "heap_after_secrets_bytes"})
 	reqs = append(reqs, []string{"apps", "runner", "run", "verb", "resource", "count"})
 	for _, m := range all {
 		md.WriteString(markdown(s, m) + "\n")
@@ -139,9 +144,9 @@ func writeReport(dir string, s setup, all []measurement) error {
 					csvNumber(r.requests.writes(true) / perApp(m)), csvNumber(eventless(r, m))}
 				if isBerth && i == 0 {
 					row = append(row, csvNumber(r.idle.writes(true)), csvNumber(r.idle.reads()), csvNumber(r.heap),
-						csvNumber(r.heap/perApp(m)), csvNumber(r.rss), csvNumber(r.heapForeign))
+						csvNumber(r.heap/perApp(m)), csvNumber(r.rss), csvNumber(r.heapForeign), csvNumber(r.heapSecrets))
 				} else {
-					row = append(row, "", "", "", "", "", "")
+					row = append(row, "", "", "", "", "", "", "")
 				}
 				figures = append(figures, row)
 				for _, req := range r.requests.sorted() {

@@ -43,6 +43,9 @@ var (
 		"berth's --resync-period; the idle window lasts three of them and 5 seconds")
 	foreignFlag = flag.Int("scale.foreign", 10000,
 		"foreign Deployments created after convergence, to see whether berth's memory grows with them")
+	secretsFlag = flag.Int("scale.secrets-per-app", 10,
+		"Secrets per App in the Apps' namespaces, created before the Apps (each App reads the first of its own); as "+
+			"many again, read by no App, are created after convergence, to weigh a Secret in berth's heap")
 	timeoutFlag = flag.Duration("scale.timeout", 0,
 		"longest wait for the Apps to converge, and then to be Available; 0: 5 minutes and 300 ms per App")
 	updateDocsFlag = flag.Bool("scale.update-docs", false, "copy the chart to docs/bench/scale.svg")
@@ -63,6 +66,7 @@ type setup struct {
 	limits
 	resync  time.Duration
 	foreign int
+	secrets int // per App
 	logDir  string
 }
 
@@ -91,6 +95,7 @@ type result struct {
 	idleWindow  time.Duration
 	heap, rss   float64 // bytes, after a garbage collection
 	heapForeign float64 // bytes, after a garbage collection, once the foreign Deployments exist
+	heapSecrets float64 // bytes, after a garbage collection, once the Secrets no App reads exist too
 }
 
 // measurement is one N's results: every run of berth and of the floor, in the order they ran. berth's first
@@ -108,7 +113,7 @@ func TestScale(t *testing.T) {
 	require.NoError(t, err)
 	ctx := t.Context()
 	out := filepath.Join(framework.RepoRoot(), ".cache", "bench")
-	s := setup{resync: *resyncFlag, foreign: *foreignFlag, logDir: filepath.Join(out, "logs")}
+	s := setup{resync: *resyncFlag, foreign: *foreignFlag, secrets: *secretsFlag, logDir: filepath.Join(out, "logs")}
 	require.NoError(t, os.MkdirAll(s.logDir, 0o755))
 	s.binary, err = framework.BuildBerth(ctx, t.TempDir())
 	require.NoError(t, err)
