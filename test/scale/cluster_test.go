@@ -123,7 +123,8 @@ func createSecrets(ctx context.Context, kube kubernetes.Interface, prefix string
 	return parallel(ctx, n*perApp, func(i int) error {
 		namespace, name := appKey(i / perApp)
 		if i/perApp == n {
-			namespace, name = appKey(0)
+			// The App created during the run (createExtraApp).
+			namespace, _ = appKey(0)
 			name = "new-app"
 		}
 		return createSecret(ctx, kube, namespace, appSecret(prefix, name, i%perApp))
