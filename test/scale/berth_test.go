@@ -169,7 +169,7 @@ func runBerth(ctx context.Context, t *testing.T, s setup, n int, full bool) (res
 	}
 	// As many Secrets again, in the Apps' namespaces, that no App reads: berth caches their metadata alone.
 	secretsStart := time.Now()
-	if err := createSecrets(ctx, kube, "other", n); err != nil {
+	if err := createSecrets(ctx, kube, "other", n, false); err != nil {
 		return failed(fmt.Errorf("creating the Secrets no App reads: %w", err))
 	}
 	t.Logf("created %d Secrets in %s", n*s.secrets, time.Since(secretsStart).Round(time.Millisecond))

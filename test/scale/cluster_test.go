@@ -115,12 +115,16 @@ func appSecret(prefix, name string, j int) string {
 // secretData is what each of the benchmark's Secrets holds: 4 KiB, which berth must never cache.
 var secretData = bytes.Repeat([]byte("s3cr3t!!"), 512)
 
-// createSecrets creates -scale.secrets-per-app Secrets for each of the n Apps, in its namespace, named after it
-// (appSecret, of prefix): 4 KiB of data, and the copy of the whole Secret that a client-side kubectl apply keeps
-// in an annotation, as Secrets in clusters often have.
-func createSecrets(ctx context.Context, kube kubernetes.Interface, prefix string, n int) error {
+// createSecrets creates -scale.secrets-per-app Secrets for each of the n Apps (and, with extra, for the App
+// created during the run), in its namespace, named after it (appSecret, of prefix): 4 KiB of data, and the copy
+// of the whole Secret that a client-side kubectl apply keeps in an annotation, as Secrets in clusters often have.
+func createSecrets(ctx context.Context, kube kubernetes.Interface, prefix string, n int, extra bool) error {
 	perApp := *secretsFlag
-	return parallel(ctx, n*perApp, func(i int) error {
+	apps := n
+	if extra {
+		apps++
+	}
+	return parallel(ctx, apps*perApp, func(i int) error {
 		namespace, name := appKey(i / perApp)
 		if i/perApp == n {
 			// The App created during the run (createExtraApp).
@@ -156,7 +160,7 @@ func createApps(ctx context.Context, kube kubernetes.Interface, berth versioned.
 		return nil, fmt.Errorf("creating the namespaces: %w", err)
 	}
 	// The Apps' Secrets first (and those of the App created during the run), so that no App finds its missing.
-	if err := createSecrets(ctx, kube, "db", n+1); err != nil {
+	if err := createSecrets(ctx, kube, "db", n, true); err != nil {
 		return nil, fmt.Errorf("creating the Secrets: %w", err)
 	}
 	apps := make([]*berthv1alpha1.App, n)
