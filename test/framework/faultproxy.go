@@ -240,40 +240,6 @@ func (p *FaultProxy) forward(w http.ResponseWriter, r *http.Request, verb, resou
 		Accept: r.Header.Get("Accept"), ContentType: recorder.Header().Get("Content-Type")})
 }
 
-// codeRecorder remembers the status code of an answer. It passes Flush on, for the streams of watches.
-type codeRecorder struct {
-	http.ResponseWriter
-	code int
-	// onHeader, when not nil, is given the answer's headers as they are sent.
-	onHeader func(http.Header)
-	// onBody, when not nil, is given the answer's body as it is sent.
-	onBody func([]byte)
-}
-
-func (c *codeRecorder) Write(b []byte) (int, error) {
-	if c.onBody != nil {
-		c.onBody(b)
-	}
-	return c.ResponseWriter.Write(b)
-}
-
-func (c *codeRecorder) WriteHeader(code int) {
-	c.code = code
-	if c.onHeader != nil {
-		c.onHeader(c.Header())
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-// receivedKey keys, in a forwarded request's context, its index in the proxy's received requests.
-type receivedKey struct{}
-
-func (c *codeRecorder) Flush() {
-	if f, ok := c.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
 // Block holds every new request for which match (of its verb and resource, as metrics.RequestVerbAndResource
 // names them) returns true, until Unblock, and cuts the watches under way that it matches: as a network that
 // loses one kind of request, or an API server that stalls on it. A held request the client gives up on is never
@@ -377,30 +343,6 @@ func writeStatus(w http.ResponseWriter, code int, reason metav1.StatusReason, me
 
 // Requests counts the requests the proxy received, faulty or not, by verb (get, list, watch, create, update,
 // patch, apply, delete; see metrics.RequestVerbAndResource).
-// Received are the requests the proxy received, answered or not (a watch is answered when it ends), in order.
-func (p *FaultProxy) Received() []Received {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.received)
-}
-
-// Received is a request the proxy received: its verb and resource (as metrics.RequestVerbAndResource names
-// them), what the client asked for (its Accept header), and what it got.
-type Received struct {
-	Verb, Resource, Accept string
-	// ContentType is the Content-Type of the answer the API server began to send, once it did.
-	ContentType string
-	// Body is what the API server sent, so far, for a resource of CaptureBodies.
-	Body []byte
-}
-
-// CaptureBodies has the proxy keep the bodies of the answers to later requests on resource (see Received).
-func (p *FaultProxy) CaptureBodies(resource string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.captured[resource] = true
-}
-
 func (p *FaultProxy) Requests() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

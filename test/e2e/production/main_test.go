@@ -340,47 +340,6 @@ func converged(ctx context.Context, namespace, name string) error {
 	return fmt.Errorf("no Event of berth about App %s", name)
 }
 
-// badImage is an image that the local cluster's kubelet (kwok's Stage pod-image-pull-fails) cannot pull.
-const badImage = "pull-fails.invalid/web:2"
-
-// breakImage changes the App's image to badImage, once its status has an available revision to go back to.
-func breakImage(ctx context.Context, namespace, name string) error {
-	app, err := berthClient.BerthV1alpha1().Apps(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if app.Status.AvailableRevision == 0 {
-		return fmt.Errorf("App %s has no available revision yet", name)
-	}
-	app.Spec.Image = badImage
-	_, err = berthClient.BerthV1alpha1().Apps(namespace).Update(ctx, app, metav1.UpdateOptions{})
-	return err
-}
-
-// rolledBack returns nil when berth has rolled back the App from badImage: it is Degraded, reason RolledBack, and
-// its Deployment runs another image.
-func rolledBack(ctx context.Context, namespace, name string) error {
-	app, err := berthClient.BerthV1alpha1().Apps(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if app.Spec.Image != badImage {
-		return breakImage(ctx, namespace, name)
-	}
-	degraded := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded)
-	if degraded == nil || degraded.Reason != plan.ReasonRolledBack {
-		return fmt.Errorf("App %s is not rolled back: %+v", name, degraded)
-	}
-	d, err := kubeClient.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if image := d.Spec.Template.Spec.Containers[0].Image; image == badImage {
-		return fmt.Errorf("App %s says RolledBack, but its Deployment runs %s", name, image)
-	}
-	return nil
-}
-
 // ownsWhatItAsks returns nil when the App controls the PodDisruptionBudget, HorizontalPodAutoscaler and route
 // (HTTPRoute or Ingress) that it asks for.
 func ownsWhatItAsks(ctx context.Context, app *berthv1alpha1.App) error {

@@ -19,10 +19,13 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
+	"github.com/berthdev/berth/pkg/plan"
 	"github.com/berthdev/berth/test/framework"
 )
 
@@ -328,4 +331,45 @@ func readObject[T any](t *testing.T, path, kind string) T {
 	t.Fatalf("%s has no %s", path, kind)
 	var zero T
 	return zero
+}
+
+// badImage is an image that the local cluster's kubelet (kwok's Stage pod-image-pull-fails) cannot pull.
+const badImage = "pull-fails.invalid/web:2"
+
+// breakImage changes the App's image to badImage, once its status has an available revision to go back to.
+func breakImage(ctx context.Context, namespace, name string) error {
+	app, err := berthClient.BerthV1alpha1().Apps(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if app.Status.AvailableRevision == 0 {
+		return fmt.Errorf("App %s has no available revision yet", name)
+	}
+	app.Spec.Image = badImage
+	_, err = berthClient.BerthV1alpha1().Apps(namespace).Update(ctx, app, metav1.UpdateOptions{})
+	return err
+}
+
+// rolledBack returns nil when berth has rolled back the App from badImage: it is Degraded, reason RolledBack, and
+// its Deployment runs another image.
+func rolledBack(ctx context.Context, namespace, name string) error {
+	app, err := berthClient.BerthV1alpha1().Apps(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if app.Spec.Image != badImage {
+		return breakImage(ctx, namespace, name)
+	}
+	degraded := meta.FindStatusCondition(app.Status.Conditions, berthv1alpha1.ConditionDegraded)
+	if degraded == nil || degraded.Reason != plan.ReasonRolledBack {
+		return fmt.Errorf("App %s is not rolled back: %+v", name, degraded)
+	}
+	d, err := kubeClient.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if image := d.Spec.Template.Spec.Containers[0].Image; image == badImage {
+		return fmt.Errorf("App %s says RolledBack, but its Deployment runs %s", name, image)
+	}
+	return nil
 }
