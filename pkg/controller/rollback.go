@@ -45,7 +45,7 @@ func (c *Controller) desiredDeployment(ctx context.Context, app *berthv1alpha1.A
 		return plan.RollBack(desired, live.Spec.Template, message)
 	}
 	now := time.Now()
-	target, ok := plan.RollbackCandidate(app, live, false, now)
+	target, ok := plan.RollbackCandidate(app, live, now)
 	if !ok || !plan.MayHaveFailed(live, obs.Pods, now) {
 		return desired, nil
 	}

@@ -79,10 +79,10 @@ type RollbackTarget struct {
 // RollbackCandidate tells whether the revision of the App's Deployment, d, is one that berth rolls back should
 // it fail, and to which revision: a revision that has not rolled out goes back to the available one, and the
 // available one, within its verification window, to the one available before it. There is none when rollback is
-// off, when no earlier revision was ever available (a new App), or when berth has already rolled back the
-// template the App asks for (d is then on an earlier one).
-func RollbackCandidate(app *berthv1alpha1.App, d *appsv1.Deployment, rolledBack bool, now time.Time) (RollbackTarget, bool) {
-	if !RollbackEnabled(app) || rolledBack {
+// off, or when no earlier revision was ever available (a new App). A Deployment that berth has already rolled
+// back (RolledBack) is not asked about: it runs an earlier template, kept as it is.
+func RollbackCandidate(app *berthv1alpha1.App, d *appsv1.Deployment, now time.Time) (RollbackTarget, bool) {
+	if !RollbackEnabled(app) {
 		return RollbackTarget{}, false
 	}
 	revision, ok := deploymentRevision(d)
@@ -107,7 +107,7 @@ func MayHaveFailed(d *appsv1.Deployment, pods []*corev1.Pod, now time.Time) bool
 		return true
 	}
 	for _, pod := range pods {
-		if f, _ := revisionFailureOf(pod, now); f.reason != "" {
+		if !ended(pod) && revisionFailureOf(pod, now).reason != "" {
 			return true
 		}
 	}
@@ -126,18 +126,18 @@ func RevisionFailure(d *appsv1.Deployment, pods []*corev1.Pod, now time.Time) (c
 	var total, failing, runningNotReady int
 	var first containerFailure
 	for _, pod := range sorted {
-		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		if ended(pod) {
 			continue
 		}
 		total++
-		f, running := revisionFailureOf(pod, now)
+		f := revisionFailureOf(pod, now)
 		switch {
 		case f.reason != "":
 			failing++
 			if failing == 1 {
 				first = f
 			}
-		case running && !podReady(pod):
+		case pod.Status.Phase == corev1.PodRunning && !podReady(pod):
 			runningNotReady++
 		}
 	}
@@ -151,17 +151,20 @@ func RevisionFailure(d *appsv1.Deployment, pods []*corev1.Pod, now time.Time) (c
 	return "", false
 }
 
-// revisionFailureOf is the failure of the Pod that RevisionFailure counts (zero reason when none), and whether
-// the Pod runs (it has a node and its containers have started).
-func revisionFailureOf(pod *corev1.Pod, now time.Time) (containerFailure, bool) {
-	if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return containerFailure{}, false
-	}
+// ended tells whether the Pod is deleted, or has ended (evicted, say): it is not among a revision's Pods, and
+// its waiting reasons, frozen when it ended, tell nothing.
+func ended(pod *corev1.Pod) bool {
+	return pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+// revisionFailureOf is the failure of a Pod that has not ended that RevisionFailure counts: a zero reason when
+// none.
+func revisionFailureOf(pod *corev1.Pod, now time.Time) containerFailure {
 	f, ok := stuckContainer(pod, now)
 	if ok && (f.reason != ReasonCrashLoopBackOff || f.restarts >= rollbackRestarts) {
-		return f, pod.Status.Phase == corev1.PodRunning
+		return f
 	}
-	return containerFailure{}, pod.Status.Phase == corev1.PodRunning
+	return containerFailure{}
 }
 
 // failureCause says how a container fails, e.g. "CrashLoopBackOff, exit code 1".

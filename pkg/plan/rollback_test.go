@@ -35,41 +35,37 @@ func TestRollbackCandidate(t *testing.T) {
 		name       string
 		app        *berthv1alpha1.App
 		deployment *appsv1.Deployment
-		rolledBack bool
 		want       RollbackTarget
 		wantOK     bool
 	}{
 		{"a new revision rolling out goes back to the available one",
-			plantest.NewApp(withStatus(1, 0, now.Add(-time.Hour))), atRevision("2", "web:2", false), false,
+			plantest.NewApp(withStatus(1, 0, now.Add(-time.Hour))), atRevision("2", "web:2", false),
 			RollbackTarget{Failed: 2, To: 1}, true},
 		{"a new App's first revision has nothing to go back to",
-			plantest.NewApp(withStatus(0, 0, now)), atRevision("1", "web:1", false), false, RollbackTarget{}, false},
+			plantest.NewApp(withStatus(0, 0, now)), atRevision("1", "web:1", false), RollbackTarget{}, false},
 		{"rollback turned off", plantest.NewApp(withStatus(1, 0, now.Add(-time.Hour)), off),
-			atRevision("2", "web:2", false), false, RollbackTarget{}, false},
-		{"already rolled back from the template the App asks for",
-			plantest.NewApp(withStatus(1, 0, now.Add(-time.Hour))), atRevision("3", "web:1", false), true,
-			RollbackTarget{}, false},
+			atRevision("2", "web:2", false), RollbackTarget{}, false},
 		{"the available revision, within its window, goes back to the one before",
-			plantest.NewApp(withStatus(2, 1, now.Add(-4*time.Minute))), atRevision("2", "web:2", true), false,
+			plantest.NewApp(withStatus(2, 1, now.Add(-4*time.Minute))), atRevision("2", "web:2", true),
 			RollbackTarget{Failed: 2, To: 1, Live: true}, true},
 		{"the available revision, past its window, is not rolled back",
-			plantest.NewApp(withStatus(2, 1, now.Add(-6*time.Minute))), atRevision("2", "web:2", true), false,
+			plantest.NewApp(withStatus(2, 1, now.Add(-6*time.Minute))), atRevision("2", "web:2", true),
 			RollbackTarget{}, false},
 		{"a window of the App's own", plantest.NewApp(withStatus(2, 1, now.Add(-30*time.Minute)), window(3600)),
-			atRevision("2", "web:2", true), false, RollbackTarget{Failed: 2, To: 1, Live: true}, true},
+			atRevision("2", "web:2", true), RollbackTarget{Failed: 2, To: 1, Live: true}, true},
 		{"a window of 0: only revisions that never rolled out",
-			plantest.NewApp(withStatus(2, 1, now), window(0)), atRevision("2", "web:2", true), false,
+			plantest.NewApp(withStatus(2, 1, now), window(0)), atRevision("2", "web:2", true),
 			RollbackTarget{}, false},
 		{"a template the deployment controller has not seen yet",
 			plantest.NewApp(withStatus(1, 0, now.Add(-time.Hour))),
 			plantest.DeploymentStatus(func(d *appsv1.Deployment) {
 				d.Generation, d.Status.ObservedGeneration = 3, 2
 				d.Annotations = map[string]string{AnnotationDeploymentRevision: "2"}
-			}), false, RollbackTarget{}, false},
+			}), RollbackTarget{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := RollbackCandidate(tt.app, tt.deployment, tt.rolledBack, now)
+			got, ok := RollbackCandidate(tt.app, tt.deployment, now)
 			assert.Equal(t, tt.wantOK, ok)
 			assert.Equal(t, tt.want, got)
 		})
@@ -108,8 +104,10 @@ func TestRevisionFailure(t *testing.T) {
 	}
 	oomKilled := plantest.CrashingPod("web-b", 3, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 		Reason: "CrashLoopBackOff"}}, plantest.ExitedAt(137, "OOMKilled", now.Add(-time.Second)))
-	evicted := pending("web-e", corev1.PodFailed)
-	evicted.Status.Reason = "Evicted"
+	// Evicted while its image was being pulled: the kubelet leaves the container's last waiting reason. The Pod
+	// has ended, and its replacement (web-f) waits for a node.
+	evicted := plantest.WaitingPod("web-e", "ImagePullBackOff")
+	evicted.Status.Phase, evicted.Status.Reason = corev1.PodFailed, "Evicted"
 	configError := plantest.WaitingPod("web-c", "CreateContainerConfigError")
 	configError.Status.ContainerStatuses[0].State.Waiting.Message = `secret "db" not found`
 	tests := []struct {
@@ -138,6 +136,8 @@ func TestRevisionFailure(t *testing.T) {
 			[]*corev1.Pod{pending("web-a", corev1.PodPending)}, "", false},
 		{"a Pod evicted from a drained node", rollingOut, []*corev1.Pod{evicted, pending("web-f", corev1.PodPending)},
 			"", false},
+		{"an ended Pod is not among those counted", rollingOut,
+			[]*corev1.Pod{evicted, plantest.WaitingPod("web-g", "ImagePullBackOff")}, "ImagePullBackOff, in 1 of 1 Pods", true},
 		{"a Pod being deleted", rollingOut, []*corev1.Pod{func() *corev1.Pod {
 			p := plantest.WaitingPod("web-a", "ImagePullBackOff")
 			p.DeletionTimestamp = ptr.To(metav1.NewTime(now))
@@ -155,6 +155,9 @@ func TestRevisionFailure(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an ended Pod costs no list of ReplicaSets", func(t *testing.T) {
+		assert.False(t, MayHaveFailed(rollingOut, []*corev1.Pod{evicted}, now))
+	})
 }
 
 // TestRollBackIsKeptWhileTheAppAsksForTheFailedTemplate: the Deployment that RollBack makes carries the earlier
