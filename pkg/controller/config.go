@@ -141,8 +141,11 @@ func (c *Controller) configVersions(app *berthv1alpha1.App) (string, []plan.Conf
 	var readErr error
 	versions, missing := plan.ConfigVersions(refs, func(r plan.ConfigRef) (string, bool) {
 		obj, exists, err := c.configCaches[r.Kind].in(app.Namespace).GetByKey(app.Namespace + "/" + r.Name)
-		if err != nil || !exists {
+		if err != nil {
 			readErr = err
+			return "", false
+		}
+		if !exists {
 			return "", false
 		}
 		m, ok := obj.(metav1.Object)

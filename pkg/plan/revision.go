@@ -34,8 +34,8 @@ func rolledOut(d *appsv1.Deployment) bool {
 
 // setRevision fills the revision fields of status: the revision of the App's Deployment with its images, since
 // when the App has had it (now, when it is new), and the last revision that rolled out, since when, and the one
-// that had rolled out before it. Until the Deployment
-// reports a revision for its latest template, the App's status keeps what it said.
+// that had rolled out before it. Until the Deployment reports a revision for its latest template, the App's
+// status keeps what it said.
 func setRevision(status *berthv1alpha1.AppStatus, app *berthv1alpha1.App, d *appsv1.Deployment, now metav1.Time) {
 	before := app.Status
 	status.Revision, status.RevisionSince, status.Images = before.Revision, before.RevisionSince, before.Images
