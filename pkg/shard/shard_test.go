@@ -27,7 +27,7 @@ func TestBucketIsTheAPIServersHash(t *testing.T) {
 			t.Fatalf("BucketOf(%s) = %d, the API server's hash says %d", uid, b, got)
 		}
 		obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{UID: uid}}
-		for _, set := range []Set{SetOf(b), SetOf(b, (b+1)%Buckets), SetOf((b+1)%Buckets), All()} {
+		for _, set := range []Set{SetOf(b), SetOf(b, (b+1)%Buckets), SetOf((b + 1) % Buckets), All()} {
 			if matches := matchesServer(t, set, obj); matches != set.Has(b) {
 				t.Fatalf("bucket %d, set %s: the shard selector matches: %v", b, set, matches)
 			}
