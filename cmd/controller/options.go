@@ -39,6 +39,7 @@ type options struct {
 	correctionBackoff time.Duration
 
 	leaderElect             bool
+	sharding                bool
 	leaderElectionNamespace string
 	leaderElectionID        string
 	leaseDuration           time.Duration
@@ -116,6 +117,9 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 
 	fs.BoolVar(&o.leaderElect, "leader-elect", o.leaderElect,
 		"Elect a leader through a Lease before syncing, so that only one of several replicas works at a time.")
+	fs.BoolVar(&o.sharding, "sharding", o.sharding,
+		"Share the Apps between the replicas: each syncs the Apps of its buckets, which the leader assigns to "+
+			"the live replicas through Leases in --leader-election-namespace. Needs --leader-elect.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", o.leaderElectionNamespace,
 		"Namespace of the leader-election Lease.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", o.leaderElectionID, "Name of the leader-election Lease.")
@@ -176,6 +180,9 @@ func (o *options) validate() error {
 				"last renewal, and another may lead once the lease duration has passed", o.renewDeadline,
 				leaseMargin, o.leaseDuration))
 		}
+	}
+	if o.sharding && !o.leaderElect {
+		errs = append(errs, errNoSharding)
 	}
 	switch o.routeKind {
 	case routeKindAuto, plan.RouteKindHTTPRoute, plan.RouteKindIngress:

@@ -26,6 +26,7 @@ import (
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	"github.com/berthdev/berth/pkg/metrics"
 	"github.com/berthdev/berth/pkg/plan"
+	"github.com/berthdev/berth/pkg/shard"
 	"github.com/berthdev/berth/pkg/version"
 )
 
@@ -41,6 +42,16 @@ func run(ctx context.Context, opts options) error {
 	config, err := restConfig(opts, requests)
 	if err != nil {
 		return err
+	}
+	var identity string
+	if opts.leaderElect {
+		if identity, err = leaderIdentity(); err != nil {
+			return err
+		}
+	}
+	if opts.sharding {
+		// Each member's requests tell which member sent them, in the API server's audit log and its metrics.
+		config.UserAgent += "/" + identity
 	}
 	kubeClient, err := kubernetes.NewForConfig(config)
 	if err != nil {
@@ -97,22 +108,33 @@ func run(ctx context.Context, opts options) error {
 		logger.Info("The cluster does not serve the kind of route berth makes: Apps with spec.route are Degraded "+
 			"until it does and berth restarts", "routeKind", routeKind)
 	}
-	informers := controller.NewInformers(kubeClient, berthClient, informerOpts)
-	ctrl, err := controller.NewFromInformers(ctx, kubeClient, berthClient, informers, recorder,
-		metrics.NewReconcile(legacyregistry.MustRegister),
-		controller.Options{
-			BackoffBase:   opts.backoffBase,
-			BackoffMax:    opts.backoffMax,
-			ClusterDomain: opts.clusterDomain,
-			Route: plan.RouteOptions{Kind: routeKind, GatewayNamespace: gatewayNamespace, GatewayName: gatewayName,
-				IngressClassName: opts.ingressClass},
-			GatewayClient: gatewayClient,
-			DrainTimeout:  opts.drainTimeout,
+	reconcileMetrics := metrics.NewReconcile(legacyregistry.MustRegister)
+	controllerOpts := controller.Options{
+		BackoffBase:   opts.backoffBase,
+		BackoffMax:    opts.backoffMax,
+		ClusterDomain: opts.clusterDomain,
+		Route: plan.RouteOptions{Kind: routeKind, GatewayNamespace: gatewayNamespace, GatewayName: gatewayName,
+			IngressClassName: opts.ingressClass},
+		GatewayClient: gatewayClient,
+		DrainTimeout:  opts.drainTimeout,
 
-			CorrectionLimit:   opts.correctionLimit,
-			CorrectionWindow:  opts.correctionWindow,
-			CorrectionBackoff: opts.correctionBackoff,
-		})
+		CorrectionLimit:   opts.correctionLimit,
+		CorrectionWindow:  opts.correctionWindow,
+		CorrectionBackoff: opts.correctionBackoff,
+	}
+	// build makes the informers and the controller of the Apps of buckets, or of every App when it is nil.
+	build := func(buckets *shard.Set) (controller.Informers, *controller.Controller, error) {
+		informerOpts, controllerOpts := informerOpts, controllerOpts
+		informerOpts.Buckets, controllerOpts.Buckets = buckets, buckets
+		informers := controller.NewInformers(kubeClient, berthClient, informerOpts)
+		ctrl, err := controller.NewFromInformers(ctx, kubeClient, berthClient, informers, recorder,
+			reconcileMetrics, controllerOpts)
+		return informers, ctrl, err
+	}
+	if opts.sharding {
+		return runSharded(ctx, opts, config, identity, namespaces, build)
+	}
+	informers, ctrl, err := build(nil)
 	if err != nil {
 		return err
 	}
@@ -130,10 +152,6 @@ func run(ctx context.Context, opts options) error {
 	if opts.leaderElect {
 		watchdog = leaderelection.NewLeaderHealthzAdaptor(opts.renewDeadline)
 		health = &leaderHealth{}
-		identity, err := leaderIdentity()
-		if err != nil {
-			return err
-		}
 		if leaderClient, err = newLeaderElectionClient(config); err != nil {
 			return err
 		}
@@ -160,8 +178,8 @@ func run(ctx context.Context, opts options) error {
 		informers.Shutdown()
 	}()
 
-	build := version.Get()
-	logger.Info("Starting berth", "version", build.Version, "commit", build.Commit, "go", build.GoVersion,
+	info := version.Get()
+	logger.Info("Starting berth", "version", info.Version, "commit", info.Commit, "go", info.GoVersion,
 		"namespace", opts.namespace, "workers", opts.workers, "routeKind", routeKind, "host", config.Host, "leaderElect", opts.leaderElect)
 	runController := func(ctx context.Context, stop <-chan struct{}) error { return ctrl.Run(ctx, stop, opts.workers) }
 	if !opts.leaderElect {

@@ -23,6 +23,7 @@ import (
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	berthlisters "github.com/berthdev/berth/pkg/generated/listers/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/plan"
+	"github.com/berthdev/berth/pkg/shard"
 )
 
 // QueueName names berth's workqueue in its metrics.
@@ -56,6 +57,9 @@ type Options struct {
 	Route plan.RouteOptions
 	// GatewayClient writes the Apps' HTTPRoutes, when Route.Kind is plan.RouteKindHTTPRoute.
 	GatewayClient gatewayversioned.Interface
+	// Buckets, when not nil, are the buckets of the Apps this controller syncs, one member's share of them
+	// (--sharding); the informers (InformerOptions.Buckets) must select no others.
+	Buckets *shard.Set
 }
 
 func (o Options) withDefaults() Options {
@@ -127,6 +131,10 @@ type Controller struct {
 	// running tells that Run's workers run (see Running).
 	running atomic.Bool
 
+	// buckets, when not nil, are the buckets of the Apps this controller may write: an App of another bucket is
+	// left alone, whatever its label says, and what berth makes carries the App's bucket label.
+	buckets *shard.Set
+
 	clusterDomain    string
 	drainTimeout     time.Duration
 	ownedChangeDelay time.Duration
@@ -174,6 +182,7 @@ func newController(ctx context.Context, kubeClient kubernetes.Interface, berthCl
 			opts.CorrectionBackoff),
 		recorder:         recorder,
 		metrics:          metrics,
+		buckets:          opts.Buckets,
 		clusterDomain:    opts.ClusterDomain,
 		drainTimeout:     opts.DrainTimeout,
 		ownedChangeDelay: opts.OwnedChangeDelay,

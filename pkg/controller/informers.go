@@ -21,6 +21,7 @@ import (
 	berthinformers "github.com/berthdev/berth/pkg/generated/informers/externalversions"
 	berthlisters "github.com/berthdev/berth/pkg/generated/listers/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/plan"
+	"github.com/berthdev/berth/pkg/shard"
 )
 
 // Informers are the shared informer factories berth reads the cluster through: one pair for all namespaces (or
@@ -66,6 +67,9 @@ type InformerOptions struct {
 	// MetadataClient, when not nil, watches the metadata of Secrets and ConfigMaps, whose changes roll out the
 	// Apps that read them.
 	MetadataClient metadata.Interface
+	// Buckets, when not nil, narrows the Apps and what they own to those of these buckets (--sharding): the
+	// informers select them by shard.Label. It must not be empty.
+	Buckets *shard.Set
 }
 
 // NewInformers builds berth's informer factories: a set for each namespace of opts, which must differ, or one
@@ -76,23 +80,28 @@ func NewInformers(kubeClient kubernetes.Interface, berthClient versioned.Interfa
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
+	ownedOptions, appOptions := OwnedListOptions, func(*metav1.ListOptions) {}
+	if opts.Buckets != nil {
+		ownedOptions, appOptions = bucketListOptions(*opts.Buckets)
+	}
 	informers := make(Informers, 0, len(namespaces))
 	for _, namespace := range namespaces {
 		n := NamespaceInformers{
 			Namespace: namespace,
 			Owned: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, opts.Resync,
 				kubeinformers.WithNamespace(namespace),
-				kubeinformers.WithTweakListOptions(OwnedListOptions),
+				kubeinformers.WithTweakListOptions(ownedOptions),
 				kubeinformers.WithTransform(trimOwned)),
 			Berth: berthinformers.NewSharedInformerFactoryWithOptions(berthClient, opts.Resync,
 				berthinformers.WithNamespace(namespace),
+				berthinformers.WithTweakListOptions(appOptions),
 				berthinformers.WithTransform(trimApp)),
 			RouteKind: opts.RouteKind,
 		}
 		if opts.RouteKind == plan.RouteKindHTTPRoute {
 			n.Gateway = gatewayinformers.NewSharedInformerFactoryWithOptions(opts.GatewayClient, opts.Resync,
 				gatewayinformers.WithNamespace(namespace),
-				gatewayinformers.WithTweakListOptions(OwnedListOptions),
+				gatewayinformers.WithTweakListOptions(ownedOptions),
 				gatewayinformers.WithTransform(TrimManagedFields))
 		}
 		if opts.MetadataClient != nil {
@@ -164,6 +173,18 @@ func NewFromInformers(ctx context.Context, kubeClient kubernetes.Interface, bert
 // them rather than every object of the cluster.
 func OwnedListOptions(options *metav1.ListOptions) {
 	options.LabelSelector = labels.SelectorFromSet(labels.Set{plan.LabelManagedBy: plan.ManagedByBerth}).String()
+}
+
+// bucketListOptions narrow the informers of owned objects, and of Apps, to those of buckets: a member's share of
+// the Apps (--sharding). An App's bucket label is set by the assigner, and berth sets it on what it makes.
+func bucketListOptions(buckets shard.Set) (owned, apps func(*metav1.ListOptions)) {
+	selector, _ := buckets.LabelSelector()
+	owned = func(options *metav1.ListOptions) {
+		OwnedListOptions(options)
+		options.LabelSelector += "," + selector
+	}
+	apps = func(options *metav1.ListOptions) { options.LabelSelector = selector }
+	return owned, apps
 }
 
 // podsByApp is the name of the Pod cache's index by App: a sync reads the App's Pods from it rather than

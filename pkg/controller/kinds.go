@@ -24,6 +24,7 @@ import (
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/plan"
+	"github.com/berthdev/berth/pkg/shard"
 )
 
 // The kinds of object an App owns, and the one place that lists them. A kind is:
@@ -83,6 +84,9 @@ func newOwnedKinds(sets []informerSet, client kubernetes.Interface, gatewayClien
 		withAnnotation: func(d *appsv1ac.DeploymentApplyConfiguration, key, value string) {
 			d.WithAnnotations(map[string]string{key: value})
 		},
+		withLabel: func(d *appsv1ac.DeploymentApplyConfiguration, key, value string) {
+			d.WithLabels(map[string]string{key: value})
+		},
 		// The sync works out the Deployment before the kinds are made (rollback.go).
 		desired: func(_ *berthv1alpha1.App, obs *observation) (*appsv1ac.DeploymentApplyConfiguration, bool) {
 			return obs.deployment, true
@@ -106,6 +110,9 @@ func newOwnedKinds(sets []informerSet, client kubernetes.Interface, gatewayClien
 		withAnnotation: func(s *corev1ac.ServiceApplyConfiguration, key, value string) {
 			s.WithAnnotations(map[string]string{key: value})
 		},
+		withLabel: func(s *corev1ac.ServiceApplyConfiguration, key, value string) {
+			s.WithLabels(map[string]string{key: value})
+		},
 		desired:  wantedIfNotNil(plan.Service),
 		unwanted: "the App has no port",
 	}
@@ -122,6 +129,9 @@ func newOwnedKinds(sets []informerSet, client kubernetes.Interface, gatewayClien
 		withUID:   func(b *policyv1ac.PodDisruptionBudgetApplyConfiguration, uid types.UID) { b.WithUID(uid) },
 		withAnnotation: func(b *policyv1ac.PodDisruptionBudgetApplyConfiguration, key, value string) {
 			b.WithAnnotations(map[string]string{key: value})
+		},
+		withLabel: func(b *policyv1ac.PodDisruptionBudgetApplyConfiguration, key, value string) {
+			b.WithLabels(map[string]string{key: value})
 		},
 		desired:  wantedIfNotNil(plan.PodDisruptionBudget),
 		unwanted: "the App runs fewer than 2 Pods, or has turned its disruption budget off",
@@ -143,6 +153,9 @@ func newOwnedKinds(sets []informerSet, client kubernetes.Interface, gatewayClien
 		},
 		withAnnotation: func(h *autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration, key, value string) {
 			h.WithAnnotations(map[string]string{key: value})
+		},
+		withLabel: func(h *autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration, key, value string) {
+			h.WithLabels(map[string]string{key: value})
 		},
 		desired:  wantedIfNotNil(plan.HorizontalPodAutoscaler),
 		unwanted: "the App is no longer autoscaled",
@@ -171,6 +184,9 @@ func newOwnedKinds(sets []informerSet, client kubernetes.Interface, gatewayClien
 			withAnnotation: func(r *gatewayv1ac.HTTPRouteApplyConfiguration, key, value string) {
 				r.WithAnnotations(map[string]string{key: value})
 			},
+			withLabel: func(r *gatewayv1ac.HTTPRouteApplyConfiguration, key, value string) {
+				r.WithLabels(map[string]string{key: value})
+			},
 			desired: wantedIfNotNil(func(app *berthv1alpha1.App) *gatewayv1ac.HTTPRouteApplyConfiguration {
 				return plan.HTTPRoute(app, route)
 			}),
@@ -192,6 +208,9 @@ func newOwnedKinds(sets []informerSet, client kubernetes.Interface, gatewayClien
 			withUID:   func(i *networkingv1ac.IngressApplyConfiguration, uid types.UID) { i.WithUID(uid) },
 			withAnnotation: func(i *networkingv1ac.IngressApplyConfiguration, key, value string) {
 				i.WithAnnotations(map[string]string{key: value})
+			},
+			withLabel: func(i *networkingv1ac.IngressApplyConfiguration, key, value string) {
+				i.WithLabels(map[string]string{key: value})
 			},
 			desired: wantedIfNotNil(func(app *berthv1alpha1.App) *networkingv1ac.IngressApplyConfiguration {
 				return plan.Ingress(app, route)
@@ -274,6 +293,9 @@ func (k ownedKind[T, A]) cachedVersion(key cache.ObjectName) (string, bool, erro
 
 func (k ownedKind[T, A]) sync(ctx context.Context, c *Controller, app *berthv1alpha1.App, obs *observation) error {
 	desired, want := k.desired(app, obs)
+	if want && c.buckets != nil {
+		k.withLabel(desired, shard.Label, shard.LabelValue(shard.BucketOf(app.UID)))
+	}
 	obj, err := syncOwned(ctx, c, app, k, desired, want, obs)
 	if err != nil {
 		return err

@@ -45,6 +45,8 @@ type ownedKind[T ownedObject, A any] struct {
 	withUID func(A, types.UID)
 	// withAnnotation sets an annotation of the object.
 	withAnnotation func(A, string, string)
+	// withLabel sets a label of the object.
+	withLabel func(A, string, string)
 	// unwanted says, in the Event of its deletion, why an App no longer has an object of this kind.
 	unwanted string
 	// desired is what app wants of its object of this kind (from pkg/plan), and whether it wants one, given what

@@ -19,6 +19,7 @@ import (
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	berthv1alpha1ac "github.com/berthdev/berth/pkg/generated/applyconfiguration/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/plan"
+	"github.com/berthdev/berth/pkg/shard"
 )
 
 // FieldManager is the name under which berth owns fields, in server-side apply and in managedFields.
@@ -73,6 +74,11 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	if app.DeletionTimestamp != nil {
 		return nil
 	}
+	if c.buckets != nil && !c.buckets.Has(shard.BucketOf(app.UID)) {
+		// Another member's App, in this cache because its label was changed by hand: its bucket is a function
+		// of its UID, and only that bucket's owner writes it.
+		return nil
+	}
 	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("app", klog.KObj(app)))
 	owned, err := c.ownedVersions(key)
 	if err != nil {
@@ -104,6 +110,10 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 	obs.retryAfter(plan.CrashLoopRecheck(pods, time.Now()))
 	if obs.deployment, err = c.desiredDeployment(ctx, app, &obs); err != nil {
 		return err
+	}
+	if c.buckets != nil {
+		// The Pods, too, carry the bucket, so that the member's Pod informer selects them.
+		obs.deployment.Spec.Template.WithLabels(map[string]string{shard.Label: shard.LabelValue(shard.BucketOf(app.UID))})
 	}
 	for i, k := range c.owned {
 		if i > 0 && obs.Deployment == nil {
