@@ -13,6 +13,7 @@
 #   BERTH_CLUSTER_DIR [.cache/cluster]   BERTH_BIN_DIR [.cache/bin]
 #   BERTH_SKIP_BUILD=1           do not call hack/build-kube.sh (the binaries must be there)
 #   BERTH_UP_TIMEOUT [120]       seconds to wait for each step
+#   BERTH_FEATURE_GATES          when set, the API server's --feature-gates (e.g. ShardedListAndWatch=true)
 #   BERTH_AUDIT_LOG              when set, the API server logs there every write but those of Events and Leases,
 #                                and every request on Secrets (audit level Metadata, JSON lines): the e2e tests
 #                                read who wrote what from it, and who read Secrets how
@@ -195,7 +196,11 @@ POLICY
   audit_flags=(--audit-policy-file="${CLUSTER_DIR}/audit-policy.yaml" --audit-log-path="${BERTH_AUDIT_LOG}"
     --audit-log-format=json --audit-log-mode=blocking)
 fi
-start kube-apiserver "${audit_flags[@]}" \
+gate_flags=()
+if [[ -n "${BERTH_FEATURE_GATES:-}" ]]; then
+  gate_flags=(--feature-gates="${BERTH_FEATURE_GATES}")
+fi
+start kube-apiserver "${audit_flags[@]}" "${gate_flags[@]}" \
   --etcd-servers="http://127.0.0.1:${BERTH_ETCD_PORT}" \
   --bind-address=127.0.0.1 \
   --secure-port="${BERTH_APISERVER_PORT}" \

@@ -40,6 +40,8 @@ type options struct {
 
 	leaderElect             bool
 	sharding                bool
+	// shardSelector is --shard-selector: shardSelectorAuto, shardSelectorLabel or shardSelectorServer.
+	shardSelector string
 	leaderElectionNamespace string
 	leaderElectionID        string
 	leaseDuration           time.Duration
@@ -68,6 +70,7 @@ func defaultOptions() options {
 		clusterDomain:           "cluster.local",
 		drainTimeout:            30 * time.Second,
 		routeKind:               routeKindAuto,
+		shardSelector:           shardSelectorAuto,
 		correctionLimit:         controller.DefaultCorrectionLimit,
 		correctionWindow:        controller.DefaultCorrectionWindow,
 		correctionBackoff:       controller.DefaultCorrectionBackoff,
@@ -120,6 +123,11 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.sharding, "sharding", o.sharding,
 		"Share the Apps between the replicas: each syncs the Apps of its buckets, which the leader assigns to "+
 			"the live replicas through Leases in --leader-election-namespace. Needs --leader-elect.")
+	fs.StringVar(&o.shardSelector, "shard-selector", o.shardSelector,
+		"With --sharding, how a member selects the Apps of its buckets: server (the API server's shard selector "+
+			"over the App's UID, which needs its feature gate ShardedListAndWatch), label (the bucket label the "+
+			"leader sets on each App), or auto: server when the API server applies shard selectors when berth "+
+			"starts, label otherwise.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", o.leaderElectionNamespace,
 		"Namespace of the leader-election Lease.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", o.leaderElectionID, "Name of the leader-election Lease.")
@@ -183,6 +191,11 @@ func (o *options) validate() error {
 	}
 	if o.sharding && !o.leaderElect {
 		errs = append(errs, errNoSharding)
+	}
+	switch o.shardSelector {
+	case shardSelectorAuto, shardSelectorLabel, shardSelectorServer:
+	default:
+		errs = append(errs, fmt.Errorf("--shard-selector=%q: must be auto, label or server", o.shardSelector))
 	}
 	switch o.routeKind {
 	case routeKindAuto, plan.RouteKindHTTPRoute, plan.RouteKindIngress:
@@ -252,3 +265,10 @@ func parseNamespaces(flag string) ([]string, error) {
 	}
 	return namespaces, nil
 }
+
+// The values of --shard-selector.
+const (
+	shardSelectorAuto   = "auto"
+	shardSelectorLabel  = "label"
+	shardSelectorServer = "server"
+)

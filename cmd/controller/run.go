@@ -122,19 +122,21 @@ func run(ctx context.Context, opts options) error {
 		CorrectionWindow:  opts.correctionWindow,
 		CorrectionBackoff: opts.correctionBackoff,
 	}
-	// build makes the informers and the controller of the Apps of buckets, or of every App when it is nil.
-	build := func(buckets *shard.Set) (controller.Informers, *controller.Controller, error) {
+	// build makes the informers and the controller of the Apps of buckets, or of every App when it is nil; with
+	// serverShards, the API server selects the Apps of the buckets.
+	build := func(buckets *shard.Set, serverShards bool) (controller.Informers, *controller.Controller, error) {
 		informerOpts, controllerOpts := informerOpts, controllerOpts
 		informerOpts.Buckets, controllerOpts.Buckets = buckets, buckets
+		informerOpts.ServerShards = serverShards
 		informers := controller.NewInformers(kubeClient, berthClient, informerOpts)
 		ctrl, err := controller.NewFromInformers(ctx, kubeClient, berthClient, informers, recorder,
 			reconcileMetrics, controllerOpts)
 		return informers, ctrl, err
 	}
 	if opts.sharding {
-		return runSharded(ctx, opts, config, identity, namespaces, build)
+		return runSharded(ctx, opts, config, identity, berthClient, namespaces, build)
 	}
-	informers, ctrl, err := build(nil)
+	informers, ctrl, err := build(nil, false)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	berthv1alpha1 "github.com/berthdev/berth/pkg/apis/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/controller"
+	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	berthlisters "github.com/berthdev/berth/pkg/generated/listers/berth/v1alpha1"
 	"github.com/berthdev/berth/pkg/metrics"
 	"github.com/berthdev/berth/pkg/shard"
@@ -25,7 +26,9 @@ import (
 // runSharded runs this replica as a member that shares the Apps with the others (--sharding), and, while it
 // holds the leader-election Lease, as the assigner of the buckets to the members. Each member syncs the Apps of
 // its buckets, with informers that select them and their objects alone.
-func runSharded(ctx context.Context, opts options, config *rest.Config, identity string, namespaces []string, build func(*shard.Set) (controller.Informers, *controller.Controller, error)) error {
+func runSharded(ctx context.Context, opts options, config *rest.Config, identity string,
+	berthClient versioned.Interface, namespaces []string,
+	build func(*shard.Set, bool) (controller.Informers, *controller.Controller, error)) error {
 	logger := klog.FromContext(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -44,7 +47,11 @@ func runSharded(ctx context.Context, opts options, config *rest.Config, identity
 
 	current := &currentWork{}
 	newWork := func(buckets shard.Set) (work, error) {
-		informers, ctrl, err := build(&buckets)
+		serverShards, err := askServerShards(ctx, opts, berthClient, namespaces)
+		if err != nil {
+			return nil, err
+		}
+		informers, ctrl, err := build(&buckets, serverShards)
 		if err != nil {
 			return nil, err
 		}
@@ -107,6 +114,39 @@ func runSharded(ctx context.Context, opts options, config *rest.Config, identity
 	cancel()
 	wg.Wait()
 	return errors.Join(<-memberErr, leaderErr)
+}
+
+// askServerShards decides how the member selects the Apps of its buckets: by the API server's shard selector
+// when the server applies it, or by their bucket label. With --shard-selector=auto it asks the server each time
+// the member's buckets change (controller.ServerFiltersShards); a server that cannot tell yet (no App exists)
+// gets the label. Either way, the member's syncs leave alone any App of another bucket that the informers send.
+func askServerShards(ctx context.Context, opts options, client versioned.Interface, namespaces []string) (bool, error) {
+	switch opts.shardSelector {
+	case shardSelectorLabel:
+		return false, nil
+	case shardSelectorServer:
+		return true, nil
+	}
+	namespace := ""
+	if len(namespaces) > 0 {
+		namespace = namespaces[0]
+	}
+	filters, known, err := controller.ServerFiltersShards(ctx, client, namespace)
+	if err != nil {
+		return false, err
+	}
+	logger := klog.FromContext(ctx)
+	switch {
+	case filters:
+		logger.Info("The API server applies shard selectors: the member's Apps are selected by the hash of their UID")
+	case known:
+		logger.Info("The API server ignores shard selectors (its feature gate ShardedListAndWatch is off): the " +
+			"member's Apps are selected by their bucket label")
+	default:
+		logger.Info("No App tells yet whether the API server applies shard selectors: the member's Apps are " +
+			"selected by their bucket label")
+	}
+	return filters, nil
 }
 
 // bucketWork is the work of a member's buckets: its informers and a controller over them.

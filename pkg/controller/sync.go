@@ -75,8 +75,9 @@ func (c *Controller) syncApp(ctx context.Context, key cache.ObjectName) error {
 		return nil
 	}
 	if c.buckets != nil && !c.buckets.Has(shard.BucketOf(app.UID)) {
-		// Another member's App, in this cache because its label was changed by hand: its bucket is a function
-		// of its UID, and only that bucket's owner writes it.
+		// Its bucket is a function of its UID, and only that bucket's owner writes it.
+		klog.FromContext(ctx).Info("Leaving alone an App of another member's bucket: its label was changed, "+
+			"or the API server ignored the shard selector", "app", klog.KObj(app), "bucket", shard.BucketOf(app.UID))
 		return nil
 	}
 	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("app", klog.KObj(app)))

@@ -31,6 +31,8 @@ type Cluster struct {
 	KubeCacheDir string
 	// AuditLog, when not empty, is the API server's audit log of writes (see WithAuditLog and Writes).
 	AuditLog string
+	// FeatureGates, when not empty, are the API server's --feature-gates (see WithFeatureGates).
+	FeatureGates string
 
 	env   []string // the BERTH_* variables that select this cluster, for hack/cluster-*.sh
 	guard *exec.Cmd
@@ -71,6 +73,11 @@ type ClusterOption func(*Cluster)
 // costs the API server some of the CPU it measures.
 func WithAuditLog() ClusterOption {
 	return func(c *Cluster) { c.AuditLog = filepath.Join(c.Dir, "audit.log") }
+}
+
+// WithFeatureGates starts the API server with --feature-gates=gates, such as "ShardedListAndWatch=true".
+func WithFeatureGates(gates string) ClusterOption {
+	return func(c *Cluster) { c.FeatureGates = gates }
 }
 
 // StartCluster runs hack/cluster-up.sh in a new temporary folder on free ports of 127.0.0.1 and returns once a Pod
@@ -127,6 +134,9 @@ func (c *Cluster) start(ctx context.Context) error {
 			"output goes to %s)\n", BinDir(), filepath.Join(c.Dir, "cluster-up.log"))
 	}
 	c.env = append(c.env, "BERTH_SKIP_BUILD="+skipBuild)
+	if c.FeatureGates != "" {
+		c.env = append(c.env, "BERTH_FEATURE_GATES="+c.FeatureGates)
+	}
 	if c.AuditLog != "" {
 		c.env = append(c.env, "BERTH_AUDIT_LOG="+c.AuditLog)
 	}

@@ -141,6 +141,8 @@ func (cp *ControlPlane) start(ctx context.Context) error {
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--authorization-mode=RBAC",
 		"--profiling=false",
+		// berth's members select their Apps by the API server's shard selector when it applies them (KEP-5866).
+		"--feature-gates=ShardedListAndWatch=true",
 	)
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 
 	"github.com/berthdev/berth/pkg/controller"
 	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
+	"github.com/berthdev/berth/pkg/shard"
 	"github.com/berthdev/berth/test/framework"
 )
 
@@ -90,6 +91,8 @@ type running struct {
 	done   chan error
 	syncs  *syncCounter
 	writes *writeCounter
+	// informers are the controller's: what its caches hold.
+	informers controller.Informers
 }
 
 // hook stands between the controller and the API server, for the tests that need the world to change at one
@@ -107,6 +110,13 @@ func (e *env) startController(hooks ...hook) *running {
 // startControllerIn is startController on the Apps of namespaces, as --namespace=a,b does.
 func (e *env) startControllerIn(namespaces []string, hooks ...hook) *running {
 	e.t.Helper()
+	return e.startMember(namespaces, nil, false, hooks...)
+}
+
+// startMember is startControllerIn as a member of a shared set (--sharding) that owns buckets, when they are
+// not nil; with serverShards, the API server selects the buckets' Apps.
+func (e *env) startMember(namespaces []string, buckets *shard.Set, serverShards bool, hooks ...hook) *running {
+	e.t.Helper()
 	writes := &writeCounter{}
 	config := rest.CopyConfig(controlPlane.Config)
 	for i := len(hooks) - 1; i >= 0; i-- {
@@ -122,16 +132,17 @@ func (e *env) startControllerIn(namespaces []string, hooks ...hook) *running {
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.FromContext(e.ctx)))
 	recorder, stopEvents, err := controller.NewEventRecorder(ctx, kube)
 	require.NoError(e.t, err)
-	informers := controller.NewInformers(kube, berth, controller.InformerOptions{Namespaces: namespaces})
+	informers := controller.NewInformers(kube, berth, controller.InformerOptions{Namespaces: namespaces,
+		Buckets: buckets, ServerShards: serverShards})
 	syncs := &syncCounter{}
 	c, err := controller.NewFromInformers(ctx, kube, berth, informers, recorder, syncs,
 		controller.Options{BackoffBase: 10 * time.Millisecond, BackoffMax: time.Second,
 			// Fights (fights_test.go) are fought at test speed; the limit and the window are berth's own.
-			CorrectionBackoff: 100 * time.Millisecond})
+			CorrectionBackoff: 100 * time.Millisecond, Buckets: buckets})
 	require.NoError(e.t, err)
 	informers.Start(ctx)
 
-	r := &running{cancel: cancel, done: make(chan error, 1), syncs: syncs, writes: writes}
+	r := &running{cancel: cancel, done: make(chan error, 1), syncs: syncs, writes: writes, informers: informers}
 	go func() {
 		err := c.Run(context.WithoutCancel(ctx), ctx.Done(), 2)
 		stopEvents()
