@@ -38,10 +38,10 @@ type options struct {
 	correctionWindow  time.Duration
 	correctionBackoff time.Duration
 
-	leaderElect             bool
-	sharding                bool
+	leaderElect bool
+	sharding    bool
 	// shardSelector is --shard-selector: shardSelectorAuto, shardSelectorLabel or shardSelectorServer.
-	shardSelector string
+	shardSelector           string
 	leaderElectionNamespace string
 	leaderElectionID        string
 	leaseDuration           time.Duration
