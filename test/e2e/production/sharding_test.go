@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,6 +83,13 @@ func TestShardedReplicas(t *testing.T) {
 	}
 	assertEveryAppHasOneMember(t, namespaces, live(members))
 	changes := changeAppsContinuously(t, namespaces)
+	// The moments the members change: within each stretch between two, an App may move from one member to
+	// another, and never back.
+	phases := []time.Time{start}
+	phase := func(what string) {
+		t.Logf("%s: %s since the last change of members", what, time.Since(phases[len(phases)-1]).Round(100*time.Millisecond))
+		phases = append(phases, time.Now())
+	}
 
 	// SIGKILL a member that does not lead: its Lease is neither renewed nor deleted, and its Apps move once it
 	// expires. Apps of its buckets changed right after the kill converge within the lease duration and 5 s.
@@ -103,11 +111,13 @@ func TestShardedReplicas(t *testing.T) {
 		took.Round(100*time.Millisecond), leaseDuration)
 	assert.Less(t, took, leaseDuration+5*time.Second, "the killed member's Apps converge within the lease duration and 5 s")
 	victim.gone = true
+	phase("a member killed")
 
 	// A member added: buckets move to it, first taken from their owners, then given.
 	members = append(members, startMember(t, "d", kubeconfig, args))
 	waitShardsSettled(t, live(members))
 	waitAllConverged(t, namespaces, "a member added")
+	phase("a member added")
 
 	// Down to one member: two leave (SIGTERM: they drain and delete their Leases), the last takes every bucket.
 	var leaving []*member
@@ -125,6 +135,7 @@ func TestShardedReplicas(t *testing.T) {
 	}
 	waitShardsSettled(t, live(members))
 	waitAllConverged(t, namespaces, "one member")
+	phase("down to one member")
 
 	// And back to three.
 	members = append(members, startMember(t, "e", kubeconfig, args), startMember(t, "f", kubeconfig, args))
@@ -132,8 +143,9 @@ func TestShardedReplicas(t *testing.T) {
 	writes := changes()
 	t.Logf("%d changes of Apps made during the kill, the moves and the scaling", writes)
 	waitAllConverged(t, namespaces, "three members again")
+	phase("back to three members")
 	assertEveryAppHasOneMember(t, namespaces, live(members))
-	assertNoSecondWriter(t, start)
+	assertNoSecondWriter(t, phases)
 }
 
 // member is a berth replica started with --sharding, with its identity (read from its log).
@@ -359,14 +371,16 @@ func changeAppsContinuously(t *testing.T, namespaces []string) func() int {
 	return stop
 }
 
-// assertNoSecondWriter reads from the audit log every write of berth's members since since, to Apps (their
-// status) and to the objects they own, and checks that each App's writes come from its members one after the
-// other: once another member has written an App or one of its objects, the one before never writes it again. The
-// assigner's labels of the Apps are not syncs, and are left out.
-func assertNoSecondWriter(t *testing.T, since time.Time) {
+// assertNoSecondWriter reads from the audit log every write of berth's members since the first of phases, to Apps
+// (their status) and to the objects they own, and checks that within each stretch between two changes of the
+// members each App's writes come from its members one after the other: once another member has written an App or
+// one of its objects, the one before never writes it again. (Across changes an App may come back: when the set
+// scales down to one member, that member takes back what it gave.) The assigner's labels of the Apps are not
+// syncs, and are left out.
+func assertNoSecondWriter(t *testing.T, phases []time.Time) {
 	t.Helper()
-	events, err := cluster.Writes(since, func(e framework.AuditEvent) bool {
-		return e.ByBerth() && !strings.HasSuffix(e.UserAgent, shardAssignerTail) && e.ObjectRef.Namespace != "" &&
+	events, err := cluster.Writes(phases[0], func(e framework.AuditEvent) bool {
+		return e.ByBerth() && !strings.HasSuffix(e.UserAgent, shardAssignerTail) &&
 			strings.HasPrefix(e.ObjectRef.Namespace, "shard-") && e.ObjectRef.Resource != "events"
 	})
 	require.NoError(t, err)
@@ -375,35 +389,42 @@ func assertNoSecondWriter(t *testing.T, since time.Time) {
 		agent string
 		at    time.Time
 	}
-	byApp := map[string][]writer{}
+	// byApp holds each App's writes, by the stretch between two changes of members they fell in.
+	byApp := map[string]map[int][]writer{}
 	agents := map[string]bool{}
 	for _, e := range events {
 		key := e.ObjectRef.Namespace + "/" + e.ObjectRef.Name
-		byApp[key] = append(byApp[key], writer{e.UserAgent, e.StageTimestamp})
+		stretch := sort.Search(len(phases), func(i int) bool { return phases[i].After(e.StageTimestamp) })
+		if byApp[key] == nil {
+			byApp[key] = map[int][]writer{}
+		}
+		byApp[key][stretch] = append(byApp[key][stretch], writer{e.UserAgent, e.StageTimestamp})
 		agents[e.UserAgent] = true
 	}
 	require.GreaterOrEqual(t, len(agents), 4, "the audit log tells the members apart by user agent: %v", agents)
 	moved := 0
-	for key, writes := range byApp {
-		done := map[string]bool{}
-		last := ""
-		for _, w := range writes {
-			if w.agent == last {
-				continue
+	for key, stretches := range byApp {
+		for stretch, writes := range stretches {
+			done := map[string]bool{}
+			last := ""
+			for _, w := range writes {
+				if w.agent == last {
+					continue
+				}
+				if done[w.agent] {
+					t.Errorf("App %s written by %s again at %s, after another member wrote it since the members "+
+						"last changed (stretch %d): %v", key, w.agent, w.at.Format(time.RFC3339Nano), stretch, writes)
+					break
+				}
+				if last != "" {
+					done[last] = true
+					moved++
+				}
+				last = w.agent
 			}
-			if done[w.agent] {
-				t.Errorf("App %s written by %s again at %s, after another member wrote it: %v", key, w.agent,
-					w.at.Format(time.RFC3339Nano), writes)
-				break
-			}
-			if last != "" {
-				done[last] = true
-				moved++
-			}
-			last = w.agent
 		}
 	}
-	t.Logf("audit log: %d writes of %d Apps and their objects by %d members; %d handovers of an App from one member to another, none back",
-		len(events), len(byApp), len(agents), moved)
+	t.Logf("audit log: %d writes of %d Apps and their objects by %d members; %d handovers of an App from one "+
+		"member to another, none back between two changes of members", len(events), len(byApp), len(agents), moved)
 	assert.Positive(t, moved, "Apps moved between members while they were being changed")
 }
