@@ -82,7 +82,15 @@ func TestShardedReplicas(t *testing.T) {
 		assert.Positive(t, m.apps(t), "member %s syncs some of the Apps", m.Name)
 	}
 	assertEveryAppHasOneMember(t, namespaces, live(members))
-	changes := changeAppsContinuously(t, namespaces)
+	// Apps keep changing while the members change, and stop before the wait for every App to converge.
+	changes := 0
+	stopChanges := changeAppsContinuously(t, namespaces)
+	converge := func(when string) {
+		t.Helper()
+		changes += stopChanges()
+		waitAllConverged(t, namespaces, when)
+		stopChanges = changeAppsContinuously(t, namespaces)
+	}
 	// The moments the members change: within each stretch between two, an App may move from one member to
 	// another, and never back.
 	phases := []time.Time{start}
@@ -116,7 +124,7 @@ func TestShardedReplicas(t *testing.T) {
 	// A member added: buckets move to it, first taken from their owners, then given.
 	members = append(members, startMember(t, "d", kubeconfig, args))
 	waitShardsSettled(t, live(members))
-	waitAllConverged(t, namespaces, "a member added")
+	converge("a member added")
 	phase("a member added")
 
 	// Down to one member: two leave (SIGTERM: they drain and delete their Leases), the last takes every bucket.
@@ -134,15 +142,15 @@ func TestShardedReplicas(t *testing.T) {
 		m.gone = true
 	}
 	waitShardsSettled(t, live(members))
-	waitAllConverged(t, namespaces, "one member")
+	converge("one member")
 	phase("down to one member")
 
 	// And back to three.
 	members = append(members, startMember(t, "e", kubeconfig, args), startMember(t, "f", kubeconfig, args))
 	waitShardsSettled(t, live(members))
-	writes := changes()
-	t.Logf("%d changes of Apps made during the kill, the moves and the scaling", writes)
-	waitAllConverged(t, namespaces, "three members again")
+	converge("three members again")
+	changes += stopChanges()
+	t.Logf("%d changes of Apps made during the kill, the moves and the scaling", changes)
 	phase("back to three members")
 	assertEveryAppHasOneMember(t, namespaces, live(members))
 	assertNoSecondWriter(t, phases)
