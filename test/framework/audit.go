@@ -28,6 +28,9 @@ type AuditEvent struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
 	StageTimestamp time.Time `json:"stageTimestamp"`
+	// RequestObject is the object written, for the requests the audit policy logs at level Request (the table of
+	// the buckets' owners); empty otherwise.
+	RequestObject json.RawMessage `json:"requestObject"`
 }
 
 // String is the event in one line, for a test's failure message.
