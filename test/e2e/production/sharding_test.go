@@ -2,10 +2,10 @@ package production
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
-	"encoding/json"
 	"regexp"
 	"sort"
 	"strings"
