@@ -109,6 +109,8 @@ func run(ctx context.Context, opts options) error {
 			"until it does and berth restarts", "routeKind", routeKind)
 	}
 	reconcileMetrics := metrics.NewReconcile(legacyregistry.MustRegister)
+	// Served without --sharding too, at 0, so that the dashboard and the alerts tell the two modes apart.
+	shardMetrics := metrics.NewShard(legacyregistry.MustRegister)
 	controllerOpts := controller.Options{
 		BackoffBase:   opts.backoffBase,
 		BackoffMax:    opts.backoffMax,
@@ -134,7 +136,7 @@ func run(ctx context.Context, opts options) error {
 		return informers, ctrl, err
 	}
 	if opts.sharding {
-		return runSharded(ctx, opts, config, identity, berthClient, namespaces, build)
+		return runSharded(ctx, opts, config, identity, berthClient, namespaces, shardMetrics, build)
 	}
 	informers, ctrl, err := build(nil, false)
 	if err != nil {

@@ -27,7 +27,7 @@ import (
 // holds the leader-election Lease, as the assigner of the buckets to the members. Each member syncs the Apps of
 // its buckets, with informers that select them and their objects alone.
 func runSharded(ctx context.Context, opts options, config *rest.Config, identity string,
-	berthClient versioned.Interface, namespaces []string,
+	berthClient versioned.Interface, namespaces []string, shardMetrics *metrics.Shard,
 	build func(*shard.Set, bool) (controller.Informers, *controller.Controller, error)) error {
 	logger := klog.FromContext(ctx)
 	ctx, cancel := context.WithCancel(ctx)
@@ -41,7 +41,6 @@ func runSharded(ctx context.Context, opts options, config *rest.Config, identity
 	if err != nil {
 		return err
 	}
-	shardMetrics := metrics.NewShard(legacyregistry.MustRegister)
 	leases := newShardLeases(leaderClient, opts.leaderElectionNamespace, opts.leaderElectionID)
 	leaseClient := leaderClient.CoordinationV1().Leases(opts.leaderElectionNamespace)
 

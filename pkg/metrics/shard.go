@@ -16,7 +16,7 @@ func NewShard(register func(...metrics.Registerable)) *Shard {
 		buckets: metrics.NewGauge(&metrics.GaugeOpts{
 			Subsystem:      subsystem,
 			Name:           "shard_buckets",
-			Help:           "Buckets of Apps (of 256) that this replica owns and syncs, with --sharding.",
+			Help:           "Buckets of Apps (of 256) that this replica owns and syncs, with --sharding; 0 without.",
 			StabilityLevel: metrics.ALPHA,
 		}),
 		members: metrics.NewGauge(&metrics.GaugeOpts{
