@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs berth's benchmarks (make bench), in two parts:
+# Runs berth's benchmarks (make bench), in three parts (the third only when asked for):
 #
 # 1. The Go benchmarks of pkg/controller and pkg/plan (fake clientsets, no cluster), each reported as a ratio to the baseline
 #    measured in the same run: BenchmarkSyncBaselineListerReads, the lister reads that a sync of a converged App
@@ -17,6 +17,14 @@
 #    cores the default (100,1000) takes about 15 minutes; N=10000 is possible (BENCH_APPS=100,1000,10000) but
 #    takes long: with -scale.runs=1, an hour or more on top, most of it spent by the control plane on 10,000
 #    Deployments and their Pods.
+# 3. The sharded scale benchmark (test/scale's TestScaleSharded), only with BENCH_SHARDED_APPS: for each M of
+#    BENCH_SHARDED_MEMBERS, its N Apps are created on a fresh local cluster before M berth processes start at once
+#    with --leader-elect --sharding (each with the limits and workers above); and once more with berth unsharded,
+#    the baseline of the writes per App. It prints a table per run (the time until every App converged against
+#    the single member's; each member's buckets, heap, RSS and CPU at that moment against the single member's;
+#    the members' writes per App against berth unsharded) and writes them to .cache/bench/: sharded.md,
+#    sharded.csv, sharded-requests.csv. The issue's run is BENCH_APPS= BENCH_SHARDED_APPS=10000 (1, 2 and 4
+#    members): four clusters of 10,000 Apps, a few hours on 2 cores.
 #
 # Environment:
 #   BENCH_COUNT [3]          runs of each Go benchmark
@@ -25,6 +33,11 @@
 #                            docs/bench/scale.svg), "-scale.qps=100 -scale.burst=200 -scale.workers=8" (berth's
 #                            limits and the floor's), "-scale.runs=1", "-scale.foreign=0", "-scale.secrets-per-app=0"; see
 #                            test/scale/scale_test.go
+#   BENCH_SHARDED_APPS       the number of Apps of the sharded scale benchmark, e.g. 10000; empty (the default)
+#                            skips it. BENCH_FLAGS apply to it too; "-scale.sharded-baseline=false" leaves out
+#                            the unsharded run
+#   BENCH_SHARDED_MEMBERS [1,2,4]
+#                            the numbers of berth members of the sharded scale benchmark, one run of each
 #   BERTH_BIN_DIR            the local cluster's binaries [.cache/bin]: built when missing (about 10 minutes)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -46,10 +59,19 @@ echo "${out}" | awk '
   }'
 
 apps="${BENCH_APPS-100,1000}"
-if [[ -z "${apps}" ]]; then
-  exit 0
+if [[ -n "${apps}" ]]; then
+  echo
+  echo "scale benchmark: ${apps} Apps (see .cache/bench/ for the report and the chart)"
+  # shellcheck disable=SC2086 # BENCH_FLAGS holds several flags
+  go test -run '^TestScale$' -count=1 -timeout=0 -v ./test/scale/ -args -scale.apps="${apps}" ${BENCH_FLAGS:-}
 fi
-echo
-echo "scale benchmark: ${apps} Apps (see .cache/bench/ for the report and the chart)"
-# shellcheck disable=SC2086 # BENCH_FLAGS holds several flags
-go test -run '^TestScale$' -count=1 -timeout=0 -v ./test/scale/ -args -scale.apps="${apps}" ${BENCH_FLAGS:-}
+
+sharded="${BENCH_SHARDED_APPS:-}"
+if [[ -n "${sharded}" ]]; then
+  members="${BENCH_SHARDED_MEMBERS:-1,2,4}"
+  echo
+  echo "sharded scale benchmark: ${sharded} Apps, ${members} members (see .cache/bench/sharded.md)"
+  # shellcheck disable=SC2086 # BENCH_FLAGS holds several flags
+  go test -run '^TestScaleSharded$' -count=1 -timeout=0 -v ./test/scale/ -args -scale.sharded-apps="${sharded}" \
+    -scale.sharded-members="${members}" ${BENCH_FLAGS:-}
+fi

@@ -201,6 +201,13 @@ func (m *member) join(ctx context.Context) error {
 	for {
 		sent := time.Now()
 		created, err := m.client.Create(ctx, lease, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			// An earlier create may have landed although its answer was lost.
+			if current, getErr := m.client.Get(ctx, m.leaseName, metav1.GetOptions{}); getErr == nil &&
+				holder(current) == m.identity {
+				created, err = current, nil
+			}
+		}
 		if err == nil {
 			m.mu.Lock()
 			m.lease, m.renewed = created, sent
@@ -246,18 +253,39 @@ func (m *member) renew(ctx context.Context, lose context.CancelCauseFunc) {
 	}
 }
 
-// write renews the Lease, with the generation applied.
+// write renews the Lease, with the generation applied. A conflict means that an earlier write landed although
+// its answer was lost (a timeout): the Lease is read again and, if it is still this member's, written on top.
 func (m *member) write(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	writeCtx, cancel := context.WithTimeout(ctx, m.opts.renewDeadline)
+	defer cancel()
+	err := m.update(writeCtx)
+	if !apierrors.IsConflict(err) {
+		return err
+	}
+	current, err := m.client.Get(writeCtx, m.leaseName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if holder(current) != m.identity {
+		return fmt.Errorf("the member's Lease names %q", holder(current))
+	}
+	m.lease = current
+	return m.update(writeCtx)
+}
+
+// update writes m.lease with the renewal and the generation applied; m.mu is held.
+func (m *member) update(ctx context.Context) error {
 	lease := m.lease.DeepCopy()
+	if lease.Annotations == nil {
+		lease.Annotations = map[string]string{}
+	}
 	lease.Annotations[annotationApplied] = strconv.FormatInt(m.applied, 10)
 	now := metav1.NewMicroTime(time.Now())
 	lease.Spec.RenewTime = &now
-	writeCtx, cancel := context.WithTimeout(ctx, m.opts.renewDeadline)
-	defer cancel()
 	sent := time.Now()
-	updated, err := m.client.Update(writeCtx, lease, metav1.UpdateOptions{})
+	updated, err := m.client.Update(ctx, lease, metav1.UpdateOptions{})
 	if err != nil {
 		return err
 	}

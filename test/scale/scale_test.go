@@ -12,7 +12,19 @@
 //
 //	go test -run TestScale -v -timeout 0 ./test/scale/ -args -scale.apps=100,1000
 //
-// It asserts nothing about the figures: it fails only when a run cannot complete.
+// The sharded benchmark (TestScaleSharded, sharded_test.go) runs instead with -scale.sharded-apps=N: for each M of
+// -scale.sharded-members (1,2,4 by default), the N Apps are created on a fresh cluster before M berth processes
+// start at once with --leader-elect --sharding (berth's limits and workers each, as above); and, unless
+// -scale.sharded-baseline=false, once more with one berth process unsharded. It reports for each run the time
+// until every App converged, against the single member's, and each member's buckets, heap (after a GC), RSS and
+// CPU time at that moment, against the single member's (the targets: 1/M within 20%, and with 4 members each
+// heap at most 0.3x); and the writes per App of all the members together (the Apps' bucket labels count, the
+// Leases' do not) until every App is Available and they stopped writing, against berth unsharded (the target:
+// at most one more). It writes sharded.md, sharded.csv and sharded-requests.csv to .cache/bench/:
+//
+//	go test -run TestScaleSharded -v -timeout 0 ./test/scale/ -args -scale.sharded-apps=10000 -scale.sharded-members=1,2,4
+//
+// Neither asserts anything about the figures: each fails only when a run cannot complete.
 package scale
 
 import (
@@ -112,13 +124,7 @@ func TestScale(t *testing.T) {
 	counts, err := parseCounts(*appsFlag)
 	require.NoError(t, err)
 	ctx := t.Context()
-	out := filepath.Join(framework.RepoRoot(), ".cache", "bench")
-	s := setup{resync: *resyncFlag, foreign: *foreignFlag, secrets: *secretsFlag, logDir: filepath.Join(out, "logs")}
-	require.NoError(t, os.MkdirAll(s.logDir, 0o755))
-	s.binary, err = framework.BuildBerth(ctx, t.TempDir())
-	require.NoError(t, err)
-	s.limits, err = berthLimits(s.binary)
-	require.NoError(t, err)
+	s, out := prepare(t)
 	t.Logf("berth and the floor: QPS %g, burst %d, %d workers; berth's logs in %s", s.qps, s.burst, s.workers, s.logDir)
 
 	require.Positive(t, *runsFlag, "-scale.runs")
@@ -158,6 +164,20 @@ func TestScale(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(docs, "scale.svg"), chart, 0o644))
 		t.Logf("copied the chart to %s", docs)
 	}
+}
+
+// prepare builds berth and returns the setup of the benchmark's runs, and the folder of the reports,
+// .cache/bench (with berth's logs in logs/).
+func prepare(t *testing.T) (setup, string) {
+	out := filepath.Join(framework.RepoRoot(), ".cache", "bench")
+	s := setup{resync: *resyncFlag, foreign: *foreignFlag, secrets: *secretsFlag, logDir: filepath.Join(out, "logs")}
+	require.NoError(t, os.MkdirAll(s.logDir, 0o755))
+	var err error
+	s.binary, err = framework.BuildBerth(t.Context(), t.TempDir())
+	require.NoError(t, err)
+	s.limits, err = berthLimits(s.binary)
+	require.NoError(t, err)
+	return s, out
 }
 
 func parseCounts(list string) ([]int, error) {
