@@ -57,7 +57,7 @@ func (f *assignerFixture) member(identity string, applied int64) {
 	f.put(&coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Name: f.leases.memberLeaseName(identity), Namespace: f.leases.namespace,
 			Labels:      map[string]string{labelSharding: f.leases.id, labelRole: roleMember},
-			Annotations:     map[string]string{annotationApplied: strconv.FormatInt(applied, 10)}},
+			Annotations: map[string]string{annotationApplied: strconv.FormatInt(applied, 10)}},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(identity)},
 	})
 }
