@@ -126,7 +126,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 2m)
 		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./pkg/plan; \
 	done
 
-bench: ## Go benchmarks against a baseline; the scale benchmark (BENCH_APPS, default 100,1000) against the write floor
+bench: ## Go benchmarks against a baseline; the scale benchmark (BENCH_APPS, default 100,1000) against the write floor; the sharded one with BENCH_SHARDED_APPS
 	hack/bench.sh
 
 run: build ## run berth against $$KUBECONFIG, or against a local cluster that it starts

@@ -239,7 +239,7 @@ func TestNextWaitsForEveryMemberToApply(t *testing.T) {
 func TestNoTwoMembersEverOwnABucket(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	names := members(6)
-	for run := range 300 {
+	for run := range 100 {
 		var history []Table
 		table := Table{}
 		history = append(history, table)

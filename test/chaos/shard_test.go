@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -99,8 +98,10 @@ func TestShardedCrashes(t *testing.T) {
 	for _, v := range report.Violations {
 		t.Error(v)
 	}
-	require.Positive(t, report.Tables, "the audit log holds the table's writes")
-	assert.Positive(t, report.Moved, "Apps moved between members")
+	// The kills change the members, so the table changes after the first assignment; whether an App is written
+	// by two members in turn depends on when the kills fall (TestShardedReplicas makes sure of it).
+	require.Greater(t, report.Tables, 1, "the audit log holds the table's writes, and the kills changed it")
+	require.Positive(t, report.Writes, "the audit log holds the members' writes")
 	figure(t, "%d Apps, %d changes, %d SIGKILLs of a member among 3 sharing the Apps, one behind the fault proxy "+
 		"(%s): converged %s after the last wave; audit log: %d tables, %d writes of %d Apps, each by the owner "+
 		"of its bucket (%d draining), %d Apps written by more than one member", len(w.names), w.changes,

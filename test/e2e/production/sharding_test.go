@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/berthdev/berth/pkg/shard"
 	"github.com/berthdev/berth/test/framework"
@@ -72,6 +73,18 @@ func TestShardedReplicas(t *testing.T) {
 		assert.Positive(t, m.apps(t), "member %s syncs some of the Apps", m.Name)
 	}
 	assertEveryAppHasOneMember(t, namespaces, live(members))
+
+	// An App created while the members are stable: the assigner labels it with its bucket, and the member that
+	// owns the bucket sees it and syncs it.
+	created := time.Now()
+	require.NoError(t, newApp(t.Context(), namespaces[0], "new"))
+	eventually(t, "the new App to be synced", timeout, func(ctx context.Context) error {
+		return appConverged(ctx, types.NamespacedName{Namespace: namespaces[0], Name: "new"})
+	})
+	synced := time.Since(created)
+	t.Logf("an App created while the members were stable had its status written %s after its create",
+		synced.Round(10*time.Millisecond))
+	assert.Less(t, synced, 2*time.Second, "a new App starts converging within 2 s")
 	last := time.Now()
 	phase := func(what string) {
 		t.Logf("%s: done in %s", what, time.Since(last).Round(100*time.Millisecond))
