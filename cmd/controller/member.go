@@ -91,10 +91,13 @@ func (m *member) run(ctx context.Context) error {
 	}
 	// The member's own context ends at its renew deadline: after it, another member may own its buckets.
 	memberCtx, lose := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer lose(nil)
 	var renewals sync.WaitGroup
 	renewals.Go(func() { m.renew(memberCtx, lose) })
-	defer renewals.Wait()
+	// Whatever ends the member ends its renewals first: waiting for them alone would wait forever.
+	defer func() {
+		lose(nil)
+		renewals.Wait()
+	}()
 
 	if !cache.WaitForNamedCacheSyncWithContext(memberCtx, m.leases.hasSynced) {
 		return fmt.Errorf("%w: the watch of the Leases did not sync: %w", errMemberLost, context.Cause(memberCtx))
