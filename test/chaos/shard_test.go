@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/berthdev/berth/pkg/shard"
 	"github.com/berthdev/berth/test/framework"
 )
 
@@ -87,12 +86,8 @@ func TestShardedCrashes(t *testing.T) {
 	}
 	took := waitConverged(t, ns, true, alive)
 
-	list, err := berthClient.BerthV1alpha1().Apps(ns).List(t.Context(), metav1.ListOptions{})
+	buckets, err := framework.AppBuckets(t.Context(), berthClient, ns)
 	require.NoError(t, err)
-	buckets := map[string]int{}
-	for _, a := range list.Items {
-		buckets[ns+"/"+a.Name] = shard.BucketOf(a.UID)
-	}
 	report, err := cluster.CheckShardWriters(start, shardTable, buckets)
 	require.NoError(t, err)
 	for _, v := range report.Violations {

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -8,9 +9,26 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/berthdev/berth/pkg/generated/clientset/versioned"
 	"github.com/berthdev/berth/pkg/shard"
 )
+
+// AppBuckets are the buckets of the Apps of namespaces, by "namespace/name", as CheckShardWriters takes them.
+func AppBuckets(ctx context.Context, client versioned.Interface, namespaces ...string) (map[string]int, error) {
+	buckets := map[string]int{}
+	for _, ns := range namespaces {
+		list, err := client.BerthV1alpha1().Apps(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range list.Items {
+			buckets[ns+"/"+a.Name] = shard.BucketOf(a.UID)
+		}
+	}
+	return buckets, nil
+}
 
 // ShardWriters is what CheckShardWriters found in the audit log.
 type ShardWriters struct {

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/berthdev/berth/pkg/shard"
 	"github.com/berthdev/berth/test/framework"
 )
 
@@ -166,14 +165,8 @@ func TestShardedReplicas(t *testing.T) {
 // (framework.CheckShardWriters): no write by a member that the table did not allow.
 func assertNoSecondWriter(t *testing.T, since time.Time, namespaces []string) {
 	t.Helper()
-	buckets := map[string]int{}
-	for _, ns := range namespaces {
-		list, err := berthClient.BerthV1alpha1().Apps(ns).List(t.Context(), metav1.ListOptions{})
-		require.NoError(t, err)
-		for _, a := range list.Items {
-			buckets[ns+"/"+a.Name] = shard.BucketOf(a.UID)
-		}
-	}
+	buckets, err := framework.AppBuckets(t.Context(), berthClient, namespaces...)
+	require.NoError(t, err)
 	report, err := cluster.CheckShardWriters(since, shardTableLease, buckets)
 	require.NoError(t, err)
 	for _, v := range report.Violations {
