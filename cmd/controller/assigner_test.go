@@ -121,3 +121,26 @@ func unionOf(a, b shard.Set) shard.Set {
 	}
 	return a
 }
+
+// The labeler's cache keeps of an App's metadata only what it reads: the bucket label survives the trim, so that
+// an App already labelled is not labelled again, and the rest goes.
+func TestLabelerKeepsOnlyTheBucketLabel(t *testing.T) {
+	app := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: "u1",
+		ResourceVersion: "7",
+		Labels:          map[string]string{shard.Label: "17", "team": "shop"},
+		Annotations:     map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{...}"},
+		ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}}
+	obj, err := trimToBucket(app)
+	require.NoError(t, err)
+	trimmed := obj.(*metav1.PartialObjectMetadata)
+	assert.Equal(t, map[string]string{shard.Label: "17"}, trimmed.Labels)
+	assert.Empty(t, trimmed.Annotations)
+	assert.Empty(t, trimmed.ManagedFields)
+	assert.Equal(t, app.UID, trimmed.UID)
+	assert.Equal(t, "7", trimmed.ResourceVersion)
+
+	unlabelled := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "api", UID: "u2"}}
+	obj, err = trimToBucket(unlabelled)
+	require.NoError(t, err)
+	assert.Nil(t, obj.(*metav1.PartialObjectMetadata).Labels)
+}

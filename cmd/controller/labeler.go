@@ -43,6 +43,8 @@ func newLabeler(client metadata.Interface, namespaces []string, backoffBase, bac
 		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "app-labels"})}
 	for _, namespace := range namespaces {
 		informer := metadatainformer.NewFilteredMetadataInformer(client, appsResource, namespace, 0, cache.Indexers{}, nil).Informer()
+		// Set before the informer starts, which is the only time it can fail.
+		_ = informer.SetTransform(trimToBucket)
 		if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    l.enqueue,
 			UpdateFunc: func(_, obj any) { l.enqueue(obj) },
@@ -52,6 +54,25 @@ func newLabeler(client metadata.Interface, namespaces []string, backoffBase, bac
 		l.informers = append(l.informers, informer)
 	}
 	return l, nil
+}
+
+// trimToBucket keeps of an App's metadata what the labeler reads: its identity, deletion and bucket label. The
+// rest (annotations such as kubectl's copy of the whole App, managedFields) would make the leader's cache of every
+// App's metadata weigh much of what the Apps do.
+func trimToBucket(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	trimmed := &metav1.PartialObjectMetadata{
+		TypeMeta: m.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID,
+			ResourceVersion: m.ResourceVersion, DeletionTimestamp: m.DeletionTimestamp},
+	}
+	if value, ok := m.Labels[shard.Label]; ok {
+		trimmed.Labels = map[string]string{shard.Label: value}
+	}
+	return trimmed, nil
 }
 
 // enqueue queues an App whose label is not its bucket's.
