@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/klog/v2/ktesting"
+	"k8s.io/utils/ptr"
+
+	"github.com/berthdev/berth/pkg/shard"
+)
+
+// fakeWork is a member's work that takes a while to drain, as syncs under way do.
+type fakeWork struct {
+	buckets shard.Set
+	drained atomic.Bool
+}
+
+func (w *fakeWork) run(ctx context.Context, stop <-chan struct{}) error {
+	select {
+	case <-stop:
+	case <-ctx.Done():
+	}
+	time.Sleep(100 * time.Millisecond) // the last syncs finish
+	w.drained.Store(true)
+	return nil
+}
+
+// A member applies a table that takes its buckets only once its work has drained: the acknowledgement, which
+// lets the assigner give the buckets to another member, is written after the last sync. On a graceful stop it
+// drains and deletes its Lease.
+func TestMemberDrainsBeforeItAcknowledges(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	client := fake.NewClientset()
+	opts := defaultOptions()
+	opts.retryPeriod, opts.renewDeadline, opts.leaseDuration = 50*time.Millisecond, 5*time.Second, 6*time.Second
+	leases := newShardLeases(client, opts.leaderElectionNamespace, opts.leaderElectionID)
+
+	var mu sync.Mutex
+	var works []*fakeWork
+	newWork := func(buckets shard.Set) (work, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		w := &fakeWork{buckets: buckets}
+		works = append(works, w)
+		return w, nil
+	}
+	// Each write of the member's Lease that acknowledges generation 2 finds the first work drained.
+	var acknowledged, drainedFirst atomic.Bool
+	client.PrependReactor("update", "leases", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		lease := action.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease)
+		if lease.Annotations[annotationApplied] == "2" && !acknowledged.Load() {
+			acknowledged.Store(true)
+			mu.Lock()
+			drainedFirst.Store(len(works) > 0 && works[0].drained.Load())
+			mu.Unlock()
+		}
+		return false, nil, nil
+	})
+	const identity = "member-a"
+	m, err := newMember(identity, client.CoordinationV1().Leases(opts.leaderElectionNamespace), leases, opts,
+		newWork, func(int) {})
+	require.NoError(t, err)
+	leases.start(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.run(ctx) }()
+
+	table := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: leases.tableName(), Namespace: leases.namespace,
+			Labels:      map[string]string{labelSharding: leases.id, labelRole: roleTable},
+			Annotations: map[string]string{annotationGeneration: "1", annotationOwners: identity + "=0-255"}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("")},
+	}
+	tables := client.CoordinationV1().Leases(leases.namespace)
+	_, err = tables.Create(ctx, table, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(works) == 1 && works[0].buckets == shard.All()
+	}, 10*time.Second, 10*time.Millisecond, "the member works on every bucket the table gives it")
+
+	// The assigner takes half of the buckets.
+	table.Annotations[annotationGeneration] = "2"
+	table.Annotations[annotationOwners] = identity + "=0-127"
+	_, err = tables.Update(ctx, table, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, acknowledged.Load, 10*time.Second, 10*time.Millisecond, "the member acknowledges generation 2")
+	assert.True(t, drainedFirst.Load(), "the work of every bucket had drained when the member acknowledged")
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(works) == 2 && works[1].buckets == shard.SetOf(bucketsBelow(128)...)
+	}, 10*time.Second, 10*time.Millisecond, "the member then works on the buckets it kept")
+
+	cancel()
+	require.NoError(t, <-done)
+	_, err = client.CoordinationV1().Leases(leases.namespace).Get(context.Background(), m.leaseName, metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the member deleted its Lease when it left: %v", err)
+	assert.True(t, works[1].drained.Load(), "the member drained its work when it left")
+}
+
+func bucketsBelow(n int) []int {
+	bs := make([]int, n)
+	for i := range bs {
+		bs[i] = i
+	}
+	return bs
+}
