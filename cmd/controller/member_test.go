@@ -120,3 +120,49 @@ func bucketsBelow(n int) []int {
 	}
 	return bs
 }
+
+// A member whose renewals fail stops its work at once when its last renewal is older than the renew deadline,
+// before the assigner can count its Lease as expired, and returns errMemberLost.
+func TestMemberStopsWhenItCannotRenew(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	client := fake.NewClientset()
+	opts := defaultOptions()
+	opts.retryPeriod, opts.renewDeadline, opts.leaseDuration = 50*time.Millisecond, 500*time.Millisecond, 2*time.Second
+	leases := newShardLeases(client, opts.leaderElectionNamespace, opts.leaderElectionID)
+	var failing atomic.Bool
+	client.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if failing.Load() {
+			return true, nil, apierrors.NewServiceUnavailable("the API server is away")
+		}
+		return false, nil, nil
+	})
+	var w *fakeWork
+	m, err := newMember("member-a", client.CoordinationV1().Leases(opts.leaderElectionNamespace), leases, opts,
+		func(buckets shard.Set) (work, error) {
+			w = &fakeWork{buckets: buckets}
+			return w, nil
+		}, func(int) {})
+	require.NoError(t, err)
+	leases.start(ctx)
+	_, err = client.CoordinationV1().Leases(leases.namespace).Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: leases.tableName(), Namespace: leases.namespace,
+			Labels:      map[string]string{labelSharding: leases.id, labelRole: roleTable},
+			Annotations: map[string]string{annotationGeneration: "1", annotationOwners: "member-a=0-255"}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- m.run(ctx) }()
+	require.Eventually(t, func() bool { return m.appliedGeneration() == 1 }, 10*time.Second, 10*time.Millisecond)
+
+	failing.Store(true)
+	failed := time.Now()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, errMemberLost)
+		assert.ErrorIs(t, err, errRenewalOverdue)
+		assert.Less(t, time.Since(failed), opts.leaseDuration, "the member stopped before its Lease could expire")
+		assert.True(t, w.drained.Load(), "the member's work had ended")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the member goes on working with its renewals failing")
+	}
+}
