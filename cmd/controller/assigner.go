@@ -31,6 +31,8 @@ type assigner struct {
 
 	// seen is, for each member's Lease, the resourceVersion last seen and when it was first seen.
 	seen map[string]seenLease
+	// waitedFor is the generation of the table for which the assigner last logged whom it waits for.
+	waitedFor int64
 }
 
 type seenLease struct {
@@ -140,6 +142,19 @@ func (a *assigner) step(ctx context.Context, now time.Time) error {
 	next, changed := shard.Next(table, live)
 	a.metrics.setUnassigned(next.Unassigned().Len())
 	if !changed {
+		if table.Unassigned().Len() > 0 && a.waitedFor != table.Generation {
+			// Once per generation: which members hold the next step back, for whoever wonders why buckets
+			// stay unassigned (BerthAppsUnassigned).
+			a.waitedFor = table.Generation
+			var lagging []string
+			for _, m := range live {
+				if m.Applied < table.Generation {
+					lagging = append(lagging, m.Name)
+				}
+			}
+			logger.Info("Waiting for members to apply the table before giving its unassigned buckets",
+				"generation", table.Generation, "unassigned", table.Unassigned().Len(), "members", lagging)
+		}
 		return nil
 	}
 	lease := tableLease.DeepCopy()

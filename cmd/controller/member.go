@@ -148,6 +148,9 @@ func (m *member) run(ctx context.Context) error {
 		}
 		applied = true
 		if mine := table.Of(m.identity); mine != held {
+			if current != nil {
+				logger.Info("Stopping the work of the buckets held, to apply the table", "generation", table.Generation)
+			}
 			stopWork(true)
 			held = mine
 			if mine.Len() > 0 {

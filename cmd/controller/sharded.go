@@ -118,7 +118,8 @@ func runSharded(ctx context.Context, opts options, config *rest.Config, identity
 // askServerShards decides how the member selects the Apps of its buckets: by the API server's shard selector
 // when the server applies it, or by their bucket label. With --shard-selector=auto it asks the server each time
 // the member's buckets change (controller.ServerFiltersShards); a server that cannot tell yet (no App exists)
-// gets the label. Either way, the member's syncs leave alone any App of another bucket that the informers send.
+// gets the label, and so does a question that fails. Either way, the member's syncs leave alone any App of
+// another bucket that the informers send.
 func askServerShards(ctx context.Context, opts options, client versioned.Interface, namespaces []string) (bool, error) {
 	switch opts.shardSelector {
 	case shardSelectorLabel:
@@ -130,11 +131,14 @@ func askServerShards(ctx context.Context, opts options, client versioned.Interfa
 	if len(namespaces) > 0 {
 		namespace = namespaces[0]
 	}
+	logger := klog.FromContext(ctx)
 	filters, known, err := controller.ServerFiltersShards(ctx, client, namespace)
 	if err != nil {
-		return false, err
+		// The label works on any API server: the question is asked again at the next change of buckets.
+		logger.Info("Cannot ask the API server whether it applies shard selectors: the member's Apps are "+
+			"selected by their bucket label", "err", err)
+		return false, nil
 	}
-	logger := klog.FromContext(ctx)
 	switch {
 	case filters:
 		logger.Info("The API server applies shard selectors: the member's Apps are selected by the hash of their UID")
