@@ -106,7 +106,7 @@ e2e: ## end-to-end tests on the full local cluster, driving the image's binary; 
 	$(GO) test -p 1 -count=1 -timeout 30m ./test/e2e/... ./test/chaos/...
 
 # The scenarios of test/chaos at a larger scale, with their figures at the end of the output.
-CHAOS_FLAGS ?= -chaos.apps=1000 -chaos.kills=10 -chaos.leader-kills=5 -chaos.fault-apps=500 \
+CHAOS_FLAGS ?= -chaos.apps=1000 -chaos.kills=10 -chaos.leader-kills=5 -chaos.fault-apps=500 -chaos.shard-kills=3 \
 	-chaos.writer-time=15s -chaos.timeout=15m
 
 chaos: ## test/chaos bigger and longer (CHAOS_FLAGS): crashes, control plane restarts, API faults; prints figures
