@@ -33,6 +33,9 @@ type assigner struct {
 	seen map[string]seenLease
 	// waitedFor is the generation of the table for which the assigner last logged whom it waits for.
 	waitedFor int64
+	// wroteOver is the resourceVersion of the table's Lease that this assigner's last write replaced: while the
+	// cache still shows it, a step would start from the table before the write, and its write could only conflict.
+	wroteOver string
 }
 
 type seenLease struct {
@@ -109,6 +112,9 @@ func (a *assigner) step(ctx context.Context, now time.Time) error {
 	if tableLease == nil {
 		return a.createTable(ctx)
 	}
+	if tableLease.ResourceVersion == a.wroteOver {
+		return nil // the cache is behind this assigner's last write; its event brings the next step
+	}
 	leases, err := a.leases.members()
 	if err != nil {
 		return err
@@ -163,6 +169,7 @@ func (a *assigner) step(ctx context.Context, now time.Time) error {
 	if _, err := a.client.Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("writing generation %d of the table: %w", next.Generation, err)
 	}
+	a.wroteOver = tableLease.ResourceVersion
 	logger.Info("Wrote the table of the buckets' owners", "generation", next.Generation, "members", len(live),
 		"unassigned", next.Unassigned().Len())
 	return nil

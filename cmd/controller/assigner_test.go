@@ -69,6 +69,8 @@ func (f *assignerFixture) step(now time.Time) shard.Table {
 	require.NoError(f.t, f.assigner.step(ctx, now))
 	if lease, err := f.client.CoordinationV1().Leases(f.leases.namespace).Get(ctx, f.leases.tableName(),
 		metav1.GetOptions{}); err == nil {
+		f.writes++
+		lease.ResourceVersion = strconv.Itoa(f.writes) // as the API server gives each write a new one
 		require.NoError(f.t, f.leases.informer.GetIndexer().Update(lease))
 	}
 	table, _, err := f.leases.table()
@@ -143,4 +145,20 @@ func TestLabelerKeepsOnlyTheBucketLabel(t *testing.T) {
 	obj, err = trimToBucket(unlabelled)
 	require.NoError(t, err)
 	assert.Nil(t, obj.(*metav1.PartialObjectMetadata).Labels)
+}
+
+// A step that follows the assigner's own write before the cache shows it writes nothing: from the table before,
+// its write could only conflict.
+func TestAssignerWaitsForItsCacheAfterAWrite(t *testing.T) {
+	f := newAssignerFixture(t)
+	now := time.Now()
+	f.step(now) // creates the table
+	f.member("a", 0)
+	_, ctx := ktesting.NewTestContext(t)
+	require.NoError(t, f.assigner.step(ctx, now), "the first step gives every bucket")
+	f.client.ClearActions()
+	require.NoError(t, f.assigner.step(ctx, now), "the cache still shows the table before the write")
+	for _, a := range f.client.Actions() {
+		assert.NotEqual(t, "update", a.GetVerb(), "a write from a cache behind the assigner's own: %v", a)
+	}
 }
