@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"errors"
+	goruntime "runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -328,6 +330,30 @@ func TestRunDrainsSyncsUnderWay(t *testing.T) {
 	assert.True(t, finished, "the sync under way ran to its end")
 	_, err := f.kubeClient.AppsV1().Deployments("shop").Get(f.ctx, "web", metav1.GetOptions{})
 	assert.NoError(t, err, "the write of the drained sync landed")
+}
+
+// A drained Run leaves no goroutine of its queue behind: the workqueue's delaying layer has a goroutine of its
+// own, which ShutDownWithDrain does not stop. A member of a sharded set runs a new controller at each change of
+// its buckets.
+func TestRunLeavesNoGoroutineOfItsQueueAfterADrain(t *testing.T) {
+	before := goroutinesIn("waitingLoop")
+	f := newFixture(t)
+	require.Equal(t, before+1, goroutinesIn("waitingLoop"), "the fixture's queue has its delaying goroutine")
+	f.startInformers()
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() { done <- f.controller.Run(f.ctx, stop, 1) }()
+	close(stop)
+	require.NoError(t, <-done)
+	assert.Eventually(t, func() bool { return goroutinesIn("waitingLoop") == before }, 5*time.Second,
+		10*time.Millisecond, "the queue's delaying goroutine has stopped")
+}
+
+// goroutinesIn counts the goroutines with a function named fn on their stacks.
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 8<<20)
+	stacks := string(buf[:goruntime.Stack(buf, true)])
+	return strings.Count(stacks, "."+fn+"(")
 }
 
 func TestRunCancelsSyncsThatOutlastTheDrainTimeout(t *testing.T) {

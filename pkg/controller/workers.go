@@ -78,6 +78,8 @@ func (c *Controller) Run(ctx context.Context, stop <-chan struct{}, workers int)
 			cancelSync()
 			<-drained
 		}
+		// ShutDownWithDrain leaves the goroutine of the queue's delays running.
+		c.queue.ShutDown()
 	case <-ctx.Done():
 		logger.Info("Told to stop at once: cancelling the syncs under way, without a drain")
 		c.queue.ShutDown()
