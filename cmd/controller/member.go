@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -22,6 +23,14 @@ import (
 // errMemberLost is returned when this member stopped working other than by a graceful shutdown: its Lease was
 // not renewed within the renew deadline, or was deleted. The process exits and comes back as a new member.
 var errMemberLost = errors.New("lost the member's Lease")
+
+// errWorkStuck is returned when the work of the member's buckets did not end within the drain timeout and
+// workStopGrace after it. Such a member can neither acknowledge the table (its syncs may still write) nor go on
+// renewing a Lease that holds every move back: the process exits, its syncs with it, and its Lease expires.
+var errWorkStuck = errors.New("the work of the member's buckets did not stop")
+
+// workStopGrace is how long the work of the member's buckets may take to end once its syncs are cancelled.
+const workStopGrace = 10 * time.Second
 
 // work is what syncs one member's share of the Apps: informers selecting the buckets' objects, and a controller
 // over them. A member's work is a function of its buckets: when the table changes them, the work is stopped
@@ -47,6 +56,10 @@ type member struct {
 	changed chan struct{}
 	// metrics reports the buckets this member holds.
 	setBuckets func(int)
+	// stopGrace is workStopGrace, and dumpStacks logs every goroutine's stack, for whoever finds out why a work
+	// did not stop.
+	stopGrace  time.Duration
+	dumpStacks func(logger klog.Logger)
 
 	mu      sync.Mutex
 	lease   *coordinationv1.Lease // as the last write left it
@@ -58,7 +71,8 @@ type member struct {
 func newMember(identity string, client coordinationv1client.LeaseInterface, leases *shardLeases, opts options,
 	newWork func(shard.Set) (work, error), setBuckets func(int)) (*member, error) {
 	m := &member{identity: identity, leaseName: leases.memberLeaseName(identity), client: client, leases: leases,
-		opts: opts, newWork: newWork, changed: make(chan struct{}, 1), setBuckets: setBuckets}
+		opts: opts, newWork: newWork, changed: make(chan struct{}, 1), setBuckets: setBuckets,
+		stopGrace: workStopGrace, dumpStacks: logStacks}
 	if err := leases.onChange(m.wake); err != nil {
 		return nil, fmt.Errorf("watching the Leases of sharding: %w", err)
 	}
@@ -82,7 +96,8 @@ type running struct {
 
 // run is the member's life: it joins (creates its Lease), applies every table until ctx is done or its Lease is
 // lost, and leaves (drains its work, deletes its Lease, so that its buckets move at once rather than at the
-// Lease's expiry). It returns nil after a graceful shutdown, and errMemberLost otherwise.
+// Lease's expiry). It returns nil after a graceful shutdown, errWorkStuck when a work did not stop, and
+// errMemberLost otherwise.
 func (m *member) run(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithValues("member", m.identity)
 	ctx = klog.NewContext(ctx, logger)
@@ -106,20 +121,36 @@ func (m *member) run(ctx context.Context) error {
 	var held shard.Set
 	var current *running
 	applied := false // whether the member has applied a table yet
-	stopWork := func(drain bool) {
+	// stopWork ends the current work: drained, or at once. It gives up after the drain timeout and
+	// workStopGrace, with errWorkStuck.
+	stopWork := func(drain bool) error {
 		if current == nil {
-			return
+			return nil
 		}
+		limit := m.stopGrace
 		if drain {
 			close(current.stop)
+			limit += m.opts.drainTimeout
 		} else {
 			current.cancel()
 		}
-		if err := <-current.done; err != nil {
-			logger.Error(err, "The work of the buckets ended with an error", "buckets", current.buckets.String())
+		timer := time.NewTimer(limit)
+		defer timer.Stop()
+		select {
+		case err := <-current.done:
+			if err != nil {
+				logger.Error(err, "The work of the buckets ended with an error", "buckets", current.buckets.String())
+			}
+		case <-timer.C:
+			current.cancel()
+			err := fmt.Errorf("%w within %s; buckets %s", errWorkStuck, limit, current.buckets.String())
+			logger.Error(err, "Exiting: the buckets move once the member's Lease expires")
+			m.dumpStacks(logger)
+			return err
 		}
 		current.cancel()
 		current = nil
+		return nil
 	}
 	tick := time.NewTicker(m.opts.retryPeriod)
 	defer tick.Stop()
@@ -127,14 +158,16 @@ func (m *member) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			logger.Info("Leaving: draining the syncs under way")
-			stopWork(true)
+			if err := stopWork(true); err != nil {
+				return err // the Lease stays: syncs may write until the process exits
+			}
 			lose(nil)
 			renewals.Wait()
 			m.leave(ctx)
 			return nil
 		case <-memberCtx.Done():
-			stopWork(false)
-			return fmt.Errorf("%w: %w", errMemberLost, context.Cause(memberCtx))
+			lost := fmt.Errorf("%w: %w", errMemberLost, context.Cause(memberCtx))
+			return errors.Join(lost, stopWork(false))
 		case <-m.changed:
 		case <-tick.C:
 		}
@@ -151,7 +184,9 @@ func (m *member) run(ctx context.Context) error {
 			if current != nil {
 				logger.Info("Stopping the work of the buckets held, to apply the table", "generation", table.Generation)
 			}
-			stopWork(true)
+			if err := stopWork(true); err != nil {
+				return err
+			}
 			held = mine
 			if mine.Len() > 0 {
 				w, err := m.newWork(mine)
@@ -172,6 +207,12 @@ func (m *member) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// logStacks logs the stack of every goroutine of the process.
+func logStacks(logger klog.Logger) {
+	buf := make([]byte, 4<<20)
+	logger.Info("The goroutines of the process", "stacks", string(buf[:runtime.Stack(buf, true)]))
 }
 
 // start runs w for buckets under ctx.

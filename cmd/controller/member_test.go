@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
 
@@ -165,4 +166,61 @@ func TestMemberStopsWhenItCannotRenew(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the member goes on working with its renewals failing")
 	}
+}
+
+// stuckWork is a member's work that ignores both its stop and its context until released.
+type stuckWork struct{ release chan struct{} }
+
+func (w *stuckWork) run(context.Context, <-chan struct{}) error {
+	<-w.release
+	return nil
+}
+
+// A member whose work does not stop cannot acknowledge a table that takes its buckets (its syncs may still
+// write), and must not hold every move back by renewing its Lease forever: it gives up after the drain timeout
+// and the grace after it, logs every goroutine's stack, and returns errWorkStuck, so that the process exits and
+// its Lease expires. It neither acknowledges the table nor deletes its Lease.
+func TestMemberExitsWhenItsWorkDoesNotStop(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	client := fake.NewClientset()
+	opts := defaultOptions()
+	opts.retryPeriod, opts.renewDeadline, opts.leaseDuration = 50*time.Millisecond, 5*time.Second, 6*time.Second
+	opts.drainTimeout = 100 * time.Millisecond
+	leases := newShardLeases(client, opts.leaderElectionNamespace, opts.leaderElectionID)
+	w := &stuckWork{release: make(chan struct{})}
+	defer close(w.release)
+	m, err := newMember("member-a", client.CoordinationV1().Leases(opts.leaderElectionNamespace), leases, opts,
+		func(shard.Set) (work, error) { return w, nil }, func(int) {})
+	require.NoError(t, err)
+	m.stopGrace = 200 * time.Millisecond
+	var dumps atomic.Int32
+	m.dumpStacks = func(klog.Logger) { dumps.Add(1) }
+	leases.start(ctx)
+	tables := client.CoordinationV1().Leases(leases.namespace)
+	table, err := tables.Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: leases.tableName(), Namespace: leases.namespace,
+			Labels:      map[string]string{labelSharding: leases.id, labelRole: roleTable},
+			Annotations: map[string]string{annotationGeneration: "1", annotationOwners: "member-a=0-255"}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- m.run(ctx) }()
+	require.Eventually(t, func() bool { return m.appliedGeneration() == 1 }, 10*time.Second, 10*time.Millisecond,
+		"the member applies the table that gives it every bucket")
+
+	// The assigner takes every bucket: the member must stop its work first.
+	table.Annotations[annotationGeneration] = "2"
+	table.Annotations[annotationOwners] = ""
+	_, err = tables.Update(ctx, table, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, errWorkStuck)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the member waits forever for a work that does not stop, and renews its Lease all the while")
+	}
+	assert.EqualValues(t, 1, dumps.Load(), "the member logged the goroutines' stacks")
+	lease, err := tables.Get(context.Background(), m.leaseName, metav1.GetOptions{})
+	require.NoError(t, err, "the member's Lease stays, to expire")
+	assert.Equal(t, "1", lease.Annotations[annotationApplied], "the member did not acknowledge generation 2")
 }

@@ -132,7 +132,10 @@ func askServerShards(ctx context.Context, opts options, client versioned.Interfa
 		namespace = namespaces[0]
 	}
 	logger := klog.FromContext(ctx)
-	filters, known, err := controller.ServerFiltersShards(ctx, client, namespace)
+	// Bounded: the member applies no table while it waits, and renews its Lease all the same.
+	askCtx, cancel := context.WithTimeout(ctx, opts.renewDeadline)
+	defer cancel()
+	filters, known, err := controller.ServerFiltersShards(askCtx, client, namespace)
 	if err != nil {
 		// The label works on any API server: the question is asked again at the next change of buckets.
 		logger.Info("Cannot ask the API server whether it applies shard selectors: the member's Apps are "+
