@@ -23,7 +23,9 @@
 #    the baseline of the writes per App. It prints a table per run (the time until every App converged against
 #    the single member's; each member's buckets, heap, RSS and CPU at that moment against the single member's;
 #    the members' writes per App against berth unsharded) and writes them to .cache/bench/: sharded.md,
-#    sharded.csv, sharded-requests.csv. The issue's run is BENCH_APPS= BENCH_SHARDED_APPS=10000 (1, 2 and 4
+#    sharded.csv, sharded-requests.csv and the chart sharded.svg (drawn again from sharded.csv with
+#    `go test ./test/scale -run TestShardedRedraw -args -scale.sharded-redraw [-scale.update-docs]`, which copies
+#    it to docs/bench/sharded.svg). The issue's run is BENCH_APPS= BENCH_SHARDED_APPS=10000 (1, 2 and 4
 #    members): four clusters of 10,000 Apps, a few hours on 2 cores.
 #
 # Environment:

@@ -75,23 +75,27 @@ func chart(s setup, all []measurement) string {
 		`font-family="sans-serif" font-size="11">`+"\n", width, panelHeight+legendHeight, width, panelHeight+legendHeight)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, panelHeight+legendHeight)
 	for i, p := range panels {
-		drawPanel(&b, float64(i*panelWidth), p, ns)
+		drawPanel(&b, float64(i*panelWidth), p, ns, "Apps")
 	}
-	// The legend, under the panels.
-	for i, s := range panels[0].series {
-		x := float64(width)/2 - float64(len(panels[0].series))*75 + float64(i)*150
-		y := float64(panelHeight) + legendHeight/2
-		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-width="2" stroke-dasharray="%s"/>`+"\n",
-			x, y, x+24, y, s.color, s.dash)
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">%s</text>`+"\n", x+30, y+4, s.name)
-	}
+	drawLegend(&b, width, panels[0].series)
 	b.WriteString("</svg>\n")
 	return b.String()
 }
 
+// drawLegend draws the names of series under the panels of a chart width wide.
+func drawLegend(b *strings.Builder, width int, all []series) {
+	for i, s := range all {
+		x := float64(width)/2 - float64(len(all))*75 + float64(i)*150
+		y := float64(panelHeight) + legendHeight/2
+		fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-width="2" stroke-dasharray="%s"/>`+"\n",
+			x, y, x+24, y, s.color, s.dash)
+		fmt.Fprintf(b, `<text x="%.0f" y="%.0f">%s</text>`+"\n", x+30, y+4, s.name)
+	}
+}
+
 // drawPanel draws one panel whose left edge is at x0: its title, a y axis from 0 with four grid lines, the
-// numbers of Apps under the x axis, and each series as a line with a dot per N.
-func drawPanel(b *strings.Builder, x0 float64, p panel, ns []int) {
+// numbers ns (of Apps, or members: xLabel) under the x axis, and each series as a line with a dot per N.
+func drawPanel(b *strings.Builder, x0 float64, p panel, ns []int, xLabel string) {
 	left, right := x0+50, x0+panelWidth-20
 	top, bottom := 30.0, float64(panelHeight)-30
 
@@ -113,7 +117,7 @@ func drawPanel(b *strings.Builder, x0 float64, p panel, ns []int) {
 		fmt.Fprintf(b, `<text x="%.0f" y="%.1f" text-anchor="end">%g</text>`+"\n", left-5, yOf(v)+4, v)
 	}
 
-	// The Ns on a log scale: 100, 1,000 and 10,000 Apps are equally far apart.
+	// The Ns on a log scale: 100, 1,000 and 10,000 Apps (or 1, 2 and 4 members) are equally far apart.
 	lo, hi := math.Log10(float64(ns[0])), math.Log10(float64(ns[0]))
 	for _, n := range ns {
 		lo, hi = math.Min(lo, math.Log10(float64(n))), math.Max(hi, math.Log10(float64(n)))
@@ -127,8 +131,8 @@ func drawPanel(b *strings.Builder, x0 float64, p panel, ns []int) {
 	for _, n := range ns {
 		fmt.Fprintf(b, `<text x="%.1f" y="%.0f" text-anchor="middle">%d</text>`+"\n", xOf(n), bottom+15, n)
 	}
-	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="middle" fill="#555">Apps</text>`+"\n",
-		(left+right)/2, bottom+28)
+	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="middle" fill="#555">%s</text>`+"\n",
+		(left+right)/2, bottom+28, xLabel)
 
 	for _, s := range p.series {
 		var points []string
@@ -138,8 +142,8 @@ func drawPanel(b *strings.Builder, x0 float64, p panel, ns []int) {
 			}
 			x, y := xOf(ns[i]), yOf(v)
 			points = append(points, fmt.Sprintf("%.1f,%.1f", x, y))
-			fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s, %d Apps: %.3g</title></circle>`+"\n",
-				x, y, s.color, s.name, ns[i], v)
+			fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s, %d %s: %.3g</title></circle>`+"\n",
+				x, y, s.color, s.name, ns[i], xLabel, v)
 		}
 		fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2" stroke-dasharray="%s"/>`+"\n",
 			strings.Join(points, " "), s.color, s.dash)

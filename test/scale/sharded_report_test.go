@@ -241,7 +241,7 @@ func shardedSummary(runs []shardedRun) string {
 }
 
 // writeShardedReport writes the reports of the runs so far into dir: sharded.md, sharded.csv (a row per member
-// of each run) and sharded-requests.csv.
+// of each run), sharded-requests.csv and the chart sharded.svg.
 func writeShardedReport(dir string, s setup, runs []shardedRun) error {
 	unsharded, single := shardedRefs(runs)
 	var md strings.Builder
@@ -288,7 +288,10 @@ func writeShardedReport(dir string, s setup, runs []shardedRun) error {
 	if err := writeCSV(filepath.Join(dir, "sharded.csv"), figures); err != nil {
 		return err
 	}
-	return writeCSV(filepath.Join(dir, "sharded-requests.csv"), reqs)
+	if err := writeCSV(filepath.Join(dir, "sharded-requests.csv"), reqs); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "sharded.svg"), []byte(shardedChart(runs)), 0o644)
 }
 
 func TestShardedReport(t *testing.T) {

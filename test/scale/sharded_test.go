@@ -139,7 +139,7 @@ func TestScaleSharded(t *testing.T) {
 		require.NoError(t, writeShardedReport(out, s, runs))
 	}
 	fmt.Println(shardedSummary(runs))
-	t.Logf("written to %s: sharded.md, sharded.csv, sharded-requests.csv", out)
+	t.Logf("written to %s: sharded.md, sharded.csv, sharded-requests.csv, sharded.svg", out)
 }
 
 // parseMembers reads -scale.sharded-members: distinct numbers of members, from the fewest to the most.
