@@ -38,17 +38,34 @@ func (w *fakeWork) run(ctx context.Context, stop <-chan struct{}) error {
 	return nil
 }
 
+// memberTest is what the tests of a member share: a fake API server, options with the Lease timings given, and
+// the Leases of sharding read from it.
+func memberTest(t *testing.T, retry, renewDeadline, leaseDuration time.Duration) (context.Context, *fake.Clientset,
+	options, *shardLeases) {
+	_, ctx := ktesting.NewTestContext(t)
+	client := fake.NewClientset()
+	opts := defaultOptions()
+	opts.retryPeriod, opts.renewDeadline, opts.leaseDuration = retry, renewDeadline, leaseDuration
+	return ctx, client, opts, newShardLeases(client, opts.leaderElectionNamespace, opts.leaderElectionID)
+}
+
+// tableLease is the table of the buckets' owners at generation, owners encoded as the assigner writes them.
+func tableLease(leases *shardLeases, generation, owners string) *coordinationv1.Lease {
+	return &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: leases.tableName(), Namespace: leases.namespace,
+			Labels:      map[string]string{labelSharding: leases.id, labelRole: roleTable},
+			Annotations: map[string]string{annotationGeneration: generation, annotationOwners: owners}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("")},
+	}
+}
+
 // A member applies a table that takes its buckets only once its work has drained: the acknowledgement, which
 // lets the assigner give the buckets to another member, is written after the last sync. On a graceful stop it
 // drains and deletes its Lease.
 func TestMemberDrainsBeforeItAcknowledges(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
+	ctx, client, opts, leases := memberTest(t, 50*time.Millisecond, 5*time.Second, 6*time.Second)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	client := fake.NewClientset()
-	opts := defaultOptions()
-	opts.retryPeriod, opts.renewDeadline, opts.leaseDuration = 50*time.Millisecond, 5*time.Second, 6*time.Second
-	leases := newShardLeases(client, opts.leaderElectionNamespace, opts.leaderElectionID)
 
 	var mu sync.Mutex
 	var works []*fakeWork
@@ -79,12 +96,7 @@ func TestMemberDrainsBeforeItAcknowledges(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- m.run(ctx) }()
 
-	table := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: leases.tableName(), Namespace: leases.namespace,
-			Labels:      map[string]string{labelSharding: leases.id, labelRole: roleTable},
-			Annotations: map[string]string{annotationGeneration: "1", annotationOwners: identity + "=0-255"}},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("")},
-	}
+	table := tableLease(leases, "1", identity+"=0-255")
 	tables := client.CoordinationV1().Leases(leases.namespace)
 	_, err = tables.Create(ctx, table, metav1.CreateOptions{})
 	require.NoError(t, err)
@@ -125,11 +137,7 @@ func bucketsBelow(n int) []int {
 // A member whose renewals fail stops its work at once when its last renewal is older than the renew deadline,
 // before the assigner can count its Lease as expired, and returns errMemberLost.
 func TestMemberStopsWhenItCannotRenew(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	client := fake.NewClientset()
-	opts := defaultOptions()
-	opts.retryPeriod, opts.renewDeadline, opts.leaseDuration = 50*time.Millisecond, 500*time.Millisecond, 2*time.Second
-	leases := newShardLeases(client, opts.leaderElectionNamespace, opts.leaderElectionID)
+	ctx, client, opts, leases := memberTest(t, 50*time.Millisecond, 500*time.Millisecond, 2*time.Second)
 	var failing atomic.Bool
 	client.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
 		if failing.Load() {
@@ -145,11 +153,8 @@ func TestMemberStopsWhenItCannotRenew(t *testing.T) {
 		}, func(int) {})
 	require.NoError(t, err)
 	leases.start(ctx)
-	_, err = client.CoordinationV1().Leases(leases.namespace).Create(ctx, &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: leases.tableName(), Namespace: leases.namespace,
-			Labels:      map[string]string{labelSharding: leases.id, labelRole: roleTable},
-			Annotations: map[string]string{annotationGeneration: "1", annotationOwners: "member-a=0-255"}},
-	}, metav1.CreateOptions{})
+	_, err = client.CoordinationV1().Leases(leases.namespace).Create(ctx, tableLease(leases, "1", "member-a=0-255"),
+		metav1.CreateOptions{})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- m.run(ctx) }()
@@ -181,12 +186,8 @@ func (w *stuckWork) run(context.Context, <-chan struct{}) error {
 // and the grace after it, logs every goroutine's stack, and returns errWorkStuck, so that the process exits and
 // its Lease expires. It neither acknowledges the table nor deletes its Lease.
 func TestMemberExitsWhenItsWorkDoesNotStop(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	client := fake.NewClientset()
-	opts := defaultOptions()
-	opts.retryPeriod, opts.renewDeadline, opts.leaseDuration = 50*time.Millisecond, 5*time.Second, 6*time.Second
+	ctx, client, opts, leases := memberTest(t, 50*time.Millisecond, 5*time.Second, 6*time.Second)
 	opts.drainTimeout = 100 * time.Millisecond
-	leases := newShardLeases(client, opts.leaderElectionNamespace, opts.leaderElectionID)
 	w := &stuckWork{release: make(chan struct{})}
 	defer close(w.release)
 	m, err := newMember("member-a", client.CoordinationV1().Leases(opts.leaderElectionNamespace), leases, opts,
@@ -197,11 +198,7 @@ func TestMemberExitsWhenItsWorkDoesNotStop(t *testing.T) {
 	m.dumpStacks = func(klog.Logger) { dumps.Add(1) }
 	leases.start(ctx)
 	tables := client.CoordinationV1().Leases(leases.namespace)
-	table, err := tables.Create(ctx, &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: leases.tableName(), Namespace: leases.namespace,
-			Labels:      map[string]string{labelSharding: leases.id, labelRole: roleTable},
-			Annotations: map[string]string{annotationGeneration: "1", annotationOwners: "member-a=0-255"}},
-	}, metav1.CreateOptions{})
+	table, err := tables.Create(ctx, tableLease(leases, "1", "member-a=0-255"), metav1.CreateOptions{})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- m.run(ctx) }()

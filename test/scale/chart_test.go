@@ -68,29 +68,29 @@ func chart(s setup, all []measurement) string {
 			{"berth", berthColor, "", writes}, {"write floor", floorColor, "5,4", floorWrites}}},
 		{"Go heap per App after a GC (KiB)", []series{{"berth", berthColor, "", heap}}},
 	}
+	return drawChart(panels, ns, "Apps")
+}
 
+// drawChart draws panels side by side over the same ns (of Apps, or members: xLabel), with the legend of the
+// first panel's series under them.
+func drawChart(panels []panel, ns []int, xLabel string) string {
 	var b strings.Builder
 	width := len(panels) * panelWidth
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" `+
 		`font-family="sans-serif" font-size="11">`+"\n", width, panelHeight+legendHeight, width, panelHeight+legendHeight)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, panelHeight+legendHeight)
 	for i, p := range panels {
-		drawPanel(&b, float64(i*panelWidth), p, ns, "Apps")
+		drawPanel(&b, float64(i*panelWidth), p, ns, xLabel)
 	}
-	drawLegend(&b, width, panels[0].series)
+	for i, s := range panels[0].series {
+		x := float64(width)/2 - float64(len(panels[0].series))*75 + float64(i)*150
+		y := float64(panelHeight) + legendHeight/2
+		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-width="2" stroke-dasharray="%s"/>`+"\n",
+			x, y, x+24, y, s.color, s.dash)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">%s</text>`+"\n", x+30, y+4, s.name)
+	}
 	b.WriteString("</svg>\n")
 	return b.String()
-}
-
-// drawLegend draws the names of series under the panels of a chart width wide.
-func drawLegend(b *strings.Builder, width int, all []series) {
-	for i, s := range all {
-		x := float64(width)/2 - float64(len(all))*75 + float64(i)*150
-		y := float64(panelHeight) + legendHeight/2
-		fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-width="2" stroke-dasharray="%s"/>`+"\n",
-			x, y, x+24, y, s.color, s.dash)
-		fmt.Fprintf(b, `<text x="%.0f" y="%.0f">%s</text>`+"\n", x+30, y+4, s.name)
-	}
 }
 
 // drawPanel draws one panel whose left edge is at x0: its title, a y axis from 0 with four grid lines, the

@@ -64,17 +64,7 @@ func shardedChart(runs []shardedRun) string {
 		{"each member's CPU until converged (s)", trio(cpuMost, cpuLeast, cpuShare)},
 		{"time until every App converged (s)", []series{{"all members", berthColor, "", converge}}},
 	}
-	var b strings.Builder
-	width := len(panels) * panelWidth
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" `+
-		`font-family="sans-serif" font-size="11">`+"\n", width, panelHeight+legendHeight, width, panelHeight+legendHeight)
-	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, panelHeight+legendHeight)
-	for i, p := range panels {
-		drawPanel(&b, float64(i*panelWidth), p, members, "members")
-	}
-	drawLegend(&b, width, panels[0].series)
-	b.WriteString("</svg>\n")
-	return b.String()
+	return drawChart(panels, members, "members")
 }
 
 // readShardedCSV reads the runs back from a sharded.csv: their members' buckets, heap, RSS and CPU, and their
